@@ -1,0 +1,31 @@
+//! sluice: one host between applications, a local Gemma runtime and cloud
+//! LLMs, where every request goes through a policy whose decisions (route,
+//! anonymise, merge) are made by sandboxed WebAssembly components.
+//!
+//! Table of contents:
+//! - [`plugins`]: the wasmtime host for policy plugins (contract, sandbox,
+//!   loader, registry with atomic swap, folder watch, failure policies).
+//!
+//! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
+
+pub mod plugins;
+
+use std::path::PathBuf;
+
+/// Where sluice keeps its caches and models: `$SLUICE_HOME`, else `sluice`
+/// under the user's cache folder.
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("SLUICE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("sluice")))
+        .unwrap_or_else(|| PathBuf::from(".sluice"))
+}
+
+/// RFC 3339 timestamps in serialised records.
+pub(crate) mod time_format {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_rfc3339_millis(*time))
+    }
+}

@@ -1,0 +1,126 @@
+//! Turning a file into a serving plugin version, stage by stage: read (size
+//! cap), parse (a component, fully validated before compiling), version (the
+//! contract it was built for), compile (or take the cached artifact), link
+//! (against the host's linker, for its world) and one smoke instantiation
+//! under the normal limits. Each stage refuses with a typed `PluginError`.
+//!
+//! Loading is blocking work: call it from a blocking thread (the watcher's
+//! own, or `spawn_blocking`), never from an async task.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use wasmparser::{Chunk, Encoding, Parser, Payload};
+use wasmtime::component::Component;
+
+use crate::plugins::contract::{self, AnonymiserPre, MergerPre, RouterPre, World};
+use crate::plugins::engine::PluginEngine;
+use crate::plugins::error::PluginError;
+use crate::plugins::health::Health;
+use crate::plugins::instances::Instances;
+use crate::plugins::plugin::{Exports, Plugin};
+
+/// Load the plugin file at `path`; its name is the file stem.
+pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, PluginError> {
+    let limit = engine.config.max_file_bytes;
+    let size = std::fs::metadata(path).map_err(|e| PluginError::Read(e.to_string()))?.len();
+    if size > limit {
+        return Err(PluginError::Read(format!("{size} bytes is over the {limit}-byte cap")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| PluginError::Read(e.to_string()))?;
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    load_bytes(engine, name, path, &bytes)
+}
+
+/// Load a plugin from bytes already read.
+pub fn load_bytes(engine: &Arc<PluginEngine>, name: &str, path: &Path, bytes: &[u8]) -> Result<Plugin, PluginError> {
+    let limit = engine.config.max_file_bytes;
+    if bytes.len() as u64 > limit {
+        return Err(PluginError::Read(format!("{} bytes is over the {limit}-byte cap", bytes.len())));
+    }
+    let sha256 = hex::encode(Sha256::digest(bytes));
+    let exports = top_level_exports(bytes)?;
+    let declared = contract::declared(&exports)?;
+
+    let started = Instant::now();
+    let (component, from_cache) = match engine.cache.get(&engine.engine, &sha256) {
+        Some(component) => (component, true),
+        None => {
+            wasmparser::Validator::new()
+                .validate_all(bytes)
+                .map_err(|e| PluginError::Parse(e.to_string()))?;
+            let component = Component::new(&engine.engine, bytes).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+            engine.cache.put(&sha256, &component);
+            (component, false)
+        }
+    };
+    let compile_time = started.elapsed();
+
+    let link = |e: wasmtime::Error| PluginError::Link(format!("{e:#}"));
+    let pre = engine.linker.instantiate_pre(&component).map_err(link)?;
+    let name: Arc<str> = Arc::from(name);
+    let exports = match declared.world {
+        World::Router => Exports::Router(Instances::new(engine.clone(), name.clone(), RouterPre::new(pre).map_err(link)?)),
+        World::Anonymiser => Exports::Anonymiser(Instances::new(engine.clone(), name.clone(), AnonymiserPre::new(pre).map_err(link)?)),
+        World::Merger => Exports::Merger(Instances::new(engine.clone(), name.clone(), MergerPre::new(pre).map_err(link)?)),
+    };
+    let defaults = &engine.config.defaults;
+    match &exports {
+        Exports::Router(i) => i.smoke(defaults),
+        Exports::Anonymiser(i) => i.smoke(defaults),
+        Exports::Merger(i) => i.smoke(defaults),
+    }
+    .map_err(|e| PluginError::Smoke(Box::new(e)))?;
+
+    Ok(Plugin {
+        name: name.to_string(),
+        world: declared.world,
+        contract_version: declared.version,
+        sha256,
+        path: path.to_path_buf(),
+        loaded_at: SystemTime::now(),
+        compile_time,
+        from_cache,
+        exports,
+        health: Health::new(engine.config.quarantine_after, engine.config.quarantine_window),
+    })
+}
+
+/// The names a component exports at its top level, skipping nested modules
+/// and components without parsing their bodies.
+fn top_level_exports(bytes: &[u8]) -> Result<Vec<String>, PluginError> {
+    let parse = |e: wasmparser::BinaryReaderError| PluginError::Parse(e.to_string());
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    let mut names = Vec::new();
+    loop {
+        let rest = bytes.get(offset..).unwrap_or_default();
+        let (consumed, payload) = match parser.parse(rest, true).map_err(parse)? {
+            Chunk::Parsed { consumed, payload } => (consumed, payload),
+            Chunk::NeedMoreData(_) => return Err(PluginError::Parse("the file ends early (truncated?)".into())),
+        };
+        offset += consumed;
+        match payload {
+            Payload::Version { encoding: Encoding::Module, .. } => {
+                return Err(PluginError::Parse(
+                    "this is a core WebAssembly module, not a component; build for wasm32-wasip2 or wrap it with `wasm-tools component new`".into(),
+                ));
+            }
+            Payload::ModuleSection { unchecked_range, .. } | Payload::ComponentSection { unchecked_range, .. } => {
+                offset += unchecked_range.len();
+                if offset > bytes.len() {
+                    return Err(PluginError::Parse("a nested module runs past the end of the file (truncated?)".into()));
+                }
+            }
+            Payload::ComponentExportSection(reader) => {
+                for export in reader {
+                    names.push(export.map_err(parse)?.name.name.to_string());
+                }
+            }
+            Payload::End(_) => return Ok(names),
+            _ => {}
+        }
+    }
+}

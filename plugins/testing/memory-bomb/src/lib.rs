@@ -1,0 +1,21 @@
+//! Hostile router: allocates without end. The host's memory cap must stop it.
+wit_bindgen::generate!({ path: "../../../wit", world: "router" });
+
+use exports::sluice::policy::routing::Guest;
+use sluice::policy::types::{Route, RouteContext, RouteDecision};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn route(_ctx: RouteContext) -> RouteDecision {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(std::hint::black_box(vec![7u8; 1 << 20]));
+            if hoard.len() == usize::MAX {
+                return RouteDecision { route: Route::Escalate, reasons: vec![] };
+            }
+        }
+    }
+}
+
+export!(Hostile);

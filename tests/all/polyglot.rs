@@ -1,0 +1,89 @@
+//! One table of routing cases; the Rust, Python and JavaScript routers must
+//! give the same decision and the same reasons for every one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice::plugins::CallSettings;
+use sluice::plugins::contract::{Route, RouteContext};
+
+use crate::support::*;
+
+struct Case {
+    tags: &'static [&'static str],
+    confidence: f32,
+    tokens: u32,
+    triage: Option<&'static str>,
+    budget: f64,
+    sample: f64,
+    config: &'static [(&'static str, &'static str)],
+    route: Route,
+}
+
+const CASES: &[Case] = &[
+    Case { tags: &[], confidence: 0.9, tokens: 1200, triage: Some(r#"{"escalate_to_cloud":false}"#), budget: 5.0, sample: 0.5, config: &[], route: Route::Local },
+    Case { tags: &[], confidence: 0.42, tokens: 1200, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
+    Case { tags: &["Litigation"], confidence: 0.9, tokens: 1200, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
+    Case { tags: &[], confidence: 0.9, tokens: 4000, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
+    Case { tags: &[], confidence: 0.9, tokens: 2600, triage: None, budget: 5.0, sample: 0.5, config: &[("max_input_tokens", "2500.5")], route: Route::Escalate },
+    Case { tags: &["hard"], confidence: 0.3, tokens: 9000, triage: Some(r#"{"escalate_to_cloud":true}"#), budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
+    Case { tags: &[], confidence: 0.9, tokens: 100, triage: Some("not json"), budget: 5.0, sample: 0.5, config: &[], route: Route::Local },
+    Case { tags: &["hard"], confidence: 0.1, tokens: 100, triage: None, budget: 0.0, sample: 0.5, config: &[], route: Route::Local },
+    Case { tags: &["pii", "Secret"], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.5, config: &[("reject_tags", " secret , x")], route: Route::Reject },
+    Case { tags: &[], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.1, config: &[("parallel_share", "0.2")], route: Route::Parallel },
+    Case { tags: &[], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.3, config: &[("parallel_share", "0.2")], route: Route::Local },
+    Case { tags: &[], confidence: 0.75, tokens: 100, triage: None, budget: 5.0, sample: 0.5, config: &[("min_confidence", "0.8"), ("escalate_tags", "")], route: Route::Escalate },
+];
+
+#[test]
+fn rust_python_and_javascript_routers_agree() {
+    let names = ["complexity-router", "complexity-router-py", "complexity-router-js"];
+    let dir = folder(&names.map(|n| (n, n)));
+    let host = host();
+    host.registry().load_dir(dir.path());
+    let set = host.registry().snapshot();
+    for name in names {
+        assert!(set.get(name).is_some(), "{name}: {:?}", set.status(name));
+    }
+    for (i, case) in CASES.iter().enumerate() {
+        let ctx = RouteContext {
+            tags: case.tags.iter().map(|t| t.to_string()).collect(),
+            confidence: case.confidence,
+            input_tokens: case.tokens,
+            triage_json: case.triage.map(str::to_string),
+            budget_left_usd: case.budget,
+            sample: case.sample,
+            ..ctx()
+        };
+        let config: BTreeMap<String, String> = case.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let settings = CallSettings { config: Arc::new(config), deadline: Duration::from_millis(200), ..CallSettings::default() };
+        let answers: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let routed = set.route(name, &ctx, &settings);
+                assert!(routed.fallback.is_none(), "case {i}, {name}: {:?}", routed.fallback);
+                (routed.decision.route, routed.decision.reasons)
+            })
+            .collect();
+        assert_eq!(answers[0].0, case.route, "case {i}: {:?}", answers[0]);
+        assert_eq!(answers[0], answers[1], "case {i}: Rust and Python differ");
+        assert_eq!(answers[0], answers[2], "case {i}: Rust and JavaScript differ");
+    }
+}
+
+#[test]
+fn a_bad_setting_is_a_plugin_failure_in_every_language() {
+    let names = ["complexity-router", "complexity-router-py", "complexity-router-js"];
+    let dir = folder(&names.map(|n| (n, n)));
+    let host = host();
+    host.registry().load_dir(dir.path());
+    let set = host.registry().snapshot();
+    let config = BTreeMap::from([("min_confidence".to_string(), "high".to_string())]);
+    let settings = CallSettings { config: Arc::new(config), deadline: Duration::from_millis(200), ..CallSettings::default() };
+    for name in names {
+        let routed = set.route(name, &ctx(), &settings);
+        assert!(routed.fallback.is_some(), "{name} accepted a bad setting");
+        assert_eq!(routed.decision.route, Route::Local);
+    }
+}
