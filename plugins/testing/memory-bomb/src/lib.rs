@@ -1,4 +1,6 @@
-//! Hostile router: allocates without end. The host's memory cap must stop it.
+//! Hostile router: reserves memory without end, 16 MiB at a time. The host's
+//! memory cap must stop it at the first growth past the cap.
+
 wit_bindgen::generate!({ path: "../../../wit", world: "router" });
 
 use exports::sluice::policy::routing::Guest;
@@ -10,7 +12,7 @@ impl Guest for Hostile {
     fn route(_ctx: RouteContext) -> RouteDecision {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
-            hoard.push(std::hint::black_box(vec![7u8; 1 << 20]));
+            hoard.push(std::hint::black_box(Vec::with_capacity(16 << 20)));
             if hoard.len() == usize::MAX {
                 return RouteDecision { route: Route::Escalate, reasons: vec![] };
             }
