@@ -59,7 +59,9 @@ fn decisions(c: &mut Criterion, cache: &Path) {
     group.finish();
 }
 
-fn hot_swap(cache: &Path) {
+/// Rename a new version over the router's file and time until it serves.
+/// `compile`: empty the artifact cache first, as for a version never seen before.
+fn hot_swap(cache: &Path, compile: bool) {
     let dir = folder(&["complexity-router"]);
     let target = dir.path().join("complexity-router.wasm");
     let host = PluginHost::start(config(cache)).unwrap();
@@ -73,6 +75,11 @@ fn hot_swap(cache: &Path) {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(std::fs::read(next).unwrap()))
         };
+        if compile {
+            for entry in std::fs::read_dir(cache).unwrap().flatten() {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
         let tmp = dir.path().join("next.wasm.tmp");
         std::fs::copy(next, &tmp).unwrap();
         let started = Instant::now();
@@ -84,7 +91,16 @@ fn hot_swap(cache: &Path) {
         samples.push(started.elapsed());
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("hot swap (rename -> new version serving, Rust router): median {:?} over {} swaps (debounce {:?})", median(samples), 15, sluice::plugins::watch::DEBOUNCE);
+    let what = if compile { "new version, compiled" } else { "known version, from the artifact cache" };
+    println!(
+        "hot swap, Rust router ({what}): rename -> serving median {:.1} ms over 15 swaps (debounce {} ms)",
+        ms(median(samples)),
+        sluice::plugins::watch::DEBOUNCE.as_millis()
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 fn start(cache: &Path) {
@@ -107,8 +123,10 @@ fn start(cache: &Path) {
     let warm: Vec<Duration> = (0..5).map(|_| start_once(cache)).collect();
     let (cold, warm) = (median(cold), median(warm));
     println!(
-        "host start with {} reference plugins: cold (no cache) {cold:?}, warm (cache) {warm:?}, ratio {:.1}x",
+        "host start with {} reference plugins ready: cold (no cache) median {:.0} ms, warm (cache) median {:.1} ms, cold/warm {:.0}x",
         REFERENCE.len(),
+        ms(cold),
+        ms(warm),
         cold.as_secs_f64() / warm.as_secs_f64()
     );
 }
@@ -117,7 +135,26 @@ fn main() {
     let cache = tempfile::tempdir().unwrap();
     let mut criterion = Criterion::default().configure_from_args().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
     decisions(&mut criterion, cache.path());
-    hot_swap(cache.path());
-    start(cache.path());
     criterion.final_summary();
+    print_medians();
+    let swap_cache = tempfile::tempdir().unwrap();
+    hot_swap(swap_cache.path(), true);
+    hot_swap(swap_cache.path(), false);
+    start(cache.path());
+}
+
+/// Criterion prints means; the figures we track are medians, from its estimates.
+fn print_medians() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion/route decision");
+    println!("route decision, median per call:");
+    for name in ROUTERS {
+        let median_of = |mode: &str| -> Option<f64> {
+            let text = std::fs::read_to_string(dir.join(format!("{name}_{mode}/new/estimates.json"))).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            json["median"]["point_estimate"].as_f64().map(|ns| ns / 1e3)
+        };
+        if let (Some(pooled), Some(fresh)) = (median_of("pooled"), median_of("fresh")) {
+            println!("  {name:<22} pooled {pooled:>9.2} us   fresh {fresh:>9.2} us   fresh/pooled {:.1}x", fresh / pooled);
+        }
+    }
 }

@@ -88,6 +88,7 @@ fn bad_files_are_refused_at_their_stage() {
         ("testing/truncated", Stage::Parse, ""),
         ("testing/core-module", Stage::Parse, "core WebAssembly module, not a component"),
         ("testing/garbage", Stage::Parse, ""),
+        ("testing/wants-http", Stage::Link, "wasi:http/outgoing-handler"),
     ];
     let host = host();
     for (name, stage, fragment) in cases {

@@ -36,16 +36,24 @@ const CASES: &[Case] = &[
     Case { tags: &[], confidence: 0.75, tokens: 100, triage: None, budget: 5.0, sample: 0.5, config: &[("min_confidence", "0.8"), ("escalate_tags", "")], route: Route::Escalate },
 ];
 
-#[test]
-fn rust_python_and_javascript_routers_agree() {
-    let names = ["complexity-router", "complexity-router-py", "complexity-router-js"];
-    let dir = folder(&names.map(|n| (n, n)));
+const ROUTERS: [&str; 3] = ["complexity-router", "complexity-router-py", "complexity-router-js"];
+
+/// The three routers, loaded (the folder and host must outlive the set's use).
+fn routers() -> (tempfile::TempDir, sluice::plugins::PluginHost, Arc<sluice::plugins::PluginSet>) {
+    let dir = folder(&ROUTERS.map(|n| (n, n)));
     let host = host();
     host.registry().load_dir(dir.path());
     let set = host.registry().snapshot();
-    for name in names {
+    for name in ROUTERS {
         assert!(set.get(name).is_some(), "{name}: {:?}", set.status(name));
     }
+    (dir, host, set)
+}
+
+#[test]
+fn rust_python_and_javascript_routers_agree() {
+    let (_dir, _host, set) = routers();
+    let names = ROUTERS;
     for (i, case) in CASES.iter().enumerate() {
         let ctx = RouteContext {
             tags: case.tags.iter().map(|t| t.to_string()).collect(),
@@ -74,11 +82,8 @@ fn rust_python_and_javascript_routers_agree() {
 
 #[test]
 fn a_bad_setting_is_a_plugin_failure_in_every_language() {
-    let names = ["complexity-router", "complexity-router-py", "complexity-router-js"];
-    let dir = folder(&names.map(|n| (n, n)));
-    let host = host();
-    host.registry().load_dir(dir.path());
-    let set = host.registry().snapshot();
+    let (_dir, _host, set) = routers();
+    let names = ROUTERS;
     let config = BTreeMap::from([("min_confidence".to_string(), "high".to_string())]);
     let settings = CallSettings { config: Arc::new(config), deadline: Duration::from_millis(200), ..CallSettings::default() };
     for name in names {

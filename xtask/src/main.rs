@@ -134,8 +134,10 @@ fn build_plugins(root: &Path) -> Result<()> {
     // Hostile files that no compiler makes.
     let router = std::fs::read(out.join("complexity-router.wasm"))?;
     std::fs::write(out.join("testing/truncated.wasm"), &router[..router.len() / 2])?;
-    let core = wat::parse_file(root.join("plugins/testing/core-module.wat")).context("assembling core-module.wat")?;
-    std::fs::write(out.join("testing/core-module.wasm"), core)?;
+    for name in ["core-module", "wants-http"] {
+        let wasm = wat::parse_file(root.join(format!("plugins/testing/{name}.wat"))).with_context(|| format!("assembling {name}.wat"))?;
+        std::fs::write(out.join(format!("testing/{name}.wasm")), wasm)?;
+    }
     std::fs::write(out.join("testing/garbage.wasm"), b"this is not webassembly at all\n")?;
 
     polyglot(root, "complexity-router-py", &["plugins/complexity-router-py/app.py"], |dest| {

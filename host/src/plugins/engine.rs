@@ -110,7 +110,7 @@ fn engine_config(pooling: bool) -> Config {
             .max_core_instances_per_component(64)
             .max_memories_per_component(8)
             .max_tables_per_component(64)
-            .max_memory_size(256 << 20)
+            .max_memory_size((crate::plugins::settings::MAX_MEMORY_MIB as usize) << 20)
             .table_elements(200_000)
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(1 << 20)

@@ -30,6 +30,7 @@ pub mod loader;
 pub mod plugin;
 pub mod registry;
 pub mod sandbox;
+pub mod settings;
 pub mod watch;
 
 pub use engine::{HostConfig, PluginEngine, PluginHost};
@@ -39,3 +40,4 @@ pub use instances::InstanceMode;
 pub use plugin::Plugin;
 pub use registry::{PluginSet, PluginStatus, Registry};
 pub use sandbox::CallSettings;
+pub use settings::PluginSettings;
