@@ -15,13 +15,29 @@ use sluice::plugins::contract::RouteContext;
 use sluice::plugins::{CallSettings, HostConfig, InstanceMode, PluginHost};
 
 fn built(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `cargo xtask plugins`", path.display());
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask plugins`",
+        path.display()
+    );
     path
 }
 
-const ROUTERS: [&str; 3] = ["complexity-router", "complexity-router-py", "complexity-router-js"];
-const REFERENCE: [&str; 5] = ["complexity-router", "complexity-router-py", "complexity-router-js", "confidence-merge", "test-anonymiser"];
+const ROUTERS: [&str; 3] = [
+    "complexity-router",
+    "complexity-router-py",
+    "complexity-router-js",
+];
+const REFERENCE: [&str; 5] = [
+    "complexity-router",
+    "complexity-router-py",
+    "complexity-router-js",
+    "confidence-merge",
+    "test-anonymiser",
+];
 
 fn folder(names: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +48,10 @@ fn folder(names: &[&str]) -> tempfile::TempDir {
 }
 
 fn config(cache: &Path) -> HostConfig {
-    HostConfig { cache_dir: cache.to_path_buf(), ..HostConfig::default() }
+    HostConfig {
+        cache_dir: cache.to_path_buf(),
+        ..HostConfig::default()
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -46,11 +65,20 @@ fn decisions(c: &mut Criterion, cache: &Path) {
     host.registry().load_dir(dir.path());
     let set = host.registry().snapshot();
     let ctx = RouteContext::example();
-    let settings = CallSettings { deadline: Duration::from_secs(1), ..CallSettings::default() };
+    let settings = CallSettings {
+        deadline: Duration::from_secs(1),
+        ..CallSettings::default()
+    };
     let mut group = c.benchmark_group("route decision");
     for name in ROUTERS {
-        let plugin = set.get(name).unwrap_or_else(|| panic!("{name}: {:?}", set.status(name))).clone();
-        for (mode, label) in [(InstanceMode::Pooled, "pooled"), (InstanceMode::Fresh, "fresh")] {
+        let plugin = set
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: {:?}", set.status(name)))
+            .clone();
+        for (mode, label) in [
+            (InstanceMode::Pooled, "pooled"),
+            (InstanceMode::Fresh, "fresh"),
+        ] {
             group.bench_function(format!("{name}/{label}"), |b| {
                 b.iter(|| plugin.route_in(mode, &ctx, &settings).expect("routes"))
             });
@@ -84,14 +112,26 @@ fn hot_swap(cache: &Path, compile: bool) {
         std::fs::copy(next, &tmp).unwrap();
         let started = Instant::now();
         std::fs::rename(&tmp, &target).unwrap();
-        while host.registry().snapshot().get("complexity-router").is_none_or(|p| p.sha256 != want) {
+        while host
+            .registry()
+            .snapshot()
+            .get("complexity-router")
+            .is_none_or(|p| p.sha256 != want)
+        {
             std::thread::sleep(Duration::from_micros(200));
-            assert!(started.elapsed() < Duration::from_secs(10), "swap never happened");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "swap never happened"
+            );
         }
         samples.push(started.elapsed());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let what = if compile { "new version, compiled" } else { "known version, from the artifact cache" };
+    let what = if compile {
+        "new version, compiled"
+    } else {
+        "known version, from the artifact cache"
+    };
     println!(
         "hot swap, Rust router ({what}): rename -> serving median {:.1} ms over 15 swaps (debounce {} ms)",
         ms(median(samples)),
@@ -110,7 +150,11 @@ fn start(cache: &Path) {
         let host = PluginHost::start(config(cache)).unwrap();
         host.registry().load_dir(dir.path());
         let set = host.registry().snapshot();
-        assert_eq!(set.plugins().count(), REFERENCE.len(), "every reference plugin ready");
+        assert_eq!(
+            set.plugins().count(),
+            REFERENCE.len(),
+            "every reference plugin ready"
+        );
         started.elapsed()
     };
     let cold: Vec<Duration> = (0..2)
@@ -133,7 +177,10 @@ fn start(cache: &Path) {
 
 fn main() {
     let cache = tempfile::tempdir().unwrap();
-    let mut criterion = Criterion::default().configure_from_args().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     decisions(&mut criterion, cache.path());
     criterion.final_summary();
     print_medians();
@@ -149,12 +196,17 @@ fn print_medians() {
     println!("route decision, median per call:");
     for name in ROUTERS {
         let median_of = |mode: &str| -> Option<f64> {
-            let text = std::fs::read_to_string(dir.join(format!("{name}_{mode}/new/estimates.json"))).ok()?;
+            let text =
+                std::fs::read_to_string(dir.join(format!("{name}_{mode}/new/estimates.json")))
+                    .ok()?;
             let json: serde_json::Value = serde_json::from_str(&text).ok()?;
             json["median"]["point_estimate"].as_f64().map(|ns| ns / 1e3)
         };
         if let (Some(pooled), Some(fresh)) = (median_of("pooled"), median_of("fresh")) {
-            println!("  {name:<22} pooled {pooled:>9.2} us   fresh {fresh:>9.2} us   fresh/pooled {:.1}x", fresh / pooled);
+            println!(
+                "  {name:<22} pooled {pooled:>9.2} us   fresh {fresh:>9.2} us   fresh/pooled {:.1}x",
+                fresh / pooled
+            );
         }
     }
 }

@@ -8,7 +8,11 @@ use sluice::plugins::contract::{Candidate, RouteContext, World};
 use sluice::plugins::{CallSettings, HostConfig, PluginEngine, loader};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "A policy gateway between applications, a local Gemma runtime and cloud LLMs")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A policy gateway between applications, a local Gemma runtime and cloud LLMs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,12 +38,16 @@ enum PluginsCommand {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Plugins { command: PluginsCommand::Check { file } } => check_plugin(&file),
+        Command::Plugins {
+            command: PluginsCommand::Check { file },
+        } => check_plugin(&file),
     };
     match result {
         Ok(code) => code,
@@ -55,7 +63,10 @@ fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let plugin = match loader::load_file(&engine, file) {
         Ok(plugin) => plugin,
         Err(e) => {
-            let stage = e.stage().map(|s| s.to_string()).unwrap_or_else(|| "load".into());
+            let stage = e
+                .stage()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "load".into());
             println!("{}: rejected at the {stage} stage: {e}", file.display());
             return Ok(ExitCode::FAILURE);
         }
@@ -67,20 +78,41 @@ fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     println!(
         "compile:   {:.1} ms{}",
         plugin.compile_time.as_secs_f64() * 1e3,
-        if plugin.from_cache { " (from the artifact cache)" } else { "" }
+        if plugin.from_cache {
+            " (from the artifact cache)"
+        } else {
+            ""
+        }
     );
     let settings = CallSettings::default();
     let started = std::time::Instant::now();
     let outcome = match plugin.world {
-        World::Router => plugin.route(&RouteContext::example(), &settings).map(|d| format!("{:?} {:?}", d.route, d.reasons)),
+        World::Router => plugin
+            .route(&RouteContext::example(), &settings)
+            .map(|d| format!("{:?} {:?}", d.route, d.reasons)),
         World::Anonymiser => plugin
-            .detect("Contacto: ana.gomez@example.co, C.C. 1.020.304.050", "es", &settings)
+            .detect(
+                "Contacto: ana.gomez@example.co, C.C. 1.020.304.050",
+                "es",
+                &settings,
+            )
             .map(|spans| format!("{} spans: {spans:?}", spans.len())),
         World::Merger => {
-            let local = Candidate { json: r#"{"document_type":"supply agreement"}"#.into(), confidence: 0.8 };
-            let cloud = Candidate { json: r#"{"document_type":"Supply Agreement"}"#.into(), confidence: 0.9 };
+            let local = Candidate {
+                json: r#"{"document_type":"supply agreement"}"#.into(),
+                confidence: 0.8,
+            };
+            let cloud = Candidate {
+                json: r#"{"document_type":"Supply Agreement"}"#.into(),
+                confidence: 0.9,
+            };
             let schema = r#"{"type":"object","properties":{"document_type":{"type":"string"}}}"#;
-            plugin.merge(&local, &cloud, schema, &settings).map(|d| format!("{:?} agreement {:.2} {:?}", d.choice, d.agreement, d.reasons))
+            plugin.merge(&local, &cloud, schema, &settings).map(|d| {
+                format!(
+                    "{:?} agreement {:.2} {:?}",
+                    d.choice, d.agreement, d.reasons
+                )
+            })
         }
     };
     let took = started.elapsed().as_secs_f64() * 1e3;

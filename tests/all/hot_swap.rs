@@ -24,8 +24,14 @@ fn twenty_swaps_under_load_lose_no_call() {
 
     let versions = [built("complexity-router"), built("testing/constant-router")];
     let expected: BTreeMap<String, (Route, String)> = BTreeMap::from([
-        (sha256(&versions[0]), (Route::Local, "local is confident".to_string())),
-        (sha256(&versions[1]), (Route::Escalate, "constant router".to_string())),
+        (
+            sha256(&versions[0]),
+            (Route::Local, "local is confident".to_string()),
+        ),
+        (
+            sha256(&versions[1]),
+            (Route::Escalate, "constant router".to_string()),
+        ),
     ]);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -34,14 +40,25 @@ fn twenty_swaps_under_load_lose_no_call() {
             let (host, stop, expected) = (host.clone(), stop.clone(), expected.clone());
             std::thread::spawn(move || {
                 let mut answered: BTreeMap<String, usize> = BTreeMap::new();
-                let settings = CallSettings { deadline: Duration::from_millis(500), ..CallSettings::default() };
+                let settings = CallSettings {
+                    deadline: Duration::from_millis(500),
+                    ..CallSettings::default()
+                };
                 while !stop.load(Ordering::Relaxed) {
                     let set = host.registry().snapshot();
                     let routed = set.route("router", &ctx(), &settings);
-                    assert!(routed.fallback.is_none(), "a call failed during a swap: {:?}", routed.fallback);
+                    assert!(
+                        routed.fallback.is_none(),
+                        "a call failed during a swap: {:?}",
+                        routed.fallback
+                    );
                     let version = routed.version.expect("a version answered");
                     let (route, reason) = &expected[&version];
-                    assert_eq!((&routed.decision.route, &routed.decision.reasons[0]), (route, reason), "answer from {version} mixes versions");
+                    assert_eq!(
+                        (&routed.decision.route, &routed.decision.reasons[0]),
+                        (route, reason),
+                        "answer from {version} mixes versions"
+                    );
                     *answered.entry(version).or_default() += 1;
                 }
                 answered
@@ -62,18 +79,32 @@ fn twenty_swaps_under_load_lose_no_call() {
         let next = &versions[swap % 2];
         rename_over(next, &target);
         let want = sha256(next);
-        wait_for(&host, "the new version to serve", |set| set.get("router").is_some_and(|p| p.sha256 == want));
+        wait_for(&host, "the new version to serve", |set| {
+            set.get("router").is_some_and(|p| p.sha256 == want)
+        });
         serving = want;
         std::thread::sleep(Duration::from_millis(20));
         if swap % 4 == 0 {
             let (file, stage) = bad_files.next().unwrap();
             let before = host.registry().rejection_history().len();
             rename_over(file, &target);
-            wait_for(&host, "the bad file's rejection", |_| host.registry().rejection_history().len() > before);
+            wait_for(&host, "the bad file's rejection", |_| {
+                host.registry().rejection_history().len() > before
+            });
             let rejection = host.registry().rejection_history().pop().unwrap();
-            assert_eq!(rejection.stage, *stage, "{}: {}", file.display(), rejection.reason);
+            assert_eq!(
+                rejection.stage,
+                *stage,
+                "{}: {}",
+                file.display(),
+                rejection.reason
+            );
             let set = host.registry().snapshot();
-            assert_eq!(set.get("router").unwrap().sha256, serving, "a bad file must not displace the serving version");
+            assert_eq!(
+                set.get("router").unwrap().sha256,
+                serving,
+                "a bad file must not displace the serving version"
+            );
             // Put the good version back so the next swap starts from a good file.
             rename_over(next, &target);
             std::thread::sleep(Duration::from_millis(20));
@@ -87,6 +118,15 @@ fn twenty_swaps_under_load_lose_no_call() {
         }
     }
     assert_eq!(totals.len(), 2, "both versions answered: {totals:?}");
-    assert_eq!(host.registry().snapshot().get("router").unwrap().sha256, serving, "the last good version serves");
-    assert_eq!(host.registry().rejection_history().len(), 5, "{:?}", host.registry().rejection_history());
+    assert_eq!(
+        host.registry().snapshot().get("router").unwrap().sha256,
+        serving,
+        "the last good version serves"
+    );
+    assert_eq!(
+        host.registry().rejection_history().len(),
+        5,
+        "{:?}",
+        host.registry().rejection_history()
+    );
 }

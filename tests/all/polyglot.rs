@@ -22,24 +22,140 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { tags: &[], confidence: 0.9, tokens: 1200, triage: Some(r#"{"escalate_to_cloud":false}"#), budget: 5.0, sample: 0.5, config: &[], route: Route::Local },
-    Case { tags: &[], confidence: 0.42, tokens: 1200, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
-    Case { tags: &["Litigation"], confidence: 0.9, tokens: 1200, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
-    Case { tags: &[], confidence: 0.9, tokens: 4000, triage: None, budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
-    Case { tags: &[], confidence: 0.9, tokens: 2600, triage: None, budget: 5.0, sample: 0.5, config: &[("max_input_tokens", "2500.5")], route: Route::Escalate },
-    Case { tags: &["hard"], confidence: 0.3, tokens: 9000, triage: Some(r#"{"escalate_to_cloud":true}"#), budget: 5.0, sample: 0.5, config: &[], route: Route::Escalate },
-    Case { tags: &[], confidence: 0.9, tokens: 100, triage: Some("not json"), budget: 5.0, sample: 0.5, config: &[], route: Route::Local },
-    Case { tags: &["hard"], confidence: 0.1, tokens: 100, triage: None, budget: 0.0, sample: 0.5, config: &[], route: Route::Local },
-    Case { tags: &["pii", "Secret"], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.5, config: &[("reject_tags", " secret , x")], route: Route::Reject },
-    Case { tags: &[], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.1, config: &[("parallel_share", "0.2")], route: Route::Parallel },
-    Case { tags: &[], confidence: 0.9, tokens: 100, triage: None, budget: 5.0, sample: 0.3, config: &[("parallel_share", "0.2")], route: Route::Local },
-    Case { tags: &[], confidence: 0.75, tokens: 100, triage: None, budget: 5.0, sample: 0.5, config: &[("min_confidence", "0.8"), ("escalate_tags", "")], route: Route::Escalate },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 1200,
+        triage: Some(r#"{"escalate_to_cloud":false}"#),
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Local,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.42,
+        tokens: 1200,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Escalate,
+    },
+    Case {
+        tags: &["Litigation"],
+        confidence: 0.9,
+        tokens: 1200,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Escalate,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 4000,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Escalate,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 2600,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("max_input_tokens", "2500.5")],
+        route: Route::Escalate,
+    },
+    Case {
+        tags: &["hard"],
+        confidence: 0.3,
+        tokens: 9000,
+        triage: Some(r#"{"escalate_to_cloud":true}"#),
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Escalate,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: Some("not json"),
+        budget: 5.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Local,
+    },
+    Case {
+        tags: &["hard"],
+        confidence: 0.1,
+        tokens: 100,
+        triage: None,
+        budget: 0.0,
+        sample: 0.5,
+        config: &[],
+        route: Route::Local,
+    },
+    Case {
+        tags: &["pii", "Secret"],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("reject_tags", " secret , x")],
+        route: Route::Reject,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.1,
+        config: &[("parallel_share", "0.2")],
+        route: Route::Parallel,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.3,
+        config: &[("parallel_share", "0.2")],
+        route: Route::Local,
+    },
+    Case {
+        tags: &[],
+        confidence: 0.75,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("min_confidence", "0.8"), ("escalate_tags", "")],
+        route: Route::Escalate,
+    },
 ];
 
-const ROUTERS: [&str; 3] = ["complexity-router", "complexity-router-py", "complexity-router-js"];
+const ROUTERS: [&str; 3] = [
+    "complexity-router",
+    "complexity-router-py",
+    "complexity-router-js",
+];
 
 /// The three routers, loaded (the folder and host must outlive the set's use).
-fn routers() -> (tempfile::TempDir, sluice::plugins::PluginHost, Arc<sluice::plugins::PluginSet>) {
+fn routers() -> (
+    tempfile::TempDir,
+    sluice::plugins::PluginHost,
+    Arc<sluice::plugins::PluginSet>,
+) {
     let dir = folder(&ROUTERS.map(|n| (n, n)));
     let host = host();
     host.registry().load_dir(dir.path());
@@ -64,19 +180,34 @@ fn rust_python_and_javascript_routers_agree() {
             sample: case.sample,
             ..ctx()
         };
-        let config: BTreeMap<String, String> = case.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let settings = CallSettings { config: Arc::new(config), deadline: Duration::from_millis(200), ..CallSettings::default() };
+        let config: BTreeMap<String, String> = case
+            .config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let settings = CallSettings {
+            config: Arc::new(config),
+            deadline: Duration::from_millis(200),
+            ..CallSettings::default()
+        };
         let answers: Vec<_> = names
             .iter()
             .map(|name| {
                 let routed = set.route(name, &ctx, &settings);
-                assert!(routed.fallback.is_none(), "case {i}, {name}: {:?}", routed.fallback);
+                assert!(
+                    routed.fallback.is_none(),
+                    "case {i}, {name}: {:?}",
+                    routed.fallback
+                );
                 (routed.decision.route, routed.decision.reasons)
             })
             .collect();
         assert_eq!(answers[0].0, case.route, "case {i}: {:?}", answers[0]);
         assert_eq!(answers[0], answers[1], "case {i}: Rust and Python differ");
-        assert_eq!(answers[0], answers[2], "case {i}: Rust and JavaScript differ");
+        assert_eq!(
+            answers[0], answers[2],
+            "case {i}: Rust and JavaScript differ"
+        );
     }
 }
 
@@ -85,7 +216,11 @@ fn a_bad_setting_is_a_plugin_failure_in_every_language() {
     let (_dir, _host, set) = routers();
     let names = ROUTERS;
     let config = BTreeMap::from([("min_confidence".to_string(), "high".to_string())]);
-    let settings = CallSettings { config: Arc::new(config), deadline: Duration::from_millis(200), ..CallSettings::default() };
+    let settings = CallSettings {
+        config: Arc::new(config),
+        deadline: Duration::from_millis(200),
+        ..CallSettings::default()
+    };
     for name in names {
         let routed = set.route(name, &ctx(), &settings);
         assert!(routed.fallback.is_some(), "{name} accepted a bad setting");

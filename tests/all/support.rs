@@ -8,20 +8,30 @@ use sluice::plugins::contract::RouteContext;
 use sluice::plugins::{HostConfig, PluginHost, PluginSet};
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A component built by `cargo xtask plugins`, such as `complexity-router` or `testing/iloop`.
 pub fn built(name: &str) -> PathBuf {
     let path = root().join("target/plugins").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `cargo xtask plugins` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo xtask plugins` first",
+        path.display()
+    );
     path
 }
 
 /// Host settings for tests: a persistent artifact cache shared by the suite
 /// (compiling the Python and JavaScript components takes seconds).
 pub fn config() -> HostConfig {
-    HostConfig { cache_dir: root().join("target/test-cache/components"), ..HostConfig::default() }
+    HostConfig {
+        cache_dir: root().join("target/test-cache/components"),
+        ..HostConfig::default()
+    }
 }
 
 pub fn host() -> PluginHost {
@@ -32,7 +42,11 @@ pub fn host() -> PluginHost {
 pub fn folder(plugins: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (built_name, as_name) in plugins {
-        std::fs::copy(built(built_name), dir.path().join(format!("{as_name}.wasm"))).unwrap();
+        std::fs::copy(
+            built(built_name),
+            dir.path().join(format!("{as_name}.wasm")),
+        )
+        .unwrap();
     }
     dir
 }

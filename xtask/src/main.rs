@@ -35,7 +35,10 @@ enum Cmd {
 }
 
 fn main() -> Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_path_buf();
     std::env::set_current_dir(&root)?;
     match Cli::parse().command {
         Cmd::Setup => setup(),
@@ -52,7 +55,9 @@ fn main() -> Result<()> {
             setup()?;
             build_plugins(&root)?;
             match suite.as_str() {
-                "plugins" => run(Command::new("cargo").args(["bench", "-p", "sluice", "--bench", "plugins"])),
+                "plugins" => {
+                    run(Command::new("cargo").args(["bench", "-p", "sluice", "--bench", "plugins"]))
+                }
                 other => bail!("unknown bench suite {other:?}; try `plugins`"),
             }
         }
@@ -69,12 +74,21 @@ fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn setup() -> Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().context("running rustup")?;
-    if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
         run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     }
     let version = COMPONENTIZE_PY.split("==").nth(1).unwrap_or_default();
@@ -89,8 +103,14 @@ fn setup() -> Result<()> {
     if !Path::new("plugins/js-build/node_modules/@bytecodealliance/componentize-js").exists() {
         // `npm install` rather than `npm ci`: it honours the lock file but tolerates
         // platform-specific optional packages that the registry lacks.
-        run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix", "plugins/js-build"]))
-            .context("installing componentize-js from npm")?;
+        run(Command::new("npm").args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            "plugins/js-build",
+        ]))
+        .context("installing componentize-js from npm")?;
     }
     if !succeeds(Command::new("cargo").args(["nextest", "--version"])) {
         run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;
@@ -119,12 +139,25 @@ fn build_plugins(root: &Path) -> Result<()> {
     std::fs::create_dir_all(root.join("policies"))?;
 
     run(Command::new("cargo").args([
-        "build", "--quiet", "--release", "--target", "wasm32-wasip2",
-        "--manifest-path", "plugins/Cargo.toml", "--target-dir", "target",
+        "build",
+        "--quiet",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+        "plugins/Cargo.toml",
+        "--target-dir",
+        "target",
     ]))?;
     for (dir, reference) in RUST_PLUGINS {
-        let krate = Path::new(dir).file_name().and_then(|n| n.to_str()).unwrap_or(dir);
-        let built = root.join(format!("target/wasm32-wasip2/release/{}.wasm", krate.replace('-', "_")));
+        let krate = Path::new(dir)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(dir);
+        let built = root.join(format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            krate.replace('-', "_")
+        ));
         copy(&built, &out.join(format!("{dir}.wasm")))?;
         if *reference {
             copy(&built, &root.join(format!("policies/{krate}.wasm")))?;
@@ -133,28 +166,77 @@ fn build_plugins(root: &Path) -> Result<()> {
 
     // Hostile files that no compiler makes.
     let router = std::fs::read(out.join("complexity-router.wasm"))?;
-    std::fs::write(out.join("testing/truncated.wasm"), &router[..router.len() / 2])?;
+    std::fs::write(
+        out.join("testing/truncated.wasm"),
+        &router[..router.len() / 2],
+    )?;
     for name in ["core-module", "wants-http"] {
-        let wasm = wat::parse_file(root.join(format!("plugins/testing/{name}.wat"))).with_context(|| format!("assembling {name}.wat"))?;
+        let wasm = wat::parse_file(root.join(format!("plugins/testing/{name}.wat")))
+            .with_context(|| format!("assembling {name}.wat"))?;
         std::fs::write(out.join(format!("testing/{name}.wasm")), wasm)?;
     }
-    std::fs::write(out.join("testing/garbage.wasm"), b"this is not webassembly at all\n")?;
+    std::fs::write(
+        out.join("testing/garbage.wasm"),
+        b"this is not webassembly at all\n",
+    )?;
 
-    polyglot(root, "complexity-router-py", &["plugins/complexity-router-py/app.py"], |dest| {
-        run(Command::new("componentize-py").args(["-d", "wit", "-w", "router", "componentize", "app", "-p", "plugins/complexity-router-py", "-o"]).arg(dest))
-    })?;
-    polyglot(root, "complexity-router-js", &["plugins/complexity-router-js/router.js", "plugins/js-build/componentize.mjs", "plugins/js-build/package-lock.json"], |dest| {
-        run(Command::new("node").args(["plugins/js-build/componentize.mjs", "plugins/complexity-router-js/router.js", "wit", "router"]).arg(dest))
-    })?;
+    polyglot(
+        root,
+        "complexity-router-py",
+        &["plugins/complexity-router-py/app.py"],
+        |dest| {
+            run(Command::new("componentize-py")
+                .args([
+                    "-d",
+                    "wit",
+                    "-w",
+                    "router",
+                    "componentize",
+                    "app",
+                    "-p",
+                    "plugins/complexity-router-py",
+                    "-o",
+                ])
+                .arg(dest))
+        },
+    )?;
+    polyglot(
+        root,
+        "complexity-router-js",
+        &[
+            "plugins/complexity-router-js/router.js",
+            "plugins/js-build/componentize.mjs",
+            "plugins/js-build/package-lock.json",
+        ],
+        |dest| {
+            run(Command::new("node")
+                .args([
+                    "plugins/js-build/componentize.mjs",
+                    "plugins/complexity-router-js/router.js",
+                    "wit",
+                    "router",
+                ])
+                .arg(dest))
+        },
+    )?;
     Ok(())
 }
 
 /// Build a Python or JavaScript component unless one built from the same
 /// inputs (sources, contract, toolchain) is cached: these take over 10 s each.
-fn polyglot(root: &Path, name: &str, inputs: &[&str], build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+fn polyglot(
+    root: &Path,
+    name: &str,
+    inputs: &[&str],
+    build: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let mut hasher = Sha256::new();
     hasher.update(COMPONENTIZE_PY);
-    for input in inputs.iter().copied().chain(["wit/policy.wit", "plugins/js-build/package.json"]) {
+    for input in inputs
+        .iter()
+        .copied()
+        .chain(["wit/policy.wit", "plugins/js-build/package.json"])
+    {
         hasher.update(input);
         hasher.update(std::fs::read(root.join(input)).with_context(|| format!("reading {input}"))?);
     }
@@ -175,7 +257,8 @@ fn polyglot(root: &Path, name: &str, inputs: &[&str], build: impl FnOnce(&Path) 
 /// Copy through a temporary file and a rename, so that a watching host never sees half a file.
 fn copy(from: &Path, to: &Path) -> Result<()> {
     let tmp = to.with_extension("wasm.partial");
-    std::fs::copy(from, &tmp).with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    std::fs::copy(from, &tmp)
+        .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
     std::fs::rename(&tmp, to)?;
     Ok(())
 }
@@ -188,7 +271,9 @@ fn home_dir() -> PathBuf {
 }
 
 fn test(args: &[String]) -> Result<()> {
-    run(Command::new("cargo").args(["nextest", "run", "--workspace", "--no-fail-fast"]).args(args))?;
+    run(Command::new("cargo")
+        .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+        .args(args))?;
     // nextest does not run doctests.
     run(Command::new("cargo").args(["test", "--quiet", "--doc", "--workspace"]))
 }

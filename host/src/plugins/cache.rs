@@ -21,7 +21,10 @@ impl ArtifactCache {
     pub fn new(dir: PathBuf, engine: &Engine) -> ArtifactCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        ArtifactCache { dir, engine_tag: format!("{:016x}", hasher.finish()) }
+        ArtifactCache {
+            dir,
+            engine_tag: format!("{:016x}", hasher.finish()),
+        }
     }
 
     fn path(&self, sha256: &str) -> PathBuf {

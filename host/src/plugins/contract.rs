@@ -95,7 +95,9 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
     let prefix = format!("{PACKAGE}/");
     let mut found = None;
     for name in export_names {
-        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
         let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
         if let Some(world) = World::from_interface(interface) {
             if found.is_some() {
@@ -103,7 +105,10 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
                     "exports more than one {PACKAGE} interface; a plugin implements exactly one world"
                 )));
             }
-            found = Some(Declared { world, version: version.to_string() });
+            found = Some(Declared {
+                world,
+                version: version.to_string(),
+            });
         }
     }
     let declared = found.ok_or_else(|| {
@@ -114,7 +119,14 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
     })?;
     if !compatible(&declared.version) {
         return Err(PluginError::Version {
-            found: format!("{PACKAGE}@{}", if declared.version.is_empty() { "?" } else { &declared.version }),
+            found: format!(
+                "{PACKAGE}@{}",
+                if declared.version.is_empty() {
+                    "?"
+                } else {
+                    &declared.version
+                }
+            ),
             speaks: speaks(),
         });
     }
@@ -125,7 +137,11 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
 pub fn speaks() -> String {
     let mut parts = CONTRACT_VERSION.split('.');
     let (major, minor) = (parts.next().unwrap_or("0"), parts.next().unwrap_or("0"));
-    if major == "0" { format!("{major}.{minor}.x") } else { format!("{major}.x") }
+    if major == "0" {
+        format!("{major}.{minor}.x")
+    } else {
+        format!("{major}.x")
+    }
 }
 
 /// Semver compatibility: same major, or for 0.x the same minor.
@@ -147,7 +163,9 @@ impl RouteContext {
             task: "contract-review".into(),
             tags: vec![],
             input_tokens: 1200,
-            triage_json: Some(r#"{"document_type":"supply agreement","escalate_to_cloud":false}"#.into()),
+            triage_json: Some(
+                r#"{"document_type":"supply agreement","escalate_to_cloud":false}"#.into(),
+            ),
             confidence: 0.9,
             budget_left_usd: 5.0,
             sample: 0.5,
@@ -170,13 +188,31 @@ mod tests {
 
     #[test]
     fn reads_world_and_version_from_exports() {
-        check(&["sluice:policy/routing@0.1.0"], Ok((World::Router, "0.1.0")));
-        check(&["sluice:policy/detection@0.1.7"], Ok((World::Anonymiser, "0.1.7")));
-        check(&["other:pkg/x@1.0.0", "sluice:policy/merging@0.1.0"], Ok((World::Merger, "0.1.0")));
-        check(&["sluice:policy/routing@2.0.0"], Err("built for sluice:policy@2.0.0, this host speaks 0.1.x"));
+        check(
+            &["sluice:policy/routing@0.1.0"],
+            Ok((World::Router, "0.1.0")),
+        );
+        check(
+            &["sluice:policy/detection@0.1.7"],
+            Ok((World::Anonymiser, "0.1.7")),
+        );
+        check(
+            &["other:pkg/x@1.0.0", "sluice:policy/merging@0.1.0"],
+            Ok((World::Merger, "0.1.0")),
+        );
+        check(
+            &["sluice:policy/routing@2.0.0"],
+            Err("built for sluice:policy@2.0.0, this host speaks 0.1.x"),
+        );
         check(&["sluice:policy/routing@0.2.0"], Err("speaks 0.1.x"));
         check(&["sluice:policy/routing"], Err("sluice:policy@?"));
-        check(&["wasi:http/incoming-handler@0.2.0"], Err("exports none of"));
-        check(&["sluice:policy/routing@0.1.0", "sluice:policy/merging@0.1.0"], Err("more than one"));
+        check(
+            &["wasi:http/incoming-handler@0.2.0"],
+            Err("exports none of"),
+        );
+        check(
+            &["sluice:policy/routing@0.1.0", "sluice:policy/merging@0.1.0"],
+            Err("more than one"),
+        );
     }
 }

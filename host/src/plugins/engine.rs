@@ -68,18 +68,32 @@ impl PluginEngine {
                 tracing::warn!(
                     "pooling allocator unavailable ({e}); falling back to on-demand instance allocation, which makes each fresh instance slower"
                 );
-                (Engine::new(&engine_config(false)).map_err(anyhow::Error::from).context("creating the wasmtime engine")?, false)
+                (
+                    Engine::new(&engine_config(false))
+                        .map_err(anyhow::Error::from)
+                        .context("creating the wasmtime engine")?,
+                    false,
+                )
             }
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
         contract::add_host_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the sluice:policy/host interface")?;
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine);
         let ticking = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticking.clone());
-        Ok(Arc::new(PluginEngine { engine, linker, cache, config, pooling, ticking }))
+        Ok(Arc::new(PluginEngine {
+            engine,
+            linker,
+            cache,
+            config,
+            pooling,
+            ticking,
+        }))
     }
 
     /// Epoch ticks that make up `deadline` (at least one whole tick more than

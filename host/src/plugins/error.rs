@@ -18,7 +18,9 @@ pub enum Stage {
 
 impl std::fmt::Display for Stage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string));
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string));
         f.write_str(&s.unwrap_or_default())
     }
 }
@@ -40,7 +42,10 @@ pub enum PluginError {
     #[error("ran past its deadline of {0:?} and was interrupted")]
     Timeout(Duration),
     #[error("trapped: {trap}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Trap { trap: wasmtime::Trap, detail: Option<String> },
+    Trap {
+        trap: wasmtime::Trap,
+        detail: Option<String>,
+    },
     #[error("exceeded its memory cap of {limit} bytes (asked for {requested})")]
     MemoryLimit { limit: usize, requested: usize },
     #[error("input of {size} bytes is over the {limit}-byte cap")]
@@ -49,7 +54,9 @@ pub enum PluginError {
     InvalidOutput(String),
     #[error("failed: {0}")]
     Failed(String),
-    #[error("is quarantined after repeated failures; its fallback is used until a new version arrives")]
+    #[error(
+        "is quarantined after repeated failures; its fallback is used until a new version arrives"
+    )]
     Quarantined,
     #[error("is not loaded (no file in the policies folder, or its file was rejected)")]
     Missing,
@@ -74,6 +81,12 @@ impl PluginError {
     /// Whether this error counts against the plugin's health (a fault of the
     /// plugin rather than of the caller or the host).
     pub fn is_plugin_fault(&self) -> bool {
-        !matches!(self, PluginError::InputTooLarge { .. } | PluginError::Quarantined | PluginError::Missing | PluginError::WrongWorld { .. })
+        !matches!(
+            self,
+            PluginError::InputTooLarge { .. }
+                | PluginError::Quarantined
+                | PluginError::Missing
+                | PluginError::WrongWorld { .. }
+        )
     }
 }

@@ -5,7 +5,9 @@
 //!   and must not send anything to the cloud;
 //! - a merger that fails keeps the **local** answer and flags it for review.
 
-use crate::plugins::contract::{Candidate, Choice, MergeDecision, Route, RouteContext, RouteDecision, Span};
+use crate::plugins::contract::{
+    Candidate, Choice, MergeDecision, Route, RouteContext, RouteDecision, Span,
+};
 use crate::plugins::error::PluginError;
 use crate::plugins::registry::PluginSet;
 use crate::plugins::sandbox::CallSettings;
@@ -48,14 +50,27 @@ pub struct FailClosed(pub FallbackReason);
 
 impl PluginSet {
     pub fn route(&self, name: &str, ctx: &RouteContext, settings: &CallSettings) -> Routed {
-        let result = self.get(name).ok_or(PluginError::Missing).and_then(|p| Ok((p.route(ctx, settings)?, p.sha256.clone())));
+        let result = self
+            .get(name)
+            .ok_or(PluginError::Missing)
+            .and_then(|p| Ok((p.route(ctx, settings)?, p.sha256.clone())));
         match result {
-            Ok((decision, version)) => Routed { decision, version: Some(version), fallback: None },
+            Ok((decision, version)) => Routed {
+                decision,
+                version: Some(version),
+                fallback: None,
+            },
             Err(error) => {
-                let reason = FallbackReason { plugin: name.to_string(), error };
+                let reason = FallbackReason {
+                    plugin: name.to_string(),
+                    error,
+                };
                 tracing::warn!("{reason}; routing local");
                 Routed {
-                    decision: RouteDecision { route: Route::Local, reasons: vec![format!("fallback: {reason}")] },
+                    decision: RouteDecision {
+                        route: Route::Local,
+                        reasons: vec![format!("fallback: {reason}")],
+                    },
                     version: None,
                     fallback: Some(reason),
                 }
@@ -63,24 +78,54 @@ impl PluginSet {
         }
     }
 
-    pub fn detect(&self, name: &str, text: &str, lang: &str, settings: &CallSettings) -> Result<Vec<Span>, FailClosed> {
-        let result = self.get(name).ok_or(PluginError::Missing).and_then(|p| p.detect(text, lang, settings));
+    pub fn detect(
+        &self,
+        name: &str,
+        text: &str,
+        lang: &str,
+        settings: &CallSettings,
+    ) -> Result<Vec<Span>, FailClosed> {
+        let result = self
+            .get(name)
+            .ok_or(PluginError::Missing)
+            .and_then(|p| p.detect(text, lang, settings));
         result.map_err(|error| {
-            let reason = FallbackReason { plugin: name.to_string(), error };
+            let reason = FallbackReason {
+                plugin: name.to_string(),
+                error,
+            };
             tracing::warn!("{reason}; failing closed");
             FailClosed(reason)
         })
     }
 
-    pub fn merge(&self, name: &str, local: &Candidate, cloud: &Candidate, schema: &str, settings: &CallSettings) -> Merged {
-        let result = self.get(name).ok_or(PluginError::Missing).and_then(|p| Ok((p.merge(local, cloud, schema, settings)?, p.sha256.clone())));
+    pub fn merge(
+        &self,
+        name: &str,
+        local: &Candidate,
+        cloud: &Candidate,
+        schema: &str,
+        settings: &CallSettings,
+    ) -> Merged {
+        let result = self
+            .get(name)
+            .ok_or(PluginError::Missing)
+            .and_then(|p| Ok((p.merge(local, cloud, schema, settings)?, p.sha256.clone())));
         match result {
             Ok((decision, version)) => {
                 let review = decision.choice == Choice::Review;
-                Merged { decision, version: Some(version), review, fallback: None }
+                Merged {
+                    decision,
+                    version: Some(version),
+                    review,
+                    fallback: None,
+                }
             }
             Err(error) => {
-                let reason = FallbackReason { plugin: name.to_string(), error };
+                let reason = FallbackReason {
+                    plugin: name.to_string(),
+                    error,
+                };
                 tracing::warn!("{reason}; keeping the local answer, flagged for review");
                 Merged {
                     decision: MergeDecision {

@@ -43,7 +43,11 @@ impl Health {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         recent.0.push_back(now);
-        while recent.0.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+        while recent
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
             recent.0.pop_front();
         }
         recent.1 = Some(error.to_string());
@@ -59,7 +63,11 @@ impl Health {
     }
 
     pub fn last_error(&self) -> Option<String> {
-        self.recent.lock().unwrap_or_else(|p| p.into_inner()).1.clone()
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 }
 

@@ -58,7 +58,12 @@ pub struct Instances<P: WorldPre> {
 impl<P: WorldPre> Instances<P> {
     pub fn new(engine: Arc<PluginEngine>, name: Arc<str>, pre: P) -> Instances<P> {
         let pool = ArrayQueue::new(engine.config.pool_size.max(1));
-        Instances { engine, name, pre, pool }
+        Instances {
+            engine,
+            name,
+            pre,
+            pool,
+        }
     }
 
     fn instantiate(&self, settings: &CallSettings) -> Result<Warm<P::Bindings>, PluginError> {
@@ -96,7 +101,8 @@ impl<P: WorldPre> Instances<P> {
             None => self.instantiate(settings)?,
         };
         warm.store.data_mut().reset_for_call(settings);
-        warm.store.set_epoch_deadline(PluginEngine::deadline_ticks(settings.deadline));
+        warm.store
+            .set_epoch_deadline(PluginEngine::deadline_ticks(settings.deadline));
         let result = f(&warm.bindings, &mut warm.store);
         warm.store.data_mut().flush_output();
         match result {
@@ -120,13 +126,19 @@ impl<P: WorldPre> Instances<P> {
 /// Turn a wasmtime error into a typed plugin error, by type, never by text.
 fn classify(error: wasmtime::Error, settings: &CallSettings) -> PluginError {
     if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
-        return PluginError::MemoryLimit { limit: limit.limit, requested: limit.requested };
+        return PluginError::MemoryLimit {
+            limit: limit.limit,
+            requested: limit.requested,
+        };
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         if *trap == Trap::Interrupt {
             return PluginError::Timeout(settings.deadline);
         }
-        return PluginError::Trap { trap: *trap, detail: None };
+        return PluginError::Trap {
+            trap: *trap,
+            detail: None,
+        };
     }
     PluginError::Failed(format!("{error:#}"))
 }

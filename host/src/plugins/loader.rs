@@ -25,20 +25,35 @@ use crate::plugins::plugin::{Exports, Plugin};
 /// Load the plugin file at `path`; its name is the file stem.
 pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, PluginError> {
     let limit = engine.config.max_file_bytes;
-    let size = std::fs::metadata(path).map_err(|e| PluginError::Read(e.to_string()))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| PluginError::Read(e.to_string()))?
+        .len();
     if size > limit {
-        return Err(PluginError::Read(format!("{size} bytes is over the {limit}-byte cap")));
+        return Err(PluginError::Read(format!(
+            "{size} bytes is over the {limit}-byte cap"
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| PluginError::Read(e.to_string()))?;
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
     load_bytes(engine, name, path, &bytes)
 }
 
 /// Load a plugin from bytes already read.
-pub fn load_bytes(engine: &Arc<PluginEngine>, name: &str, path: &Path, bytes: &[u8]) -> Result<Plugin, PluginError> {
+pub fn load_bytes(
+    engine: &Arc<PluginEngine>,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Plugin, PluginError> {
     let limit = engine.config.max_file_bytes;
     if bytes.len() as u64 > limit {
-        return Err(PluginError::Read(format!("{} bytes is over the {limit}-byte cap", bytes.len())));
+        return Err(PluginError::Read(format!(
+            "{} bytes is over the {limit}-byte cap",
+            bytes.len()
+        )));
     }
     let sha256 = hex::encode(Sha256::digest(bytes));
     let exports = top_level_exports(bytes)?;
@@ -51,7 +66,8 @@ pub fn load_bytes(engine: &Arc<PluginEngine>, name: &str, path: &Path, bytes: &[
             wasmparser::Validator::new()
                 .validate_all(bytes)
                 .map_err(|e| PluginError::Parse(e.to_string()))?;
-            let component = Component::new(&engine.engine, bytes).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+            let component = Component::new(&engine.engine, bytes)
+                .map_err(|e| PluginError::Compile(format!("{e:#}")))?;
             engine.cache.put(&sha256, &component);
             (component, false)
         }
@@ -62,9 +78,21 @@ pub fn load_bytes(engine: &Arc<PluginEngine>, name: &str, path: &Path, bytes: &[
     let pre = engine.linker.instantiate_pre(&component).map_err(link)?;
     let name: Arc<str> = Arc::from(name);
     let exports = match declared.world {
-        World::Router => Exports::Router(Instances::new(engine.clone(), name.clone(), RouterPre::new(pre).map_err(link)?)),
-        World::Anonymiser => Exports::Anonymiser(Instances::new(engine.clone(), name.clone(), AnonymiserPre::new(pre).map_err(link)?)),
-        World::Merger => Exports::Merger(Instances::new(engine.clone(), name.clone(), MergerPre::new(pre).map_err(link)?)),
+        World::Router => Exports::Router(Instances::new(
+            engine.clone(),
+            name.clone(),
+            RouterPre::new(pre).map_err(link)?,
+        )),
+        World::Anonymiser => Exports::Anonymiser(Instances::new(
+            engine.clone(),
+            name.clone(),
+            AnonymiserPre::new(pre).map_err(link)?,
+        )),
+        World::Merger => Exports::Merger(Instances::new(
+            engine.clone(),
+            name.clone(),
+            MergerPre::new(pre).map_err(link)?,
+        )),
     };
     let defaults = &engine.config.defaults;
     match &exports {
@@ -84,7 +112,10 @@ pub fn load_bytes(engine: &Arc<PluginEngine>, name: &str, path: &Path, bytes: &[
         compile_time,
         from_cache,
         exports,
-        health: Health::new(engine.config.quarantine_after, engine.config.quarantine_window),
+        health: Health::new(
+            engine.config.quarantine_after,
+            engine.config.quarantine_window,
+        ),
     })
 }
 
@@ -99,19 +130,33 @@ fn top_level_exports(bytes: &[u8]) -> Result<Vec<String>, PluginError> {
         let rest = bytes.get(offset..).unwrap_or_default();
         let (consumed, payload) = match parser.parse(rest, true).map_err(parse)? {
             Chunk::Parsed { consumed, payload } => (consumed, payload),
-            Chunk::NeedMoreData(_) => return Err(PluginError::Parse("the file ends early (truncated?)".into())),
+            Chunk::NeedMoreData(_) => {
+                return Err(PluginError::Parse(
+                    "the file ends early (truncated?)".into(),
+                ));
+            }
         };
         offset += consumed;
         match payload {
-            Payload::Version { encoding: Encoding::Module, .. } => {
+            Payload::Version {
+                encoding: Encoding::Module,
+                ..
+            } => {
                 return Err(PluginError::Parse(
                     "this is a core WebAssembly module, not a component; build for wasm32-wasip2 or wrap it with `wasm-tools component new`".into(),
                 ));
             }
-            Payload::ModuleSection { unchecked_range, .. } | Payload::ComponentSection { unchecked_range, .. } => {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
                 offset += unchecked_range.len();
                 if offset > bytes.len() {
-                    return Err(PluginError::Parse("a nested module runs past the end of the file (truncated?)".into()));
+                    return Err(PluginError::Parse(
+                        "a nested module runs past the end of the file (truncated?)".into(),
+                    ));
                 }
             }
             Payload::ComponentExportSection(reader) => {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::plugins::contract::{
-    AnonymiserPre, Candidate, MergeDecision, MergerPre, RouteContext, RouteDecision, RouterPre, Span, World,
+    AnonymiserPre, Candidate, MergeDecision, MergerPre, RouteContext, RouteDecision, RouterPre,
+    Span, World,
 };
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
@@ -50,15 +51,26 @@ impl Plugin {
     }
 
     fn wrong_world(&self, wanted: World) -> PluginError {
-        PluginError::WrongWorld { found: self.world.to_string(), wanted: wanted.to_string() }
+        PluginError::WrongWorld {
+            found: self.world.to_string(),
+            wanted: wanted.to_string(),
+        }
     }
 
-    fn guarded<R>(&self, settings: &CallSettings, input_len: usize, call: impl FnOnce() -> Result<R, PluginError>) -> Result<R, PluginError> {
+    fn guarded<R>(
+        &self,
+        settings: &CallSettings,
+        input_len: usize,
+        call: impl FnOnce() -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
         if self.health.is_quarantined() {
             return Err(PluginError::Quarantined);
         }
         if input_len > settings.max_input_bytes {
-            return Err(PluginError::InputTooLarge { size: input_len, limit: settings.max_input_bytes });
+            return Err(PluginError::InputTooLarge {
+                size: input_len,
+                limit: settings.max_input_bytes,
+            });
         }
         self.health.record_call();
         let result = call();
@@ -70,36 +82,72 @@ impl Plugin {
         result
     }
 
-    pub fn route(&self, ctx: &RouteContext, settings: &CallSettings) -> Result<RouteDecision, PluginError> {
+    pub fn route(
+        &self,
+        ctx: &RouteContext,
+        settings: &CallSettings,
+    ) -> Result<RouteDecision, PluginError> {
         self.route_in(DEFAULT_MODE, ctx, settings)
     }
 
     /// `route` with a chosen instance mode (for measurements).
-    pub fn route_in(&self, mode: InstanceMode, ctx: &RouteContext, settings: &CallSettings) -> Result<RouteDecision, PluginError> {
-        let Exports::Router(instances) = &self.exports else { return Err(self.wrong_world(World::Router)) };
-        let input = ctx.request_id.len() + ctx.policy.len() + ctx.task.len() + strings_len(&ctx.tags) + ctx.triage_json.as_ref().map_or(0, String::len);
+    pub fn route_in(
+        &self,
+        mode: InstanceMode,
+        ctx: &RouteContext,
+        settings: &CallSettings,
+    ) -> Result<RouteDecision, PluginError> {
+        let Exports::Router(instances) = &self.exports else {
+            return Err(self.wrong_world(World::Router));
+        };
+        let input = ctx.request_id.len()
+            + ctx.policy.len()
+            + ctx.task.len()
+            + strings_len(&ctx.tags)
+            + ctx.triage_json.as_ref().map_or(0, String::len);
         self.guarded(settings, input, || {
-            let decision = instances.call(mode, settings, |b, store| b.sluice_policy_routing().call_route(store, ctx))?;
+            let decision = instances.call(mode, settings, |b, store| {
+                b.sluice_policy_routing().call_route(store, ctx)
+            })?;
             let size = strings_len(&decision.reasons);
             if size > settings.max_output_bytes {
-                return Err(PluginError::InvalidOutput(format!("{size} bytes of reasons, over the {}-byte cap", settings.max_output_bytes)));
+                return Err(PluginError::InvalidOutput(format!(
+                    "{size} bytes of reasons, over the {}-byte cap",
+                    settings.max_output_bytes
+                )));
             }
             Ok(decision)
         })
     }
 
     /// Find PII spans. Always a fresh instance: nothing survives between requests.
-    pub fn detect(&self, text: &str, lang: &str, settings: &CallSettings) -> Result<Vec<Span>, PluginError> {
-        let Exports::Anonymiser(instances) = &self.exports else { return Err(self.wrong_world(World::Anonymiser)) };
+    pub fn detect(
+        &self,
+        text: &str,
+        lang: &str,
+        settings: &CallSettings,
+    ) -> Result<Vec<Span>, PluginError> {
+        let Exports::Anonymiser(instances) = &self.exports else {
+            return Err(self.wrong_world(World::Anonymiser));
+        };
         self.guarded(settings, text.len() + lang.len(), || {
-            let spans = instances.call(InstanceMode::Fresh, settings, |b, store| b.sluice_policy_detection().call_detect(store, text, lang))?;
+            let spans = instances.call(InstanceMode::Fresh, settings, |b, store| {
+                b.sluice_policy_detection().call_detect(store, text, lang)
+            })?;
             let size = spans.len() * std::mem::size_of::<Span>();
             if size > settings.max_output_bytes {
-                return Err(PluginError::InvalidOutput(format!("{} spans, over the {}-byte cap", spans.len(), settings.max_output_bytes)));
+                return Err(PluginError::InvalidOutput(format!(
+                    "{} spans, over the {}-byte cap",
+                    spans.len(),
+                    settings.max_output_bytes
+                )));
             }
             for span in &spans {
                 let (start, end) = (span.start as usize, span.end as usize);
-                let in_text = start < end && end <= text.len() && text.is_char_boundary(start) && text.is_char_boundary(end);
+                let in_text = start < end
+                    && end <= text.len()
+                    && text.is_char_boundary(start)
+                    && text.is_char_boundary(end);
                 if !in_text || !(0.0..=1.0).contains(&span.confidence) {
                     return Err(PluginError::InvalidOutput(format!(
                         "span {start}..{end} (confidence {}) is not a valid span of a {}-byte text",
@@ -112,24 +160,52 @@ impl Plugin {
         })
     }
 
-    pub fn merge(&self, local: &Candidate, cloud: &Candidate, schema: &str, settings: &CallSettings) -> Result<MergeDecision, PluginError> {
+    pub fn merge(
+        &self,
+        local: &Candidate,
+        cloud: &Candidate,
+        schema: &str,
+        settings: &CallSettings,
+    ) -> Result<MergeDecision, PluginError> {
         self.merge_in(DEFAULT_MODE, local, cloud, schema, settings)
     }
 
     /// `merge` with a chosen instance mode (for measurements).
-    pub fn merge_in(&self, mode: InstanceMode, local: &Candidate, cloud: &Candidate, schema: &str, settings: &CallSettings) -> Result<MergeDecision, PluginError> {
-        let Exports::Merger(instances) = &self.exports else { return Err(self.wrong_world(World::Merger)) };
-        self.guarded(settings, local.json.len() + cloud.json.len() + schema.len(), || {
-            let decision = instances.call(mode, settings, |b, store| b.sluice_policy_merging().call_merge(store, local, cloud, schema))?;
-            let size = strings_len(&decision.reasons) + strings_len(&decision.diverged);
-            if size > settings.max_output_bytes {
-                return Err(PluginError::InvalidOutput(format!("{size} bytes of reasons, over the {}-byte cap", settings.max_output_bytes)));
-            }
-            if !(0.0..=1.0).contains(&decision.agreement) {
-                return Err(PluginError::InvalidOutput(format!("agreement {} is outside [0, 1]", decision.agreement)));
-            }
-            Ok(decision)
-        })
+    pub fn merge_in(
+        &self,
+        mode: InstanceMode,
+        local: &Candidate,
+        cloud: &Candidate,
+        schema: &str,
+        settings: &CallSettings,
+    ) -> Result<MergeDecision, PluginError> {
+        let Exports::Merger(instances) = &self.exports else {
+            return Err(self.wrong_world(World::Merger));
+        };
+        self.guarded(
+            settings,
+            local.json.len() + cloud.json.len() + schema.len(),
+            || {
+                let decision = instances.call(mode, settings, |b, store| {
+                    b.sluice_policy_merging()
+                        .call_merge(store, local, cloud, schema)
+                })?;
+                let size = strings_len(&decision.reasons) + strings_len(&decision.diverged);
+                if size > settings.max_output_bytes {
+                    return Err(PluginError::InvalidOutput(format!(
+                        "{size} bytes of reasons, over the {}-byte cap",
+                        settings.max_output_bytes
+                    )));
+                }
+                if !(0.0..=1.0).contains(&decision.agreement) {
+                    return Err(PluginError::InvalidOutput(format!(
+                        "agreement {} is outside [0, 1]",
+                        decision.agreement
+                    )));
+                }
+                Ok(decision)
+            },
+        )
     }
 
     /// Release warm instances when this version leaves service.

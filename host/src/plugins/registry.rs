@@ -42,10 +42,16 @@ pub struct PluginSet {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum PluginStatus {
-    Ready { version: String },
-    Quarantined { version: String },
+    Ready {
+        version: String,
+    },
+    Quarantined {
+        version: String,
+    },
     /// No version is loaded; `rejected` says why the last file was refused, if one was.
-    Missing { rejected: Option<String> },
+    Missing {
+        rejected: Option<String>,
+    },
 }
 
 impl PluginSet {
@@ -64,10 +70,17 @@ impl PluginSet {
 
     pub fn status(&self, name: &str) -> PluginStatus {
         match self.plugins.get(name) {
-            Some(p) if p.health.is_quarantined() => PluginStatus::Quarantined { version: p.sha256.clone() },
-            Some(p) => PluginStatus::Ready { version: p.sha256.clone() },
+            Some(p) if p.health.is_quarantined() => PluginStatus::Quarantined {
+                version: p.sha256.clone(),
+            },
+            Some(p) => PluginStatus::Ready {
+                version: p.sha256.clone(),
+            },
             None => PluginStatus::Missing {
-                rejected: self.rejections.get(name).map(|r| format!("{} stage: {}", r.stage, r.reason)),
+                rejected: self
+                    .rejections
+                    .get(name)
+                    .map(|r| format!("{} stage: {}", r.stage, r.reason)),
             },
         }
     }
@@ -101,20 +114,36 @@ impl Registry {
 
     /// Recent rejections, oldest first (bounded).
     pub fn rejection_history(&self) -> Vec<Rejection> {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Bring the set in line with every `*.wasm` file in `dir` (loads new and
     /// changed files, drops plugins whose file is gone).
     pub fn load_dir(&self, dir: &Path) {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|entries| entries.flatten().map(|e| e.path()).filter(|p| is_plugin_file(p)).collect())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| is_plugin_file(p))
+                    .collect()
+            })
             .unwrap_or_else(|e| {
                 tracing::error!(dir = %dir.display(), "cannot list the policies folder: {e}");
                 Vec::new()
             });
         let present: Vec<String> = paths.iter().filter_map(|p| plugin_name(p)).collect();
-        for gone in self.snapshot().plugins.keys().filter(|n| !present.contains(n)) {
+        for gone in self
+            .snapshot()
+            .plugins
+            .keys()
+            .filter(|n| !present.contains(n))
+        {
             self.sync_path(&dir.join(format!("{gone}.wasm")));
         }
         paths.sort();
@@ -126,7 +155,9 @@ impl Registry {
     /// Bring one plugin in line with its file: load it if it exists and
     /// changed, drop the plugin if the file is gone.
     pub fn sync_path(&self, path: &Path) {
-        let Some(name) = plugin_name(path) else { return };
+        let Some(name) = plugin_name(path) else {
+            return;
+        };
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.snapshot();
         if !path.exists() {
@@ -140,7 +171,9 @@ impl Registry {
             return;
         }
         let unchanged = current.plugins.get(&name).is_some_and(|p| {
-            std::fs::read(path).is_ok_and(|bytes| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == p.sha256)
+            std::fs::read(path).is_ok_and(|bytes| {
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == p.sha256
+            })
         });
         if unchanged {
             return;
@@ -171,8 +204,17 @@ impl Registry {
             Some(p) => format!("keeping version {}… in service", p.short_sha()),
             None => "no version of it is in service".to_string(),
         };
-        tracing::error!("plugin {} rejected at the {stage} stage: {error}; {keeping}", path.display());
-        let rejection = Rejection { name: name.to_string(), path: path.to_path_buf(), stage, reason: error.to_string(), at: SystemTime::now() };
+        tracing::error!(
+            "plugin {} rejected at the {stage} stage: {error}; {keeping}",
+            path.display()
+        );
+        let rejection = Rejection {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            stage,
+            reason: error.to_string(),
+            at: SystemTime::now(),
+        };
         {
             let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
             if history.len() == REJECTION_HISTORY {

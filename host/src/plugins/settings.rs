@@ -43,7 +43,12 @@ pub struct SettingsError {
     pub problem: String,
 }
 
-fn bounded(key: &str, value: Option<u64>, max: u64, unit: &str) -> Result<Option<u64>, SettingsError> {
+fn bounded(
+    key: &str,
+    value: Option<u64>,
+    max: u64,
+    unit: &str,
+) -> Result<Option<u64>, SettingsError> {
     match value {
         Some(v) if v == 0 || v > max => Err(SettingsError {
             key: key.into(),
@@ -61,7 +66,11 @@ fn config_text(key: &str, value: &toml::Value) -> Result<String, SettingsError> 
         Value::Float(f) => f.to_string(),
         Value::Boolean(b) => b.to_string(),
         Value::Datetime(d) => d.to_string(),
-        Value::Array(items) => items.iter().map(|v| config_text(key, v)).collect::<Result<Vec<_>, _>>()?.join(","),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| config_text(key, v))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(","),
         Value::Table(_) => {
             return Err(SettingsError {
                 key: format!("config.{key}"),
@@ -74,7 +83,12 @@ fn config_text(key: &str, value: &toml::Value) -> Result<String, SettingsError> 
 impl PluginSettings {
     /// The settings of every call to this plugin, over the host's defaults.
     pub fn call_settings(&self, defaults: &CallSettings) -> Result<CallSettings, SettingsError> {
-        let deadline = bounded("deadline_ms", self.deadline_ms, MAX_DEADLINE_MS, "milliseconds")?;
+        let deadline = bounded(
+            "deadline_ms",
+            self.deadline_ms,
+            MAX_DEADLINE_MS,
+            "milliseconds",
+        )?;
         let memory = bounded("memory_mib", self.memory_mib, MAX_MEMORY_MIB, "MiB")?;
         let input = bounded("max_input_kib", self.max_input_kib, 64 << 10, "KiB")?;
         let output = bounded("max_output_kib", self.max_output_kib, 64 << 10, "KiB")?;
@@ -99,11 +113,21 @@ mod tests {
 
     fn check(toml_text: &str, expect: Result<(u64, usize, &[(&str, &str)]), &str>) {
         let parsed: Result<PluginSettings, _> = toml::from_str(toml_text);
-        let result = parsed.map_err(|e| e.to_string()).and_then(|s| s.call_settings(&CallSettings::default()).map_err(|e| e.to_string()));
+        let result = parsed.map_err(|e| e.to_string()).and_then(|s| {
+            s.call_settings(&CallSettings::default())
+                .map_err(|e| e.to_string())
+        });
         match (result, expect) {
             (Ok(s), Ok((ms, mib, config))) => {
-                assert_eq!((s.deadline, s.memory_limit), (Duration::from_millis(ms), mib << 20), "{toml_text}");
-                let want: BTreeMap<String, String> = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                assert_eq!(
+                    (s.deadline, s.memory_limit),
+                    (Duration::from_millis(ms), mib << 20),
+                    "{toml_text}"
+                );
+                let want: BTreeMap<String, String> = config
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 assert_eq!(*s.config, want, "{toml_text}");
             }
             (Err(e), Err(fragment)) => assert!(e.contains(fragment), "{toml_text}: {e}"),
@@ -114,15 +138,39 @@ mod tests {
     #[test]
     fn policy_tables_become_call_settings() {
         check(r#"plugin = "r""#, Ok((25, 64, &[])));
-        check("plugin = \"r\"\ndeadline_ms = 40\nmemory_mib = 128", Ok((40, 128, &[])));
+        check(
+            "plugin = \"r\"\ndeadline_ms = 40\nmemory_mib = 128",
+            Ok((40, 128, &[])),
+        );
         check(
             "plugin = \"r\"\n[config]\nmin_confidence = 0.7\nmax_input_tokens = 2000\nescalate_tags = [\"hard\", \"litigation\"]\nstrict = true",
-            Ok((25, 64, &[("min_confidence", "0.7"), ("max_input_tokens", "2000"), ("escalate_tags", "hard,litigation"), ("strict", "true")])),
+            Ok((
+                25,
+                64,
+                &[
+                    ("min_confidence", "0.7"),
+                    ("max_input_tokens", "2000"),
+                    ("escalate_tags", "hard,litigation"),
+                    ("strict", "true"),
+                ],
+            )),
         );
-        check("plugin = \"r\"\nmemory_mib = 512", Err("memory_mib: 512 is out of range; use 1 to 256 MiB"));
-        check("plugin = \"r\"\ndeadline_ms = 0", Err("deadline_ms: 0 is out of range"));
-        check("plugin = \"r\"\n[config.nested]\na = 1", Err("config.nested: a plugin setting is a string"));
-        check("plugin = \"r\"\ndeadline = 3", Err("unknown field `deadline`"));
+        check(
+            "plugin = \"r\"\nmemory_mib = 512",
+            Err("memory_mib: 512 is out of range; use 1 to 256 MiB"),
+        );
+        check(
+            "plugin = \"r\"\ndeadline_ms = 0",
+            Err("deadline_ms: 0 is out of range"),
+        );
+        check(
+            "plugin = \"r\"\n[config.nested]\na = 1",
+            Err("config.nested: a plugin setting is a string"),
+        );
+        check(
+            "plugin = \"r\"\ndeadline = 3",
+            Err("unknown field `deadline`"),
+        );
         check("deadline_ms = 3", Err("missing field `plugin`"));
     }
 }

@@ -26,30 +26,41 @@ pub struct Watcher {
 /// Watch `dir` and keep `registry` in line with its plugin files.
 pub fn watch(registry: Arc<Registry>, dir: &Path) -> anyhow::Result<Watcher> {
     // Events carry canonical paths; compare like with like.
-    let folder = dir.canonicalize().with_context(|| format!("opening {}", dir.display()))?;
+    let folder = dir
+        .canonicalize()
+        .with_context(|| format!("opening {}", dir.display()))?;
     let watched = folder.clone();
-    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            let paths: BTreeSet<PathBuf> = events
-                .iter()
-                .flat_map(|e| e.paths.iter())
-                .filter(|p| plugin_name(p).is_some() && p.parent() == Some(folder.as_path()))
-                .cloned()
-                .collect();
-            for path in paths {
-                registry.sync_path(&path);
-            }
-        }
-        Err(errors) => {
-            for e in errors {
-                tracing::warn!("watching {}: {e}; rescanning", folder.display());
-            }
-            registry.load_dir(&folder);
-        }
-    })
-    .context("starting the file watcher")?;
+    let mut debouncer =
+        new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: DebounceEventResult| match result {
+                Ok(events) => {
+                    let paths: BTreeSet<PathBuf> = events
+                        .iter()
+                        .flat_map(|e| e.paths.iter())
+                        .filter(|p| {
+                            plugin_name(p).is_some() && p.parent() == Some(folder.as_path())
+                        })
+                        .cloned()
+                        .collect();
+                    for path in paths {
+                        registry.sync_path(&path);
+                    }
+                }
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!("watching {}: {e}; rescanning", folder.display());
+                    }
+                    registry.load_dir(&folder);
+                }
+            },
+        )
+        .context("starting the file watcher")?;
     debouncer
         .watch(&watched, RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", dir.display()))?;
-    Ok(Watcher { _debouncer: debouncer })
+    Ok(Watcher {
+        _debouncer: debouncer,
+    })
 }

@@ -66,7 +66,10 @@ impl Guest for Router {
         }
         let max_tokens = number("max_input_tokens", 3000.0);
         if f64::from(ctx.input_tokens) > max_tokens {
-            reasons.push(format!("{} input tokens over {}", ctx.input_tokens, max_tokens));
+            reasons.push(format!(
+                "{} input tokens over {}",
+                ctx.input_tokens, max_tokens
+            ));
         }
         let triage_asks = ctx
             .triage_json
@@ -84,7 +87,10 @@ impl Guest for Router {
         if ctx.sample < share {
             return decision(
                 Route::Parallel,
-                vec![format!("sample {:.2} within parallel share {:.2}", ctx.sample, share)],
+                vec![format!(
+                    "sample {:.2} within parallel share {:.2}",
+                    ctx.sample, share
+                )],
             );
         }
         decision(Route::Local, vec!["local is confident".into()])

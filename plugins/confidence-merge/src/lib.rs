@@ -60,7 +60,11 @@ fn agreement(a: &Value, b: &Value) -> f64 {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
             let scale = x.abs().max(y.abs());
-            if scale == 0.0 { 1.0 } else { 1.0 - ((x - y).abs() / scale).min(1.0) }
+            if scale == 0.0 {
+                1.0
+            } else {
+                1.0 - ((x - y).abs() / scale).min(1.0)
+            }
         }
         (Value::Array(x), Value::Array(y)) => {
             let key = |v: &Value| match v {
@@ -115,20 +119,38 @@ impl Guest for Merger {
             }
             total += score;
         }
-        let score = if fields.is_empty() { agreement(&l, &c) } else { total / fields.len() as f64 };
+        let score = if fields.is_empty() {
+            agreement(&l, &c)
+        } else {
+            total / fields.len() as f64
+        };
         let (agree_band, review_below) = (number("agree_band", 0.85), number("review_below", 0.5));
         let (choice, why) = if score >= agree_band {
-            (Choice::Local, format!("agreement {score:.2} within band {agree_band:.2}"))
+            (
+                Choice::Local,
+                format!("agreement {score:.2} within band {agree_band:.2}"),
+            )
         } else if score >= review_below {
-            (Choice::Cloud, format!("agreement {score:.2} below band {agree_band:.2}"))
+            (
+                Choice::Cloud,
+                format!("agreement {score:.2} below band {agree_band:.2}"),
+            )
         } else {
-            (Choice::Review, format!("agreement {score:.2} below {review_below:.2}"))
+            (
+                Choice::Review,
+                format!("agreement {score:.2} below {review_below:.2}"),
+            )
         };
         let mut reasons = vec![why];
         if !diverged.is_empty() {
             reasons.push(format!("diverged on {}", diverged.join(", ")));
         }
-        MergeDecision { choice, agreement: score as f32, diverged, reasons }
+        MergeDecision {
+            choice,
+            agreement: score as f32,
+            diverged,
+            reasons,
+        }
     }
 }
 

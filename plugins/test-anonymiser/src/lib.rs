@@ -18,7 +18,9 @@ fn is_email_char(b: u8) -> bool {
 
 impl Guest for Detector {
     fn detect(text: String, _lang: String) -> Vec<Span> {
-        let min_digits: usize = config("min_digits").and_then(|v| v.parse().ok()).unwrap_or(6);
+        let min_digits: usize = config("min_digits")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(6);
         let bytes = text.as_bytes();
         let mut spans = Vec::new();
         let mut i = 0;
@@ -37,19 +39,34 @@ impl Guest for Detector {
                 }
                 if start < i && text[i + 1..end].contains('.') {
                     spans.retain(|s: &Span| (s.end as usize) <= start);
-                    spans.push(Span { start: start as u32, end: end as u32, kind: PiiKind::Email, confidence: 0.99 });
+                    spans.push(Span {
+                        start: start as u32,
+                        end: end as u32,
+                        kind: PiiKind::Email,
+                        confidence: 0.99,
+                    });
                     i = end;
                     continue;
                 }
             }
             if bytes[i].is_ascii_digit() {
                 let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_digit() || (bytes[i] == b'.' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit())) {
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_digit()
+                        || (bytes[i] == b'.'
+                            && i + 1 < bytes.len()
+                            && bytes[i + 1].is_ascii_digit()))
+                {
                     i += 1;
                 }
                 let digits = text[start..i].bytes().filter(u8::is_ascii_digit).count();
                 if digits >= min_digits {
-                    spans.push(Span { start: start as u32, end: i as u32, kind: PiiKind::NationalId, confidence: 0.8 });
+                    spans.push(Span {
+                        start: start as u32,
+                        end: i as u32,
+                        kind: PiiKind::NationalId,
+                        confidence: 0.8,
+                    });
                 }
                 continue;
             }

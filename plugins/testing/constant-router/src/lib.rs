@@ -10,7 +10,10 @@ struct Constant;
 
 impl Guest for Constant {
     fn route(_ctx: RouteContext) -> RouteDecision {
-        RouteDecision { route: Route::Escalate, reasons: vec!["constant router".into()] }
+        RouteDecision {
+            route: Route::Escalate,
+            reasons: vec!["constant router".into()],
+        }
     }
 }
 

@@ -14,7 +14,10 @@ impl Guest for Hostile {
         loop {
             hoard.push(std::hint::black_box(Vec::with_capacity(16 << 20)));
             if hoard.len() == usize::MAX {
-                return RouteDecision { route: Route::Escalate, reasons: vec![] };
+                return RouteDecision {
+                    route: Route::Escalate,
+                    reasons: vec![],
+                };
             }
         }
     }

@@ -10,7 +10,10 @@ struct Hostile;
 impl Guest for Hostile {
     fn route(_ctx: RouteContext) -> RouteDecision {
         let reason = "x".repeat(1 << 20);
-        RouteDecision { route: Route::Escalate, reasons: vec![reason; 100] }
+        RouteDecision {
+            route: Route::Escalate,
+            reasons: vec![reason; 100],
+        }
     }
 }
 

@@ -11,7 +11,10 @@ struct FromTheFuture;
 
 impl Guest for FromTheFuture {
     fn route(_ctx: RouteContext) -> RouteDecision {
-        RouteDecision { route: Route::Escalate, reasons: vec!["contract 2.0.0".into()] }
+        RouteDecision {
+            route: Route::Escalate,
+            reasons: vec!["contract 2.0.0".into()],
+        }
     }
 }
 
