@@ -24,6 +24,12 @@ use crate::plugins::plugin::{Exports, Plugin};
 
 /// Load the plugin file at `path`; its name is the file stem.
 pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, PluginError> {
+    let bytes = read_file(engine, path)?;
+    load_bytes(engine, path, &bytes, digest(&bytes))
+}
+
+/// Read a plugin file, refusing one over the size cap before reading it.
+pub fn read_file(engine: &PluginEngine, path: &Path) -> Result<Vec<u8>, PluginError> {
     let limit = engine.config.max_file_bytes;
     let size = std::fs::metadata(path)
         .map_err(|e| PluginError::Read(e.to_string()))?
@@ -33,20 +39,20 @@ pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, Plug
             "{size} bytes is over the {limit}-byte cap"
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| PluginError::Read(e.to_string()))?;
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plugin");
-    load_bytes(engine, name, path, &bytes)
+    std::fs::read(path).map_err(|e| PluginError::Read(e.to_string()))
 }
 
-/// Load a plugin from bytes already read.
+/// The sha256 of a file's bytes: a plugin version's identity.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Load a plugin from bytes already read and hashed (`sha256` is `digest(bytes)`).
 pub fn load_bytes(
     engine: &Arc<PluginEngine>,
-    name: &str,
     path: &Path,
     bytes: &[u8],
+    sha256: String,
 ) -> Result<Plugin, PluginError> {
     let limit = engine.config.max_file_bytes;
     if bytes.len() as u64 > limit {
@@ -55,7 +61,10 @@ pub fn load_bytes(
             bytes.len()
         )));
     }
-    let sha256 = hex::encode(Sha256::digest(bytes));
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin");
     let exports = top_level_exports(bytes)?;
     let declared = contract::declared(&exports)?;
 

@@ -170,16 +170,20 @@ impl Registry {
             }
             return;
         }
-        let unchanged = current.plugins.get(&name).is_some_and(|p| {
-            std::fs::read(path).is_ok_and(|bytes| {
-                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == p.sha256
-            })
+        let loaded = loader::read_file(&self.engine, path).and_then(|bytes| {
+            let sha256 = loader::digest(&bytes);
+            if current
+                .plugins
+                .get(&name)
+                .is_some_and(|p| p.sha256 == sha256)
+            {
+                return Ok(None); // same bytes: nothing to do
+            }
+            loader::load_bytes(&self.engine, path, &bytes, sha256).map(Some)
         });
-        if unchanged {
-            return;
-        }
-        match loader::load_file(&self.engine, path) {
-            Ok(plugin) => {
+        match loaded {
+            Ok(None) => {}
+            Ok(Some(plugin)) => {
                 tracing::info!(
                     plugin = %name, world = %plugin.world, version = plugin.short_sha(), cached = plugin.from_cache,
                     "plugin version in service (ready in {:?})", plugin.compile_time
