@@ -3,11 +3,15 @@
 //! anonymise, merge) are made by sandboxed WebAssembly components.
 //!
 //! Table of contents:
+//! - [`local`]: the in-process Gemma runtime (GGUF and safetensors
+//!   backends, schema-constrained decoding, the inference worker, model
+//!   fetch).
 //! - [`plugins`]: the wasmtime host for policy plugins (contract, sandbox,
 //!   loader, registry with atomic swap, folder watch, failure policies).
 //!
 //! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
 
+pub mod local;
 pub mod plugins;
 
 use std::path::PathBuf;

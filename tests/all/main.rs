@@ -1,9 +1,11 @@
 //! One integration test binary, one module per topic. Every test runs real
-//! components built from `plugins/` (`cargo xtask plugins`).
+//! components built from `plugins/` (`cargo xtask plugins`) and the real
+//! local model (`cargo xtask setup`).
 
 mod support;
 
 mod hostile;
 mod hot_swap;
 mod lifecycle;
+mod local;
 mod polyglot;

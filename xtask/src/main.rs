@@ -30,8 +30,16 @@ enum Cmd {
         /// Extra arguments for cargo nextest (a filter, for example).
         args: Vec<String>,
     },
-    /// Run a benchmark suite: `plugins`.
+    /// Run a benchmark suite: `plugins` or `local`.
     Bench { suite: String },
+    /// Fetch the embedded model and its tokenizer into $SLUICE_HOME.
+    Model,
+    /// Measure extraction quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]`.
+    Eval {
+        what: String,
+        /// Passed on to the evaluation.
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -41,13 +49,35 @@ fn main() -> Result<()> {
         .to_path_buf();
     std::env::set_current_dir(&root)?;
     match Cli::parse().command {
-        Cmd::Setup => setup(),
+        Cmd::Setup => {
+            setup()?;
+            fetch_model()
+        }
+        Cmd::Model => fetch_model(),
+        Cmd::Eval { what, args } => match what.as_str() {
+            "triage" => {
+                fetch_model()?;
+                run(Command::new("cargo")
+                    .args([
+                        "run",
+                        "--quiet",
+                        "-p",
+                        "sluice",
+                        "--example",
+                        "eval_triage",
+                        "--",
+                    ])
+                    .args(&args))
+            }
+            other => bail!("unknown evaluation {other:?}; try `triage`"),
+        },
         Cmd::Plugins => {
             setup()?;
             build_plugins(&root)
         }
         Cmd::Test { args } => {
             setup()?;
+            fetch_model()?;
             build_plugins(&root)?;
             test(&args)
         }
@@ -58,7 +88,11 @@ fn main() -> Result<()> {
                 "plugins" => {
                     run(Command::new("cargo").args(["bench", "-p", "sluice", "--bench", "plugins"]))
                 }
-                other => bail!("unknown bench suite {other:?}; try `plugins`"),
+                "local" => {
+                    fetch_model()?;
+                    bench_local(&root)
+                }
+                other => bail!("unknown bench suite {other:?}; try `plugins` or `local`"),
             }
         }
     }
@@ -78,6 +112,13 @@ fn succeeds(cmd: &mut Command) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The embedded model, through the host's own fetch (idempotent: verified
+/// files are kept).
+fn fetch_model() -> Result<()> {
+    run(Command::new("cargo").args(["run", "--quiet", "-p", "sluice", "--", "model", "fetch"]))
+        .context("fetching the local model")
 }
 
 fn setup() -> Result<()> {
@@ -276,4 +317,116 @@ fn test(args: &[String]) -> Result<()> {
         .args(args))?;
     // nextest does not run doctests.
     run(Command::new("cargo").args(["test", "--quiet", "--doc", "--workspace"]))
+}
+
+/// llama.cpp for the baseline: a bench-only Python environment.
+const LLAMA_CPP_PYTHON: &str = "llama-cpp-python==0.3.36";
+/// The contract both engines read in `bench local`.
+const BENCH_CONTRACT: &str = "ACCURAYINC_09_01_2010-EX-10.31-DISTRIBUTOR AGREEMENT.txt";
+
+fn sluice_home() -> PathBuf {
+    std::env::var_os("SLUICE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("sluice")))
+        .unwrap_or_else(|| PathBuf::from(".sluice"))
+}
+
+/// The embedded model side by side with llama.cpp on the same GGUF, the
+/// same prompts and the same number of threads (2).
+fn bench_local(root: &Path) -> Result<()> {
+    let venv = sluice_home().join("bench-venv");
+    let python = venv.join("bin/python");
+    let has_llama = Command::new(&python)
+        .args(["-c", "import llama_cpp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_llama {
+        eprintln!(
+            "installing {LLAMA_CPP_PYTHON} into {} (builds llama.cpp, several minutes)",
+            venv.display()
+        );
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            LLAMA_CPP_PYTHON,
+            "numpy",
+        ]))
+        .context("installing llama-cpp-python for the baseline")?;
+    }
+    let out = root.join("target/bench-local");
+    std::fs::create_dir_all(&out)?;
+    let contract = root
+        .join("../shared/eval/contracts/cuad/contracts")
+        .join(BENCH_CONTRACT);
+    let prompt_out = out.join("triage-prompt.txt");
+
+    let ours = capture(
+        Command::new("cargo")
+            .args(["bench", "--quiet", "-p", "sluice", "--bench", "local", "--"])
+            .arg("--prompt-file")
+            .arg(&contract)
+            .arg("--constrained-prompt-out")
+            .arg(&prompt_out)
+            .env("RAYON_NUM_THREADS", "2"),
+    )?;
+    let theirs = capture(
+        Command::new(&python)
+            .arg(root.join("host/benches/llama_cpp_baseline.py"))
+            .arg("bench")
+            .arg("--model")
+            .arg(sluice_home().join("models/gemma-3-270m-q4_k_m.gguf"))
+            .arg("--prompt-file")
+            .arg(&contract)
+            .arg("--schema")
+            .arg(root.join("schemas/contract_triage.json"))
+            .arg("--constrained-prompt-file")
+            .arg(&prompt_out),
+    )?;
+    let ours: serde_json::Value = serde_json::from_str(ours.lines().last().unwrap_or_default())?;
+    let theirs: serde_json::Value =
+        serde_json::from_str(theirs.lines().last().unwrap_or_default())?;
+    println!("| measure (2 threads, medians) | sluice | llama.cpp | ratio |");
+    println!("|---|---|---|---|");
+    for (key, label, higher_is_better) in [
+        ("load_s", "load (s)", false),
+        ("prefill_tok_s", "prefill (tok/s)", true),
+        ("decode_tok_s", "decode (tok/s)", true),
+        ("constrained_tok_s", "constrained decode (tok/s)", true),
+        ("peak_rss_mb", "peak RSS (MB)", false),
+    ] {
+        let (a, b) = (
+            ours[key].as_f64().unwrap_or(f64::NAN),
+            theirs[key].as_f64().unwrap_or(f64::NAN),
+        );
+        let ratio = if higher_is_better { a / b } else { b / a };
+        println!("| {label} | {a:.2} | {b:.2} | {ratio:.2}x |");
+    }
+    println!(
+        "constrained decode vs free decode here: {:.2}; schema mask share of constrained decode time: {:.3}; forced tokens: {} of {}",
+        ours["constrained_tok_s"].as_f64().unwrap_or(f64::NAN)
+            / ours["decode_tok_s"].as_f64().unwrap_or(f64::NAN),
+        ours["constraint_share_of_decode"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        ours["constrained_forced_tokens"],
+        ours["constrained_tokens"],
+    );
+    println!("sluice record:    {}", ours["constrained_text"]);
+    println!("llama.cpp record: {}", theirs["constrained_text"]);
+    Ok(())
+}
+
+fn capture(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    let output = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {shown}"))?;
+    if !output.status.success() {
+        bail!("{shown} failed with {}", output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -1,0 +1,4 @@
+//! The command line's subcommands, one file each.
+
+pub mod local;
+pub mod plugins;

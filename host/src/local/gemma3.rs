@@ -1,0 +1,406 @@
+//! The embedded backend: Gemma 3 from a GGUF file, on candle's quantized
+//! building blocks (quantized matmul, `gguf_file`).
+//!
+//! Written here rather than taken from `candle_transformers::quantized_gemma3`
+//! because that one computes wrong logits (SiLU where Gemma 3 uses GELU with
+//! the tanh approximation), builds RoPE tables for 131,072 positions in every
+//! layer, keeps an f32 copy of the 262,144-row embedding, and does not apply
+//! the sliding window when decoding. Here: GELU (tanh), one local and one
+//! global RoPE table sized to the served context, embedding rows gathered
+//! from the quantized tensor that is also the tied output projection, the
+//! window applied at every step, and Q5_0 weights requantised to Q8_0 at
+//! load (candle has no SIMD kernel for Q5_0).
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::RmsNorm;
+
+use super::kv_cache::KvCache;
+use super::model::{LanguageModel, ModelInfo};
+use super::tokenizer::TokenId;
+
+/// Positions served by default: the Gemma 3 270M context is 32K, but KV
+/// memory and prefill time on a CPU make a few thousand the useful range.
+pub const DEFAULT_CONTEXT: usize = 8192;
+
+/// How to load the file.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub context_length: usize,
+    /// Requantise Q5_0 tensors to Q8_0: larger, but runs on SIMD kernels.
+    pub requantize_q5_0: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            context_length: DEFAULT_CONTEXT,
+            requantize_q5_0: true,
+        }
+    }
+}
+
+pub struct Gemma3 {
+    embedding: Arc<QTensor>,
+    embedding_scale: f64,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    output: QMatMul,
+    local_rope: Rope,
+    global_rope: Rope,
+    shape: Shape,
+    vocab: usize,
+    context_length: usize,
+    cached: usize,
+    info: ModelInfo,
+}
+
+struct Layer {
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    attn_norm: RmsNorm,
+    post_attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
+    post_ffn_norm: RmsNorm,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+    sliding: bool,
+    cache: KvCache,
+}
+
+/// cos and sin tables, (positions, head_dim / 2).
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(head_dim: usize, base: f32, positions: usize, device: &Device) -> Result<Self> {
+        let inv_freq: Vec<f32> = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
+            .collect();
+        let inv_freq = Tensor::new(inv_freq.as_slice(), device)?.unsqueeze(0)?;
+        let t = Tensor::arange(0u32, positions as u32, device)?
+            .to_dtype(DType::F32)?
+            .unsqueeze(1)?;
+        let angles = t.matmul(&inv_freq)?;
+        Ok(Rope {
+            cos: angles.cos()?,
+            sin: angles.sin()?,
+        })
+    }
+
+    fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
+        let len = x.dim(2)?;
+        let cos = self.cos.narrow(0, start, len)?;
+        let sin = self.sin.narrow(0, start, len)?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+}
+
+impl Gemma3 {
+    pub fn load(path: &Path, options: &LoadOptions, device: &Device) -> Result<Self> {
+        let mut reader = BufReader::new(File::open(path)?);
+        let content = gguf_file::Content::read(&mut reader)?;
+        let meta = |key: &str| {
+            content
+                .metadata
+                .get(&format!("gemma3.{key}"))
+                .ok_or_else(|| {
+                    candle_core::Error::Msg(format!("GGUF metadata has no gemma3.{key}"))
+                })
+        };
+        let shape = Shape {
+            heads: meta("attention.head_count")?.to_u32()? as usize,
+            kv_heads: meta("attention.head_count_kv")?.to_u32()? as usize,
+            head_dim: meta("attention.key_length")?.to_u32()? as usize,
+        };
+        let blocks = meta("block_count")?.to_u32()? as usize;
+        let hidden = meta("embedding_length")?.to_u32()? as usize;
+        let eps = meta("attention.layer_norm_rms_epsilon")?.to_f32()? as f64;
+        let sliding_window = meta("attention.sliding_window")?.to_u32()? as usize;
+        let trained_context = meta("context_length")?.to_u32()? as usize;
+        let global_base = meta("rope.freq_base")
+            .and_then(|v| v.to_f32())
+            .unwrap_or(1e6);
+        let local_base = meta("rope.local_freq_base")
+            .and_then(|v| v.to_f32())
+            .unwrap_or(1e4);
+        // Gemma 3 alternates five sliding-window layers with one global one.
+        let pattern = meta("attention.sliding_window_pattern")
+            .and_then(|v| v.to_u32())
+            .map_or(6, |v| v as usize);
+        let context_length = options.context_length.min(trained_context);
+
+        let mut file = Weights {
+            content: &content,
+            reader: &mut reader,
+            device,
+            requantize_q5_0: options.requantize_q5_0,
+            parameters: 0,
+        };
+        let embedding = Arc::new(file.tensor("token_embd.weight")?);
+        let vocab = embedding.shape().dims2()?.0;
+        let mut layers = Vec::with_capacity(blocks);
+        for i in 0..blocks {
+            let name = |suffix: &str| format!("blk.{i}.{suffix}.weight");
+            let sliding = (i + 1) % pattern != 0;
+            layers.push(Layer {
+                wq: file.matmul(&name("attn_q"))?,
+                wk: file.matmul(&name("attn_k"))?,
+                wv: file.matmul(&name("attn_v"))?,
+                wo: file.matmul(&name("attn_output"))?,
+                gate: file.matmul(&name("ffn_gate"))?,
+                up: file.matmul(&name("ffn_up"))?,
+                down: file.matmul(&name("ffn_down"))?,
+                q_norm: file.norm(&name("attn_q_norm"), eps)?,
+                k_norm: file.norm(&name("attn_k_norm"), eps)?,
+                attn_norm: file.norm(&name("attn_norm"), eps)?,
+                post_attn_norm: file.norm(&name("post_attention_norm"), eps)?,
+                ffn_norm: file.norm(&name("ffn_norm"), eps)?,
+                post_ffn_norm: file.norm(&name("post_ffw_norm"), eps)?,
+                sliding,
+                cache: KvCache::new(sliding.then_some(sliding_window)),
+            });
+        }
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            file.matmul("output.weight")?
+        } else {
+            // Gemma ties the output projection to the embedding.
+            QMatMul::from_arc(embedding.clone())?
+        };
+        let norm = file.norm("output_norm.weight", eps)?;
+        let parameters = file.parameters;
+        let name = match content.metadata.get("general.name") {
+            Some(v) => v.to_string()?.clone(),
+            None => "gemma-3".into(),
+        };
+        Ok(Gemma3 {
+            embedding,
+            embedding_scale: (hidden as f64).sqrt(),
+            layers,
+            norm,
+            output,
+            local_rope: Rope::new(shape.head_dim, local_base, context_length, device)?,
+            global_rope: Rope::new(shape.head_dim, global_base, context_length, device)?,
+            shape,
+            vocab,
+            context_length,
+            cached: 0,
+            info: ModelInfo {
+                backend: "gemma3-gguf",
+                name,
+                device: format!("{device:?}"),
+                parameters,
+            },
+        })
+    }
+
+    fn attention(&mut self, layer: usize, x: &Tensor, start: usize) -> Result<Tensor> {
+        let Shape {
+            heads,
+            kv_heads,
+            head_dim,
+        } = self.shape;
+        let layer = &mut self.layers[layer];
+        let (_, len, _) = x.dims3()?;
+        let q = layer
+            .wq
+            .forward(x)?
+            .reshape((1, len, heads, head_dim))?
+            .transpose(1, 2)?;
+        let k = layer
+            .wk
+            .forward(x)?
+            .reshape((1, len, kv_heads, head_dim))?
+            .transpose(1, 2)?;
+        let v = layer
+            .wv
+            .forward(x)?
+            .reshape((1, len, kv_heads, head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let q = layer.q_norm.forward(&q.contiguous()?)?;
+        let k = layer.k_norm.forward(&k.contiguous()?)?;
+        let rope = if layer.sliding {
+            &self.local_rope
+        } else {
+            &self.global_rope
+        };
+        let q = rope.apply(&q, start)?;
+        let k = rope.apply(&k, start)?;
+        let (keys, values, first) = layer.cache.append(&k, &v, start)?;
+        let keys_len = keys.dim(2)?;
+
+        // Grouped-query attention without copying the shared K/V heads:
+        // fold each group's query heads into the row dimension.
+        let group = heads / kv_heads;
+        let q = q.reshape((1, kv_heads, group * len, head_dim))?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scores = (q.matmul(&keys.t()?)? * scale)?;
+        let scores = match attention_mask(len, start, first, keys_len, layer.cache.window())? {
+            Some(mask) => {
+                let mask = Tensor::from_vec(mask, (len, keys_len), x.device())?;
+                scores
+                    .reshape((1, heads, len, keys_len))?
+                    .broadcast_add(&mask)?
+                    .reshape((1, kv_heads, group * len, keys_len))?
+            }
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = weights
+            .matmul(&values)?
+            .reshape((1, heads, len, head_dim))?
+            .transpose(1, 2)?
+            .reshape((1, len, heads * head_dim))?;
+        layer.wo.forward(&out)
+    }
+}
+
+struct Shape {
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+/// Reads tensors out of the GGUF file, counting parameters.
+struct Weights<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+    requantize_q5_0: bool,
+    parameters: u64,
+}
+
+impl<R: std::io::Read + std::io::Seek> Weights<'_, R> {
+    fn tensor(&mut self, name: &str) -> Result<QTensor> {
+        let t = self.content.tensor(self.reader, name, self.device)?;
+        self.parameters += t.shape().elem_count() as u64;
+        Ok(t)
+    }
+
+    fn matmul(&mut self, name: &str) -> Result<QMatMul> {
+        let t = self.tensor(name)?;
+        let t = if self.requantize_q5_0 && t.dtype() == GgmlDType::Q5_0 {
+            QTensor::quantize(&t.dequantize(self.device)?, GgmlDType::Q8_0)?
+        } else {
+            t
+        };
+        QMatMul::from_qtensor(t)
+    }
+
+    fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
+        let weight = self.tensor(name)?.dequantize(self.device)?;
+        Ok(RmsNorm::new(weight, eps))
+    }
+}
+
+/// Additive mask for `len` queries at positions `start..` over keys at
+/// positions `first..first + keys`: a query sees a key at or before it and,
+/// in a sliding-window layer, fewer than `window` positions back (the rule
+/// llama.cpp applies). `None` when nothing needs masking.
+fn attention_mask(
+    len: usize,
+    start: usize,
+    first: usize,
+    keys: usize,
+    window: Option<usize>,
+) -> Result<Option<Vec<f32>>> {
+    let visible = |q: usize, k: usize| k <= q && window.is_none_or(|w| q - k < w);
+    let all_visible = (0..len).all(|i| (0..keys).all(|j| visible(start + i, first + j)));
+    if all_visible {
+        return Ok(None);
+    }
+    let mut mask = Vec::with_capacity(len * keys);
+    for i in 0..len {
+        for j in 0..keys {
+            mask.push(if visible(start + i, first + j) {
+                0.0
+            } else {
+                f32::NEG_INFINITY
+            });
+        }
+    }
+    Ok(Some(mask))
+}
+
+impl LanguageModel for Gemma3 {
+    fn forward(&mut self, tokens: &[TokenId]) -> Result<Vec<f32>> {
+        let start = self.cached;
+        if tokens.is_empty() {
+            candle_core::bail!("forward needs at least one token");
+        }
+        if start + tokens.len() > self.context_length {
+            candle_core::bail!(
+                "{} positions exceed the served context of {}",
+                start + tokens.len(),
+                self.context_length
+            );
+        }
+        let device = self.embedding.device();
+        let ids = Tensor::new(tokens, &device)?;
+        let mut x = (self.embedding.embedding(&ids)?.unsqueeze(0)? * self.embedding_scale)?;
+        for i in 0..self.layers.len() {
+            let residual = x.clone();
+            let h = self.layers[i].attn_norm.forward(&x)?;
+            let h = self.attention(i, &h, start)?;
+            let layer = &self.layers[i];
+            let x_mid = (layer.post_attn_norm.forward(&h)? + residual)?;
+            let h = layer.ffn_norm.forward(&x_mid)?;
+            let gated = (layer.gate.forward(&h)?.gelu()? * layer.up.forward(&h)?)?;
+            let h = layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?;
+            x = (x_mid + h)?;
+        }
+        self.cached = start + tokens.len();
+        let last = x.narrow(1, tokens.len() - 1, 1)?;
+        let logits = self.output.forward(&self.norm.forward(&last)?)?;
+        logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1()
+    }
+
+    fn cached(&self) -> usize {
+        self.cached
+    }
+
+    fn rewind(&mut self, len: usize) -> usize {
+        let len = len.min(self.cached);
+        let kept = self
+            .layers
+            .iter_mut()
+            .map(|l| l.cache.truncate(len))
+            .min()
+            .unwrap_or(0);
+        if kept < len {
+            for layer in &mut self.layers {
+                layer.cache.truncate(0);
+            }
+            self.cached = 0;
+        } else {
+            self.cached = len;
+        }
+        self.cached
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+}

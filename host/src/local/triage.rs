@@ -1,0 +1,145 @@
+//! The contract-triage stage: a contract in, a record valid under
+//! `schemas/contract_triage.json` out, read by the local model with a
+//! few-shot prompt (the embedded model is a base model, not an instruction
+//! follower) and held to the schema while decoding.
+//!
+//! Long contracts are cut to their head (title, parties, dates) and tail
+//! (governing law, signatures), the parts that carry the fields.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::LocalError;
+use super::generate::{FinishReason, GenerateRequest, Generation};
+use super::tokenizer::Tokenizer;
+
+/// Document tokens kept from the start and from the end of a contract.
+pub const HEAD_TOKENS: usize = 900;
+pub const TAIL_TOKENS: usize = 300;
+/// Enough for the record with four parties and six flags.
+const MAX_TOKENS: usize = 400;
+const SEPARATOR: &str = "\n[...]\n";
+
+pub struct TriageStage {
+    schema: Value,
+    validator: jsonschema::Validator,
+    prompt: String,
+}
+
+/// The stage's answer.
+#[derive(Debug, Clone)]
+pub struct Triage {
+    /// The record, `confidence_score` filled in, validated.
+    pub record: Value,
+    pub confidence: f32,
+    /// Whether the contract was cut to fit.
+    pub truncated: bool,
+    pub generation: Generation,
+}
+
+impl TriageStage {
+    /// Load a schema and the few-shot prompt beside it (same stem,
+    /// `.prompt.txt`), whose `{document}` marks where the contract goes.
+    pub fn load(schema_path: &Path) -> Result<Self, LocalError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| LocalError::Schema(format!("cannot read {}: {e}", path.display())))
+        };
+        let schema: Value = serde_json::from_str(&read(schema_path)?).map_err(|e| {
+            LocalError::Schema(format!("{} is not JSON: {e}", schema_path.display()))
+        })?;
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            LocalError::Schema(format!(
+                "{} is not a valid JSON schema: {e}",
+                schema_path.display()
+            ))
+        })?;
+        let prompt_path = prompt_path(schema_path);
+        let prompt = read(&prompt_path)?;
+        if !prompt.contains("{document}") {
+            return Err(LocalError::Schema(format!(
+                "{} has no {{document}} placeholder",
+                prompt_path.display()
+            )));
+        }
+        Ok(TriageStage {
+            schema,
+            validator,
+            prompt,
+        })
+    }
+
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+
+    /// The generation request for one contract, and whether it was cut.
+    pub fn request(&self, tokenizer: &Tokenizer, document: &str) -> (GenerateRequest, bool) {
+        let (document, truncated) = fit(tokenizer, document);
+        let mut request = GenerateRequest::new(self.prompt.replace("{document}", document.trim()));
+        request.schema = Some(self.schema.clone());
+        request.max_tokens = MAX_TOKENS;
+        (request, truncated)
+    }
+
+    /// Turn the generation into the validated record.
+    pub fn finish(&self, generation: Generation, truncated: bool) -> Result<Triage, LocalError> {
+        if generation.finish == FinishReason::Length {
+            return Err(LocalError::Inference(format!(
+                "the record did not fit in {MAX_TOKENS} tokens"
+            )));
+        }
+        let mut record: Value = serde_json::from_str(&generation.text).map_err(|e| {
+            LocalError::Inference(format!(
+                "constrained output is not JSON ({e}): {}",
+                generation.text
+            ))
+        })?;
+        let confidence = (generation.confidence * 1000.0).round() / 1000.0;
+        if let Some(fields) = record.as_object_mut() {
+            fields.insert("confidence_score".into(), confidence.into());
+            if let Some(Value::Array(flags)) = fields.get_mut("risk_flags") {
+                let mut seen = Vec::new();
+                flags.retain(|f| {
+                    let new = !seen.contains(f);
+                    seen.push(f.clone());
+                    new
+                });
+            }
+        }
+        let errors: Vec<String> = self
+            .validator
+            .iter_errors(&record)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        if !errors.is_empty() {
+            return Err(LocalError::Inference(format!(
+                "the record does not match the schema: {}",
+                errors.join("; ")
+            )));
+        }
+        Ok(Triage {
+            record,
+            confidence,
+            truncated,
+            generation,
+        })
+    }
+}
+
+/// `schemas/contract_triage.json` → `schemas/contract_triage.prompt.txt`.
+pub fn prompt_path(schema_path: &Path) -> PathBuf {
+    schema_path.with_extension("prompt.txt")
+}
+
+/// The document, cut to its head and tail when it is longer than both.
+fn fit(tokenizer: &Tokenizer, document: &str) -> (String, bool) {
+    let ids = tokenizer.encode(document);
+    if ids.len() <= HEAD_TOKENS + TAIL_TOKENS {
+        return (document.to_string(), false);
+    }
+    let head = tokenizer.decode(&ids[..HEAD_TOKENS]);
+    let tail = tokenizer.decode(&ids[ids.len() - TAIL_TOKENS..]);
+    (format!("{head}{SEPARATOR}{tail}"), true)
+}

@@ -1,0 +1,297 @@
+//! The local runtime on the real Gemma 3 270M model (fetched by
+//! `cargo xtask setup`): determinism, agreement with llama.cpp, stop
+//! sequences and budgets, streaming, constrained triage on real CUAD
+//! contracts, and the bounded queue.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use sluice::local::gemma3::{Gemma3, LoadOptions};
+use sluice::local::triage::TriageStage;
+use sluice::local::{
+    self, Backend, FinishReason, GenerateRequest, LanguageModel, LocalError, LocalRuntime,
+    ModelFiles, Sampling, Tokenizer,
+};
+
+use crate::support::root;
+
+fn files() -> ModelFiles {
+    let files = ModelFiles::default_location();
+    assert!(
+        files.present(),
+        "the local model is missing under {}: run `cargo xtask setup`",
+        files.gguf.display()
+    );
+    files
+}
+
+fn runtime(capacity: usize) -> LocalRuntime {
+    let (engine, _) = local::load(&Backend::Gemma3Gguf {
+        files: files(),
+        options: LoadOptions::default(),
+    })
+    .expect("loading the embedded model");
+    LocalRuntime::start(engine, capacity)
+}
+
+fn generate(runtime: &LocalRuntime, request: GenerateRequest) -> local::Generation {
+    runtime.submit(request).unwrap().wait().unwrap()
+}
+
+const PROMPT: &str = "The three largest cities in Colombia are";
+
+#[test]
+fn greedy_generation_is_deterministic_and_survives_prefix_reuse() {
+    let runtime = runtime(4);
+    let mut request = GenerateRequest::new(PROMPT);
+    request.max_tokens = 24;
+    let first = generate(&runtime, request.clone());
+    // A prompt long enough to share whole prefill chunks with the next.
+    let long = format!(
+        "{} {PROMPT}",
+        "Colombia is a country in South America. ".repeat(40)
+    );
+    let other = generate(&runtime, GenerateRequest::new(long.clone()));
+    let longer = generate(
+        &runtime,
+        GenerateRequest::new(format!("{long} Its capital is")),
+    );
+    let again = generate(&runtime, request);
+    assert_eq!(first.tokens.len(), 24);
+    assert!(!first.text.trim().is_empty());
+    assert_eq!(other.reused_prompt_tokens, 0);
+    assert!(
+        longer.reused_prompt_tokens >= 128,
+        "a shared prompt prefix comes from the KV cache"
+    );
+    let ids = |g: &local::Generation| g.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ids(&again));
+    assert_eq!(first.text, again.text);
+}
+
+#[test]
+fn seeded_sampling_repeats_per_seed() {
+    let runtime = runtime(4);
+    let sample = |seed| {
+        let mut request = GenerateRequest::new(PROMPT);
+        request.max_tokens = 16;
+        request.sampling = Sampling::Random {
+            temperature: 1.0,
+            top_p: 0.95,
+            seed,
+        };
+        generate(&runtime, request).text
+    };
+    assert_eq!(sample(1), sample(1));
+    let draws: std::collections::HashSet<String> = (1..=4).map(sample).collect();
+    assert!(draws.len() > 1, "four seeds gave one text: {draws:?}");
+}
+
+#[test]
+fn stop_sequences_and_max_tokens_hold() {
+    let runtime = runtime(4);
+    let mut request = GenerateRequest::new(PROMPT);
+    request.max_tokens = 32;
+    let free = generate(&runtime, request.clone());
+    // Stop at the third word of what the model says freely.
+    let stop: String = free.text.split_whitespace().nth(2).unwrap().to_string();
+    request.stop = vec![stop.clone()];
+    let stopped = generate(&runtime, request.clone());
+    assert_eq!(stopped.finish, FinishReason::Stop);
+    assert!(
+        !stopped.text.contains(&stop),
+        "{:?} contains {stop:?}",
+        stopped.text
+    );
+    assert!(free.text.starts_with(&stopped.text));
+
+    request.stop.clear();
+    request.max_tokens = 5;
+    let short = generate(&runtime, request);
+    assert_eq!(short.finish, FinishReason::Length);
+    assert_eq!(short.tokens.len(), 5);
+}
+
+#[test]
+fn streaming_delivers_the_final_text_in_pieces() {
+    let runtime = runtime(4);
+    let mut request = GenerateRequest::new(PROMPT);
+    request.max_tokens = 20;
+    request.stop = vec!["\n\n".into()];
+    let mut pending = runtime.submit_streaming(request.clone()).unwrap();
+    let mut text = pending.text.take().unwrap();
+    let mut pieces = Vec::new();
+    while let Some(piece) = text.blocking_recv() {
+        pieces.push(piece);
+    }
+    let generation = pending.wait().unwrap();
+    assert!(pieces.len() > 1);
+    assert_eq!(pieces.concat(), generation.text);
+    assert_eq!(generation.text, generate(&runtime, request).text);
+}
+
+#[test]
+fn a_full_queue_answers_busy_and_a_cancelled_request_stops() {
+    let runtime = runtime(1);
+    let long = || {
+        let mut request = GenerateRequest::new(PROMPT);
+        request.max_tokens = 2000;
+        request
+    };
+    let running = runtime.submit(long()).unwrap();
+    // Wait until the worker has taken the first request off the queue.
+    while runtime.queue_depth() > 0 {
+        std::thread::yield_now();
+    }
+    let queued = runtime.submit(long()).unwrap();
+    match runtime.submit(long()) {
+        Err(LocalError::Busy { capacity: 1 }) => {}
+        Err(e) => panic!("expected busy, got {e}"),
+        Ok(_) => panic!("a third request was accepted with one running and one queued"),
+    }
+    running.cancel();
+    assert!(matches!(running.wait(), Err(LocalError::Cancelled)));
+    drop(queued);
+    while runtime.queue_depth() > 0 {
+        std::thread::yield_now();
+    }
+    // The worker skips the abandoned request and serves the next normally.
+    let mut request = GenerateRequest::new(PROMPT);
+    request.max_tokens = 3;
+    assert_eq!(generate(&runtime, request).tokens.len(), 3);
+}
+
+/// The first contracts of the CUAD evaluation set, by name.
+fn contracts(count: usize) -> Vec<PathBuf> {
+    let dir = root().join("../shared/eval/contracts/cuad/contracts");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    files.truncate(count);
+    files
+}
+
+#[test]
+fn constrained_triage_is_valid_on_twenty_contracts() {
+    let schema_path = root().join("schemas/contract_triage.json");
+    let stage = TriageStage::load(&schema_path).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let runtime = runtime(1);
+    let contracts = contracts(20);
+    assert_eq!(contracts.len(), 20);
+    for path in contracts {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (request, _) = stage.request(runtime.tokenizer(), &text);
+        let generation = runtime.submit(request).unwrap().wait().unwrap();
+        // The raw constrained output parses and, with the computed field
+        // added, validates: no retries, no repair.
+        let mut record: Value = serde_json::from_str(&generation.text)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", path.display(), generation.text));
+        record["confidence_score"] = generation.confidence.into();
+        let errors: Vec<String> = validator
+            .iter_errors(&record)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{}: {errors:?}\n{record}",
+            path.display()
+        );
+        assert!((0.0..=1.0).contains(&generation.confidence));
+        let triage = stage.finish(generation, false).unwrap();
+        assert!(
+            triage.record["parties"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        );
+    }
+}
+
+/// llama.cpp's answer for the reference prompt, recorded by
+/// `host/benches/llama_cpp_baseline.py reference` (see the fixture's
+/// `command`).
+///
+/// This 270M model in Q4 is numerically touchy: llama.cpp's own top-5
+/// logits move by `top5_spread_f16_vs_f32_kv` (0.50 on this prompt) when
+/// only its KV-cache precision changes, and its greedy path has near-ties
+/// (a 0.02 margin at step 8). So the logits must agree within that spread,
+/// and the greedy choice is checked step by step on llama.cpp's own path
+/// (teacher forcing) wherever llama.cpp's margin exceeds the spread.
+#[test]
+fn logits_and_greedy_choices_match_llama_cpp() {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/llama_cpp_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let files = files();
+    let mut model = Gemma3::load(
+        &files.gguf,
+        &LoadOptions::default(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::load(&files.tokenizer)
+        .unwrap()
+        .for_model(model.vocab_size());
+    let prompt = fixture["prompt"].as_str().unwrap();
+    let ids: Vec<u32> = serde_json::from_value(fixture["prompt_tokens"].clone()).unwrap();
+    assert_eq!(
+        tokenizer.encode_prompt(prompt),
+        ids,
+        "tokenisation differs from llama.cpp's"
+    );
+    let spread = fixture["top5_spread_f16_vs_f32_kv"].as_f64().unwrap() as f32;
+
+    let mut logits = model.forward(&ids).unwrap();
+    let top5: Vec<usize> = top(&logits, 5);
+    let expected_top5: Vec<usize> = fixture["top5"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[0].as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(top5[0], expected_top5[0], "most likely next token differs");
+    for entry in fixture["top5"].as_array().unwrap() {
+        let (id, expected) = (
+            entry[0].as_u64().unwrap() as usize,
+            entry[1].as_f64().unwrap() as f32,
+        );
+        assert!(
+            (logits[id] - expected).abs() <= spread,
+            "token {id}: logit {} here, {expected} in llama.cpp (tolerance {spread})",
+            logits[id]
+        );
+    }
+
+    let path: Vec<u32> = serde_json::from_value(fixture["greedy"].clone()).unwrap();
+    let margins: Vec<f32> = serde_json::from_value(fixture["greedy_margins"].clone()).unwrap();
+    let mut decisive = 0;
+    for (step, (&expected, &margin)) in path.iter().zip(&margins).enumerate() {
+        if margin > spread {
+            decisive += 1;
+            assert_eq!(
+                top(&logits, 1)[0] as u32,
+                expected,
+                "greedy choice differs at step {step}"
+            );
+        }
+        logits = model.forward(&[expected]).unwrap();
+    }
+    assert!(
+        decisive >= 16,
+        "only {decisive} decisive steps: pick a steadier reference prompt"
+    );
+}
+
+fn top(logits: &[f32], n: usize) -> Vec<usize> {
+    let mut ids: Vec<usize> = (0..logits.len()).collect();
+    ids.select_nth_unstable_by(n - 1, |a, b| logits[*b].total_cmp(&logits[*a]));
+    ids.truncate(n);
+    ids.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]));
+    ids
+}
