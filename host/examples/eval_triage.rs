@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         let record = match outcome {
             Ok(triage) => {
                 score.valid += 1;
-                score.confidence += triage.confidence as f64;
+                score.confidence += triage.confidence;
                 triage.record
             }
             Err(e) => {

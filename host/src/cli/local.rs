@@ -88,7 +88,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn report(generation: &local::Generation, confidence: Option<f32>, truncated: bool) {
+fn report(generation: &local::Generation, confidence: Option<f64>, truncated: bool) {
     let t = &generation.timings;
     let decoded = generation.tokens.len();
     let chosen = generation.tokens.iter().filter(|t| !t.forced()).count();

@@ -127,15 +127,15 @@ impl Engine {
     pub fn new(
         model: Box<dyn LanguageModel>,
         tokenizer: Arc<Tokenizer>,
-    ) -> Result<Self, LocalError> {
-        let constraints = Arc::new(Constraints::new(&tokenizer)?);
-        Ok(Engine {
+        constraints: Arc<Constraints>,
+    ) -> Self {
+        Engine {
             model,
             tokenizer,
             constraints,
             history: Vec::new(),
             exact: 0,
-        })
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {

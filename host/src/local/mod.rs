@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 
+pub use constraint::Constraints;
 pub use error::LocalError;
 pub use fetch::ModelFiles;
 pub use generate::{Engine, FinishReason, GenerateRequest, Generation};
@@ -72,13 +73,28 @@ pub fn load(backend: &Backend) -> Result<(Engine, Duration), LocalError> {
         Backend::Gemma4 { tokenizer, .. } => tokenizer,
     };
     let (model, tokenizer) = std::thread::scope(|scope| {
-        let model = scope.spawn(|| load_model(backend, &device));
-        let tokenizer = Tokenizer::load(tokenizer_path);
+        let model = scope.spawn(|| {
+            let started = Instant::now();
+            let model = load_model(backend, &device);
+            tracing::debug!("model weights loaded in {:?}", started.elapsed());
+            model
+        });
+        let started = Instant::now();
+        let tokenizer = Tokenizer::load(tokenizer_path).and_then(|tokenizer| {
+            tracing::debug!("tokenizer loaded in {:?}", started.elapsed());
+            let constraints = Constraints::new(&tokenizer)?;
+            tracing::debug!(
+                "tokenizer and constraint index ready in {:?}",
+                started.elapsed()
+            );
+            Ok((tokenizer, constraints))
+        });
         (model.join().expect("model loading panicked"), tokenizer)
     });
     let model = model?;
-    let tokenizer = tokenizer?.for_model(model.vocab_size());
-    let engine = Engine::new(model, Arc::new(tokenizer))?;
+    let (tokenizer, constraints) = tokenizer?;
+    let tokenizer = tokenizer.for_model(model.vocab_size());
+    let engine = Engine::new(model, Arc::new(tokenizer), Arc::new(constraints));
     let took = started.elapsed();
     tracing::info!(
         backend = engine.info().backend,

@@ -20,6 +20,9 @@ pub const TAIL_TOKENS: usize = 300;
 /// Enough for the record with four parties and six flags.
 const MAX_TOKENS: usize = 400;
 const SEPARATOR: &str = "\n[...]\n";
+/// The contract's opening (title, parties), repeated where the prompt says
+/// `{opening}`, close to where the record starts.
+const OPENING_TOKENS: usize = 96;
 
 pub struct TriageStage {
     schema: Value,
@@ -32,7 +35,8 @@ pub struct TriageStage {
 pub struct Triage {
     /// The record, `confidence_score` filled in, validated.
     pub record: Value,
-    pub confidence: f32,
+    /// The record's `confidence_score` (see [`super::generate::confidence`]).
+    pub confidence: f64,
     /// Whether the contract was cut to fit.
     pub truncated: bool,
     pub generation: Generation,
@@ -77,7 +81,17 @@ impl TriageStage {
     /// The generation request for one contract, and whether it was cut.
     pub fn request(&self, tokenizer: &Tokenizer, document: &str) -> (GenerateRequest, bool) {
         let (document, truncated) = fit(tokenizer, document);
-        let mut request = GenerateRequest::new(self.prompt.replace("{document}", document.trim()));
+        let ids = tokenizer.encode(document.trim());
+        let opening = tokenizer.decode(&ids[..ids.len().min(OPENING_TOKENS)]);
+        let prompt = self
+            .prompt
+            .replace("{opening}", opening.trim())
+            .replace(
+                "{law_clause}",
+                law_clause(document.as_str()).unwrap_or("(none found)"),
+            )
+            .replace("{document}", document.trim());
+        let mut request = GenerateRequest::new(prompt);
         request.schema = Some(self.schema.clone());
         request.max_tokens = MAX_TOKENS;
         (request, truncated)
@@ -96,7 +110,7 @@ impl TriageStage {
                 generation.text
             ))
         })?;
-        let confidence = (generation.confidence * 1000.0).round() / 1000.0;
+        let confidence = (f64::from(generation.confidence) * 1000.0).round() / 1000.0;
         if let Some(fields) = record.as_object_mut() {
             fields.insert("confidence_score".into(), confidence.into());
             if let Some(Value::Array(flags)) = fields.get_mut("risk_flags") {
@@ -126,6 +140,34 @@ impl TriageStage {
             generation,
         })
     }
+}
+
+/// Words that open a governing-law clause, in English, Spanish and
+/// Portuguese.
+const LAW_CUES: [&str; 6] = [
+    "governed by",
+    "governing law",
+    "laws of the",
+    "leyes de",
+    "legislación",
+    "leis d",
+];
+
+/// The sentence that names the governing law, when one does: it sits near
+/// the end of a long contract, far from where the record starts.
+fn law_clause(document: &str) -> Option<&str> {
+    let lower = document.to_lowercase();
+    let at = LAW_CUES.iter().filter_map(|cue| lower.find(cue)).min()?;
+    // `to_lowercase` can change byte lengths; only use offsets that line up.
+    if lower.len() != document.len() {
+        return None;
+    }
+    let start = document[..at].rfind(['.', '\n']).map_or(0, |i| i + 1);
+    let end = document[at..]
+        .find(['.', '\n'])
+        .map_or(document.len(), |i| at + i + 1);
+    let clause = document[start..end].trim();
+    Some(&clause[..clause.floor_char_boundary(300.min(clause.len()))])
 }
 
 /// `schemas/contract_triage.json` → `schemas/contract_triage.prompt.txt`.
