@@ -15,8 +15,8 @@ use super::generate::{FinishReason, GenerateRequest, Generation};
 use super::tokenizer::Tokenizer;
 
 /// Document tokens kept from the start and from the end of a contract.
-pub const HEAD_TOKENS: usize = 900;
-pub const TAIL_TOKENS: usize = 300;
+pub const HEAD_TOKENS: usize = 640;
+pub const TAIL_TOKENS: usize = 192;
 /// Enough for the record with four parties and six flags.
 const MAX_TOKENS: usize = 400;
 const SEPARATOR: &str = "\n[...]\n";
@@ -79,17 +79,14 @@ impl TriageStage {
     }
 
     /// The generation request for one contract, and whether it was cut.
-    pub fn request(&self, tokenizer: &Tokenizer, document: &str) -> (GenerateRequest, bool) {
-        let (document, truncated) = fit(tokenizer, document);
+    pub fn request(&self, tokenizer: &Tokenizer, full: &str) -> (GenerateRequest, bool) {
+        let (document, truncated) = fit(tokenizer, full);
         let ids = tokenizer.encode(document.trim());
         let opening = tokenizer.decode(&ids[..ids.len().min(OPENING_TOKENS)]);
         let prompt = self
             .prompt
             .replace("{opening}", opening.trim())
-            .replace(
-                "{law_clause}",
-                law_clause(document.as_str()).unwrap_or("(none found)"),
-            )
+            .replace("{law_clause}", law_clause(full).unwrap_or("(none found)"))
             .replace("{document}", document.trim());
         let mut request = GenerateRequest::new(prompt);
         request.schema = Some(self.schema.clone());
