@@ -38,6 +38,7 @@ enum Cmd {
     Eval {
         what: String,
         /// Passed on to the evaluation.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }
