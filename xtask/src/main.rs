@@ -142,7 +142,12 @@ fn setup() -> Result<()> {
         run(Command::new("python3").args(["-m", "pip", "install", "--quiet", COMPONENTIZE_PY]))
             .context("installing componentize-py from PyPI")?;
     }
-    if !Path::new("plugins/js-build/node_modules/@bytecodealliance/componentize-js").exists() {
+    let js_tools = ["componentize-js", "preview2-shim"];
+    if !js_tools.iter().all(|p| {
+        Path::new("plugins/js-build/node_modules/@bytecodealliance")
+            .join(p)
+            .exists()
+    }) {
         // `npm install` rather than `npm ci`: it honours the lock file but tolerates
         // platform-specific optional packages that the registry lacks.
         run(Command::new("npm").args([
