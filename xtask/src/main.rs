@@ -34,7 +34,7 @@ enum Cmd {
     Bench { suite: String },
     /// Fetch the embedded model and its tokenizer into $SLUICE_HOME.
     Model,
-    /// Measure extraction quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]`.
+    /// Measure quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]` or `pii [FILE.jsonl ...]`.
     Eval {
         what: String,
         /// Passed on to the evaluation.
@@ -70,7 +70,12 @@ fn main() -> Result<()> {
                     ])
                     .args(&args))
             }
-            other => bail!("unknown evaluation {other:?}; try `triage`"),
+            "pii" => {
+                setup()?;
+                build_plugins(&root)?;
+                eval_pii(&root, &args)
+            }
+            other => bail!("unknown evaluation {other:?}; try `triage` or `pii`"),
         },
         Cmd::Plugins => {
             setup()?;
@@ -170,6 +175,7 @@ const RUST_PLUGINS: &[(&str, bool)] = &[
     ("complexity-router", true),
     ("confidence-merge", true),
     ("test-anonymiser", true),
+    ("pii-detector", true),
     ("testing/iloop", false),
     ("testing/memory-bomb", false),
     ("testing/unreachable", false),
@@ -318,6 +324,27 @@ fn home_dir() -> PathBuf {
 }
 
 fn test(args: &[String]) -> Result<()> {
+    // The detector's own unit tests (validators, recognisers), natively.
+    let host = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("running rustc")?;
+    let triple = String::from_utf8_lossy(&host.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV names no host")?;
+    run(Command::new("cargo").args([
+        "test",
+        "--quiet",
+        "--manifest-path",
+        "plugins/Cargo.toml",
+        "-p",
+        "pii-detector",
+        "--target",
+        &triple,
+        "--target-dir",
+        "target",
+    ]))?;
     run(Command::new("cargo")
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(args))?;
@@ -423,6 +450,59 @@ fn bench_local(root: &Path) -> Result<()> {
     println!("sluice record:    {}", ours["constrained_text"]);
     println!("llama.cpp record: {}", theirs["constrained_text"]);
     Ok(())
+}
+
+/// The PII detector on the eval sets (or `args`), beside Presidio's pattern
+/// recognisers on the same files.
+fn eval_pii(root: &Path, args: &[String]) -> Result<()> {
+    let files: Vec<PathBuf> = if args.is_empty() {
+        ["latam_dev", "presidio_dev", "meddocan_dev"]
+            .iter()
+            .map(|f| root.join(format!("../shared/eval/pii/{f}.jsonl")))
+            .collect()
+    } else {
+        args.iter().map(PathBuf::from).collect()
+    };
+    let venv = sluice_home().join("presidio-venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("host/benches/presidio_requirements.txt");
+    let has_presidio = Command::new(&python)
+        .args(["-c", "import presidio_analyzer"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_presidio {
+        eprintln!(
+            "installing Presidio for the baseline into {}",
+            venv.display()
+        );
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "-r"])
+            .arg(&requirements))
+        .context("installing presidio-analyzer for the baseline")?;
+    }
+    let out = root.join("target/eval-pii");
+    std::fs::create_dir_all(&out)?;
+    let baseline = capture(
+        Command::new(&python)
+            .arg(root.join("host/benches/presidio_baseline.py"))
+            .args(&files),
+    )?;
+    let baseline_file = out.join("presidio.jsonl");
+    std::fs::write(&baseline_file, baseline)?;
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "sluice",
+            "--example",
+            "eval_pii",
+            "--",
+        ])
+        .args(&files)
+        .arg("--presidio")
+        .arg(&baseline_file))
 }
 
 fn capture(cmd: &mut Command) -> Result<String> {

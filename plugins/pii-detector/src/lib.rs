@@ -1,0 +1,293 @@
+//! `pii-detector`: finds personal data in Spanish, Portuguese and English
+//! text for the `anonymiser` world. It returns typed spans (UTF-8 byte
+//! offsets, a kind, a confidence); the host replaces them and keeps the
+//! mapping.
+//!
+//! Recognisers share one tokenisation of the text ([`text`]):
+//! - [`numbers`]: digit groups → identifiers validated by their check digits
+//!   (NIT, CPF, CNPJ, CLABE, cards), numeric dates, IPv4, SSNs, and, by the
+//!   words before them, cédulas, bank accounts, phone numbers;
+//! - [`codes`]: letter-and-digit codes (CURP, RFC, IBAN);
+//! - [`contact`]: e-mail addresses and IPv6;
+//! - [`dates`]: dates written in words;
+//! - [`address`]: street addresses;
+//! - [`names`]: organisations and people.
+//!
+//! Overlaps are settled by [`resolve`]: the stronger evidence wins.
+//!
+//! Settings (`config`): `kinds`, a comma-separated list of the kinds to report
+//! (default: all), and `min_confidence` (default 0.5).
+//!
+//! Every call runs in a fresh instance, so nothing is built at start: word
+//! lists are sorted static tables and the recognisers are plain scans.
+
+pub mod address;
+pub mod checksum;
+pub mod codes;
+pub mod contact;
+pub mod dates;
+pub mod lexicon;
+pub mod names;
+pub mod numbers;
+pub mod text;
+
+use text::Text;
+
+/// What a finding is; mirrors the contract's `pii-kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Person,
+    Organisation,
+    Email,
+    Phone,
+    NationalId,
+    TaxId,
+    BankAccount,
+    Card,
+    Address,
+    Date,
+    IpAddress,
+    Other,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::Person,
+        Kind::Organisation,
+        Kind::Email,
+        Kind::Phone,
+        Kind::NationalId,
+        Kind::TaxId,
+        Kind::BankAccount,
+        Kind::Card,
+        Kind::Address,
+        Kind::Date,
+        Kind::IpAddress,
+        Kind::Other,
+    ];
+
+    /// The contract's name for the kind (`national-id`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Person => "person",
+            Kind::Organisation => "organisation",
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::NationalId => "national-id",
+            Kind::TaxId => "tax-id",
+            Kind::BankAccount => "bank-account",
+            Kind::Card => "card",
+            Kind::Address => "address",
+            Kind::Date => "date",
+            Kind::IpAddress => "ip-address",
+            Kind::Other => "other",
+        }
+    }
+}
+
+/// One piece of personal data found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Finding {
+    pub start: usize,
+    pub end: usize,
+    pub kind: Kind,
+    pub confidence: f32,
+    /// How strong the evidence is when findings overlap: check digits beat
+    /// shapes, shapes beat context, context beats capitalisation.
+    pub strength: u8,
+}
+
+/// Evidence strengths for [`Finding::strength`].
+pub mod strength {
+    pub const CHECKED: u8 = 9;
+    pub const EXACT_SHAPE: u8 = 8;
+    pub const CONTEXT: u8 = 7;
+    pub const STRUCTURE: u8 = 6;
+    pub const SHAPE: u8 = 5;
+    pub const NAME: u8 = 4;
+    pub const GUESS: u8 = 2;
+}
+
+/// What to report.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub kinds: Vec<Kind>,
+    pub min_confidence: f32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            kinds: Kind::ALL.to_vec(),
+            min_confidence: 0.5,
+        }
+    }
+}
+
+impl Options {
+    /// Read the settings; an unknown kind or a bad number is an error naming it.
+    pub fn parse(kinds: Option<&str>, min_confidence: Option<&str>) -> Result<Options, String> {
+        let mut options = Options::default();
+        if let Some(list) = kinds {
+            options.kinds = list
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| {
+                    Kind::ALL
+                        .into_iter()
+                        .find(|kind| kind.name() == k)
+                        .ok_or_else(|| {
+                            format!("unknown kind {k:?} in `kinds`; known: {}", kind_names())
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(value) = min_confidence {
+            options.min_confidence = value
+                .trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| (0.0..=1.0).contains(v))
+                .ok_or_else(|| {
+                    format!("`min_confidence` must be a number in [0, 1], not {value:?}")
+                })?;
+        }
+        Ok(options)
+    }
+}
+
+fn kind_names() -> String {
+    Kind::ALL.map(Kind::name).join(", ")
+}
+
+/// Find personal data in `src` (`lang` is a hint: `es`, `pt`, `en`).
+pub fn detect(src: &str, _lang: &str, options: &Options) -> Vec<Finding> {
+    let text = Text::new(src);
+    let mut found = Vec::new();
+    numbers::find(&text, &mut found);
+    codes::find(&text, &mut found);
+    contact::find(&text, &mut found);
+    dates::find(&text, &mut found);
+    address::find(&text, &mut found);
+    names::find(&text, &mut found);
+    let mut kept = resolve(found);
+    kept.retain(|f| options.kinds.contains(&f.kind) && f.confidence >= options.min_confidence);
+    kept
+}
+
+/// Keep the strongest of overlapping findings (then the longest), in text order.
+pub fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
+    found.sort_by(|a, b| {
+        (b.strength, b.end - b.start, a.start).cmp(&(a.strength, a.end - a.start, b.start))
+    });
+    // Kept spans never overlap, so only the nearest kept span starting before `end` can.
+    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    for f in found {
+        let clashes = kept
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > f.start);
+        if !clashes {
+            kept.insert(f.start, f);
+        }
+    }
+    kept.into_values().collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({ path: "../../wit", world: "anonymiser" });
+
+    use super::{Kind, Options};
+    use exports::sluice::policy::detection::Guest;
+    use sluice::policy::host::{Level, config, log};
+    use sluice::policy::types::{PiiKind, Span};
+
+    struct Detector;
+
+    fn pii_kind(kind: Kind) -> PiiKind {
+        match kind {
+            Kind::Person => PiiKind::Person,
+            Kind::Organisation => PiiKind::Organisation,
+            Kind::Email => PiiKind::Email,
+            Kind::Phone => PiiKind::Phone,
+            Kind::NationalId => PiiKind::NationalId,
+            Kind::TaxId => PiiKind::TaxId,
+            Kind::BankAccount => PiiKind::BankAccount,
+            Kind::Card => PiiKind::Card,
+            Kind::Address => PiiKind::Address,
+            Kind::Date => PiiKind::Date,
+            Kind::IpAddress => PiiKind::IpAddress,
+            Kind::Other => PiiKind::Other,
+        }
+    }
+
+    impl Guest for Detector {
+        fn detect(text: String, lang: String) -> Vec<Span> {
+            let options = match Options::parse(
+                config("kinds").as_deref(),
+                config("min_confidence").as_deref(),
+            ) {
+                Ok(options) => options,
+                // A bad setting must not weaken detection: report everything.
+                Err(message) => {
+                    log(Level::Error, &format!("{message}; detecting every kind"));
+                    Options::default()
+                }
+            };
+            super::detect(&text, &lang, &options)
+                .into_iter()
+                .map(|f| Span {
+                    start: f.start as u32,
+                    end: f.end as u32,
+                    kind: pii_kind(f.kind),
+                    confidence: f.confidence,
+                })
+                .collect()
+        }
+    }
+
+    export!(Detector);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every prefix and suffix of real sentences: no slicing or indexing panics.
+    #[test]
+    fn never_panics_on_any_cut_of_real_text() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/eval/pii/latam_dev.jsonl"
+        );
+        let text = std::fs::read_to_string(dir).expect("the eval set beside the project");
+        for line in text.lines().step_by(10) {
+            for (i, _) in line.char_indices() {
+                detect(&line[..i], "es", &Options::default());
+                detect(&line[i..], "es", &Options::default());
+            }
+        }
+    }
+
+    #[test]
+    fn settings_choose_kinds_and_threshold() {
+        let options = Options::parse(Some("email, phone"), Some("0.9")).unwrap();
+        let found = detect(
+            "Juan Pérez, juan@example.com, tel +57 310 432 6542",
+            "es",
+            &options,
+        );
+        assert_eq!(
+            found.iter().map(|f| f.kind).collect::<Vec<_>>(),
+            vec![Kind::Email, Kind::Phone]
+        );
+        assert!(
+            Options::parse(Some("email,shoe-size"), None)
+                .unwrap_err()
+                .contains("shoe-size")
+        );
+        assert!(Options::parse(None, Some("2")).is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! Organisations and people.
+//!
+//! Organisations: a company suffix (`S.A.S.`, `Ltda.`, `S. de R.L.`, `Inc.`,
+//! `and Sons`) after capitalised words, a prefix (`Grupo`, `Banco`) before
+//! them, or a cue word (`la sociedad`, `a empresa`) before them; lists such
+//! as `Zayas, Brito y Abreu` are one name.
+//!
+//! People: runs of capitalised words (with particles: `Davi Lucas da Costa`)
+//! scored by the given-name and surname lists, by cues before them (`Sr.`,
+//! `representada por`, `Hola`) and after them (`, identificado con`, `, CPF`).
+
+use crate::lexicon::{ORG_CUES, ORG_SUFFIXES, PERSON_CUES, has_lower, list};
+use crate::strength::{CONTEXT, NAME, STRUCTURE};
+use crate::text::{Class, Text};
+use crate::{Finding, Kind};
+
+const PARTICLES: &[&str] = &[
+    "de", "del", "la", "las", "los", "da", "das", "do", "dos", "di", "van", "von", "der", "den",
+    "du", "le", "y", "e", "st",
+];
+const CONNECTORS: &[&str] = &["and", "y", "e", "&"];
+/// Text just after a person's name that says it was one.
+const AFTER_PERSON: &[&str] = &[
+    ", identificad",
+    ", mayor de edad",
+    ", con c.c",
+    ", con cédula",
+    ", cpf",
+    " (curp",
+    ", portador",
+    ", inscrit",
+    ", c.c",
+    " identificad",
+    ", nacid",
+    ", born",
+    ", residente",
+    ", domiciliad",
+    ", brasileir",
+    ", colombian",
+    ", mexican",
+    ", casad",
+    ", solter",
+    ", quien",
+    ", who",
+    " (rfc",
+    ", rg",
+    ", mayor",
+    ", vecin",
+];
+
+/// A word that may be part of a name: capitalised and not a function word.
+fn name_like(text: &Text, t: usize) -> bool {
+    text.is_name_like(t)
+}
+
+/// A single capital letter, as in `Katrine N Jessen` or `John F. Kennedy`: the token past it.
+fn initial(text: &Text, t: usize) -> Option<usize> {
+    let s = text.str(t.min(text.tokens.len().saturating_sub(1)));
+    (t < text.tokens.len()
+        && text.tokens[t].class == Class::Word
+        && s.chars().count() == 1
+        && s.chars().all(char::is_uppercase))
+    .then(|| if text.is(t + 1, ".") { t + 2 } else { t + 1 })
+}
+
+/// A company suffix starting at token `t`: the byte offset past it.
+fn suffix_at(text: &Text, t: usize) -> Option<usize> {
+    let tok = text.tokens[t];
+    let rest = &text.src[tok.start..];
+    if !rest.starts_with(|c: char| SUFFIX_INITIALS.contains(c)) {
+        return None;
+    }
+    ORG_SUFFIXES
+        .iter()
+        .filter(|s| rest.starts_with(**s))
+        .map(|s| tok.start + s.len())
+        .filter(|&end| !text.src[end..].starts_with(|c: char| c.is_alphanumeric()))
+        .max()
+}
+
+/// The first characters of [`ORG_SUFFIXES`] (a test keeps them in step).
+const SUFFIX_INITIALS: &str = "&ABCEFGHILNPSTacepy";
+
+/// The token index whose start is `offset` (or the first after it).
+fn token_at(text: &Text, offset: usize) -> usize {
+    text.tokens.partition_point(|t| t.start < offset)
+}
+
+/// Walk back from token `t` (the last name word) over an organisation's name:
+/// capitalised words joined by spaces, hyphens, particles, and lists
+/// (`García, Ruiz and Castro`). Returns the first token.
+fn org_start(text: &Text, t: usize) -> usize {
+    let mut start = t;
+    let mut listed = false;
+    for _ in 0..8 {
+        let s = start;
+        // `Valencia-Caicedo`
+        if s >= 2 && text.is(s - 1, "-") && name_like(text, s - 2) {
+            start = s - 2;
+            continue;
+        }
+        if s >= 2 && text.is_gap(s - 1) && name_like(text, s - 2) {
+            start = s - 2;
+            continue;
+        }
+        // `García, Ruiz`
+        if s >= 3 && text.is_gap(s - 1) && text.is(s - 2, ",") && name_like(text, s - 3) {
+            start = s - 3;
+            listed = true;
+            continue;
+        }
+        // `Bristol and West`, `Zayas, Brito y Abreu`, `Banco de Bogotá`
+        if s >= 4 && text.is_gap(s - 1) && text.is_gap(s - 3) && name_like(text, s - 4) {
+            let w = text.str(s - 2);
+            let single_before = !(s >= 6 && text.is_gap(s - 5) && name_like(text, s - 6));
+            let list_ahead =
+                CONNECTORS.contains(&w) && (single_before || comma_before(text, s - 4));
+            if list_ahead || PARTICLES.contains(&w) && w != "y" && w != "e" {
+                start = s - 4;
+                listed |= CONNECTORS.contains(&w);
+                continue;
+            }
+        }
+        break;
+    }
+    let _ = listed;
+    start
+}
+
+/// Whether the word at `t` is itself preceded by `Name, ` (a list).
+fn comma_before(text: &Text, t: usize) -> bool {
+    t >= 3 && text.is_gap(t - 1) && text.is(t - 2, ",") && name_like(text, t - 3)
+}
+
+/// Capitalised words from `t` forward (with particles, hyphens, lists when
+/// `lists`): the token past the run.
+fn run_end(text: &Text, t: usize, lists: bool) -> usize {
+    let mut end = t + 1;
+    loop {
+        if (text.is(end, "-") || text.is_gap(end)) && name_like(text, end + 1) {
+            end += 2;
+        } else if text.is_gap(end)
+            && text.is_gap(end + 2)
+            && name_like(text, end + 3)
+            && joins(text.str(end + 1), lists)
+        {
+            end += 4;
+        } else if lists
+            && text.is(end, ",")
+            && text.is_gap(end + 1)
+            && name_like(text, end + 2)
+            && list_continues(text, end + 2)
+        {
+            end += 3;
+        } else {
+            return end;
+        }
+    }
+}
+
+/// Whether a lower-case word joins two parts of a name: particles always,
+/// `and`/`y`/`e`/`&` only in a list of names.
+fn joins(word: &str, lists: bool) -> bool {
+    if CONNECTORS.contains(&word) {
+        lists
+    } else {
+        PARTICLES.contains(&word)
+    }
+}
+
+/// From a list item at `t`, whether `y`/`and`/`e` follows within the list.
+fn list_continues(text: &Text, t: usize) -> bool {
+    let end = run_end(text, t, false);
+    (text.is_gap(end) && CONNECTORS.contains(&text.str(end + 1)))
+        || (text.is(end, ",") && text.is_gap(end + 1) && name_like(text, end + 2))
+}
+
+fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
+    let n = text.tokens.len();
+    let mut spans = Vec::new();
+    let mut t = 0;
+    while t < n {
+        let tok = text.tokens[t];
+        let candidate = tok.class == Class::Word || text.is(t, "&");
+        // Suffix: walk back.
+        if candidate && t >= 2 {
+            let joined = if text.is_gap(t - 1) && (name_like(text, t - 2) || text.is(t - 2, ")")) {
+                Some(t - 2)
+            } else if t >= 3 && text.is_gap(t - 1) && text.is(t - 2, ",") && name_like(text, t - 3)
+            {
+                Some(t - 3)
+            } else {
+                None
+            };
+            if let Some((last, mut end)) = joined.and_then(|last| Some((last, suffix_at(text, t)?)))
+            {
+                // `Ortega Ltd S.A.`: suffixes in a row.
+                loop {
+                    let next = token_at(text, end);
+                    match (text.is_gap(next), suffix_at_checked(text, next + 1)) {
+                        (true, Some(e)) => end = e,
+                        _ => break,
+                    }
+                }
+                let start = org_start(text, last);
+                let start = skip_stop_words(text, start, last);
+                out.push(Finding {
+                    start: text.tokens[start].start,
+                    end,
+                    kind: Kind::Organisation,
+                    confidence: 0.9,
+                    strength: STRUCTURE,
+                });
+                spans.push((text.tokens[start].start, end));
+                t = token_at(text, end);
+                continue;
+            }
+        }
+        // Prefix (`Grupo Éxito`) or cue (`la sociedad Zayas, Brito y Abreu`).
+        if text.is_capitalised(t) {
+            let prefix = text.has_flag(t, list::ORG_PREFIX)
+                && text.is_gap(t + 1)
+                && text.is_capitalised(t + 2);
+            let cue = !prefix
+                && text
+                    .words_before(t, 1)
+                    .next()
+                    .is_some_and(|w| has_lower(&ORG_CUES, w))
+                && name_like(text, t);
+            if prefix || cue {
+                let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
+                let mut end = text.tokens[end_tok - 1].end;
+                if text.is_gap(end_tok)
+                    && let Some(e) = suffix_at_checked(text, end_tok + 1)
+                {
+                    end = e;
+                    end_tok = token_at(text, e);
+                }
+                let confidence = if prefix { 0.8 } else { 0.75 };
+                out.push(Finding {
+                    start: tok.start,
+                    end,
+                    kind: Kind::Organisation,
+                    confidence,
+                    strength: CONTEXT,
+                });
+                spans.push((tok.start, end));
+                t = end_tok;
+                continue;
+            }
+        }
+        t += 1;
+    }
+    spans
+}
+
+fn suffix_at_checked(text: &Text, t: usize) -> Option<usize> {
+    (t < text.tokens.len())
+        .then(|| suffix_at(text, t))
+        .flatten()
+}
+
+/// Drop leading function words (`El`, `La`) from a run that starts at `start`.
+fn skip_stop_words(text: &Text, mut start: usize, last: usize) -> usize {
+    while start < last && !text.is_name_like(start) {
+        start += 1;
+        while start < last && text.tokens[start].class != Class::Word {
+            start += 1;
+        }
+    }
+    start
+}
+
+fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
+    let n = text.tokens.len();
+    let mut t = 0;
+    while t < n {
+        let at = text.tokens[t].start;
+        let in_org = || {
+            let i = orgs.partition_point(|&(s, _)| s <= at);
+            i > 0 && orgs[i - 1].1 > at
+        };
+        if !text.is_capitalised(t) || in_org() {
+            t += 1;
+            continue;
+        }
+        // A title or greeting before the name is a cue, not part of it.
+        if text.has_flag(t, list::TITLE) || text.has_flag(t, list::STOP_WORD) {
+            t += 1;
+            continue;
+        }
+        // The run: name words, particles between them, initials.
+        let mut words = vec![t];
+        let mut end = t + 1;
+        loop {
+            let next = if (text.is(end, "-")
+                || text.is_gap(end) && initial(text, end + 1).is_none())
+                && name_like(text, end + 1)
+            {
+                Some((end + 1, end + 2))
+            } else if text.is_gap(end)
+                && let Some(past) =
+                    initial(text, end + 1).filter(|&p| text.is_gap(p) && name_like(text, p + 1))
+            {
+                Some((past + 1, past + 2))
+            } else if text.is_gap(end)
+                && text.is_gap(end + 2)
+                && name_like(text, end + 3)
+                && PARTICLES.contains(&text.str(end + 1))
+                && !CONNECTORS.contains(&text.str(end + 1))
+            {
+                Some((end + 3, end + 4))
+            } else {
+                None
+            };
+            match next {
+                Some((word, past)) if words.len() < 6 => {
+                    words.push(word);
+                    end = past;
+                }
+                _ => break,
+            }
+        }
+        let known: Vec<(bool, bool)> = words
+            .iter()
+            .map(|&w| {
+                (
+                    text.has_flag(w, list::GIVEN_NAME),
+                    text.has_flag(w, list::SURNAME),
+                )
+            })
+            .collect();
+        let given_first = known[0].0;
+        let any_known = known.iter().filter(|k| k.0 || k.1).count();
+        let cue_before = text
+            .words_before(t, 1)
+            .next()
+            .is_some_and(|w| has_lower(&PERSON_CUES, w))
+            || (t >= 2 && text.has_flag(t - 2, list::TITLE))
+            || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
+        let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
+        let cue_after = AFTER_PERSON
+            .iter()
+            .any(|c| after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes()));
+        let sentence_start = text.starts_sentence(t);
+        let confidence: f32 = match words.len() {
+            1 => {
+                let (g, s) = known[0];
+                match (g || s, cue_before || cue_after) {
+                    (true, true) => 0.85,
+                    (false, true) => 0.7,
+                    (true, false) if !sentence_start && g => 0.6,
+                    (true, false) if !sentence_start => 0.5,
+                    _ => 0.0,
+                }
+            }
+            _ => match (given_first, any_known, cue_before || cue_after) {
+                (true, k, _) if k >= 2 => 0.92,
+                (true, _, true) => 0.9,
+                (true, _, false) => 0.75,
+                (false, k, true) if k >= 1 => 0.85,
+                (false, _, true) => 0.7,
+                (false, k, false) if k == words.len() => 0.6,
+                (false, k, false) if k >= 1 && !sentence_start => 0.55,
+                _ => 0.0,
+            },
+        };
+        if confidence > 0.0 {
+            out.push(Finding {
+                start: text.tokens[t].start,
+                end: text.tokens[end - 1].end,
+                kind: Kind::Person,
+                confidence,
+                strength: if cue_before || cue_after {
+                    CONTEXT - 1
+                } else {
+                    NAME
+                },
+            });
+        }
+        t = end;
+    }
+}
+
+pub fn find(text: &Text, out: &mut Vec<Finding>) {
+    let orgs = organisations(text, out);
+    people(text, &orgs, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Kind, Options, detect};
+
+    fn found(s: &str) -> Vec<(&str, Kind)> {
+        detect(s, "es", &Options::default())
+            .into_iter()
+            .map(|f| (&s[f.start..f.end], f.kind))
+            .collect()
+    }
+
+    #[test]
+    fn suffix_initials_cover_every_suffix() {
+        for suffix in crate::lexicon::ORG_SUFFIXES.iter() {
+            assert!(
+                super::SUFFIX_INITIALS.contains(suffix.chars().next().unwrap()),
+                "{suffix}"
+            );
+        }
+    }
+
+    #[test]
+    fn organisations_by_suffix_prefix_and_cue() {
+        assert_eq!(
+            found("legal de Jiménez Group S. de R.L., NIT"),
+            vec![("Jiménez Group S. de R.L.", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("A empresa García, Ruiz and Castro Ltda., inscrita"),
+            vec![("García, Ruiz and Castro Ltda.", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("La sociedad Zayas, Brito y Abreu declara"),
+            vec![("Zayas, Brito y Abreu", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("firmó con Osorio and Sons ayer"),
+            vec![("Osorio and Sons", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("pagado por Grupo Éxito hoy"),
+            vec![("Grupo Éxito", Kind::Organisation)]
+        );
+    }
+
+    #[test]
+    fn people_by_lists_and_cues() {
+        assert_eq!(
+            found("Entre los suscritos, Alirio Salazar Martínez, mayor de edad"),
+            vec![("Alirio Salazar Martínez", Kind::Person)]
+        );
+        assert_eq!(
+            found("representada por Davi Lucas da Costa, CPF"),
+            vec![("Davi Lucas da Costa", Kind::Person)]
+        );
+        assert_eq!(
+            found("Hola Patricia, te escribo"),
+            vec![("Patricia", Kind::Person)]
+        );
+        assert_eq!(
+            found("I met Brodie Walker there"),
+            vec![("Brodie Walker", Kind::Person)]
+        );
+        assert_eq!(
+            found("Please call Katrine N Jessen now"),
+            vec![("Katrine N Jessen", Kind::Person)]
+        );
+        assert!(found("El presente Contrato de Arrendamiento se firma").is_empty());
+    }
+}

@@ -1,0 +1,418 @@
+//! Digit groups: runs of numbers joined by `.`, `-`, `/`, single spaces and
+//! parentheses (`(601) 325 3530`, `621.084.002-73`, `+57 310 432 6542`),
+//! classified by check digits first, then by shape, then by the words before
+//! them.
+
+use crate::checksum;
+use crate::dates;
+use crate::strength::{CHECKED, CONTEXT, EXACT_SHAPE, SHAPE, STRUCTURE};
+use crate::text::{Class, Text};
+use crate::{Finding, Kind};
+
+/// One run of digit groups.
+struct Chain<'a> {
+    start: usize,
+    end: usize,
+    /// First token of the chain (for the words before it).
+    first: usize,
+    /// The text as written.
+    s: &'a str,
+    /// The digit groups.
+    groups: Vec<&'a str>,
+    /// The separator before each group after the first.
+    seps: Vec<char>,
+    plus: bool,
+    paren: bool,
+}
+
+impl Chain<'_> {
+    fn digits(&self) -> usize {
+        self.groups.iter().map(|g| g.len()).sum()
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        self.groups.iter().map(|g| g.len()).collect()
+    }
+
+    fn seps_are(&self, expected: &str) -> bool {
+        self.seps.iter().copied().eq(expected.chars())
+    }
+}
+
+/// Words that, just before a number, say what it is.
+const CEDULA_CUES: &[&str] = &[
+    "cédula",
+    "cedula",
+    "c.c",
+    "cc",
+    "ciudadanía",
+    "ciudadania",
+    "identificado",
+    "identificada",
+    "identificación",
+    "identificacion",
+    "documento",
+    "dni",
+    "nie",
+    "rg",
+    "pasaporte",
+    "passport",
+    "nhc",
+    "nass",
+    "historia",
+    "id",
+    "tarjeta",
+    "extranjería",
+    "ce",
+    "ti",
+];
+const ACCOUNT_CUES: &[&str] = &[
+    "cuenta",
+    "conta",
+    "account",
+    "acct",
+    "ahorros",
+    "corriente",
+    "poupança",
+    "agência",
+    "agencia",
+    "clabe",
+    "iban",
+    "routing",
+    "sort",
+];
+const PHONE_CUES: &[&str] = &[
+    "teléfono",
+    "telefono",
+    "telefone",
+    "tel",
+    "tlf",
+    "phone",
+    "celular",
+    "móvil",
+    "movil",
+    "cel",
+    "whatsapp",
+    "fax",
+    "call",
+    "número",
+    "numero",
+    "mobile",
+    "llamar",
+    "ligar",
+    "contacto",
+    "contato",
+    "extensión",
+    "ramal",
+    "on",
+    "at",
+    "al",
+    "no",
+    "nº",
+];
+const MONEY_CUES: &[&str] = &[
+    "$", "us$", "r$", "usd", "cop", "mxn", "brl", "eur", "pesos", "reais", "dólares", "dolares",
+    "dollars", "€", "£", "suma", "valor", "monto", "total",
+];
+
+/// Whether one of the words is a cue (ASCII case ignored).
+fn cued(before: &[&str], cues: &[&str]) -> bool {
+    before
+        .iter()
+        .any(|w| cues.iter().any(|c| c.eq_ignore_ascii_case(w)))
+}
+
+pub fn find(text: &Text, out: &mut Vec<Finding>) {
+    let mut t = 0;
+    while t < text.tokens.len() {
+        if text.tokens[t].class != Class::Number || glued_to_letters(text, t) {
+            t += 1;
+            continue;
+        }
+        let (chain, next) = chain_at(text, t);
+        classify(text, &chain, out);
+        t = next;
+    }
+}
+
+/// A number token directly attached to letters (`45T`, `A-12`) is part of a code.
+fn glued_to_letters(text: &Text, t: usize) -> bool {
+    t > 0 && matches!(text.class(t - 1), Some(Class::Word | Class::Alnum))
+}
+
+fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
+    let tok = &text.tokens;
+    let lead_paren = first >= 1 && text.is(first - 1, "(");
+    let mut paren = false;
+    let mut groups = vec![text.str(first)];
+    let mut seps = Vec::new();
+    let mut t = first + 1;
+    let mut end_tok = first;
+    let sep = |i: usize| -> Option<char> {
+        let s = text.str(i);
+        match tok[i].class {
+            Class::Punct if matches!(s, "." | "-" | "/") => s.chars().next(),
+            Class::Space if s == " " => Some(' '),
+            _ => None,
+        }
+    };
+    loop {
+        // `.`, `-`, `/` or one space, then a number.
+        if t + 1 < tok.len()
+            && tok[t + 1].class == Class::Number
+            && let Some(c) = sep(t)
+        {
+            groups.push(text.str(t + 1));
+            seps.push(c);
+            end_tok = t + 1;
+            t += 2;
+            continue;
+        }
+        // `(601) 325`: the area code closes the leading parenthesis.
+        if lead_paren && !paren && groups.len() == 1 && text.is(t, ")") {
+            let after = if text.is_gap(t + 1) { t + 2 } else { t + 1 };
+            if text.class(after) == Some(Class::Number) {
+                paren = true;
+                groups.push(text.str(after));
+                seps.push(')');
+                end_tok = after;
+                t = after + 1;
+                continue;
+            }
+        }
+        // `+52 (55) 1234`.
+        if text.is_gap(t)
+            && text.is(t + 1, "(")
+            && text.class(t + 2) == Some(Class::Number)
+            && text.is(t + 3, ")")
+            && text.is_gap(t + 4)
+            && text.class(t + 5) == Some(Class::Number)
+        {
+            paren = true;
+            groups.extend([text.str(t + 2), text.str(t + 5)]);
+            seps.extend(['(', ' ']);
+            end_tok = t + 5;
+            t += 6;
+            continue;
+        }
+        break;
+    }
+    let mut start_tok = if lead_paren && paren && seps.first() == Some(&')') {
+        first - 1
+    } else {
+        first
+    };
+    let plus = start_tok >= 1 && text.is(start_tok - 1, "+");
+    if plus {
+        start_tok -= 1;
+    }
+    let (start, end) = (tok[start_tok].start, tok[end_tok].end);
+    (
+        Chain {
+            start,
+            end,
+            first: start_tok,
+            s: &text.src[start..end],
+            groups,
+            seps,
+            plus,
+            paren,
+        },
+        end_tok + 1,
+    )
+}
+
+fn push(out: &mut Vec<Finding>, chain: &Chain, kind: Kind, confidence: f32, strength: u8) {
+    out.push(Finding {
+        start: chain.start,
+        end: chain.end,
+        kind,
+        confidence,
+        strength,
+    });
+}
+
+fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
+    let digits = c.digits();
+    let shape = c.shape();
+    let plain = c.groups.len() == 1;
+    let before: Vec<&str> = text.words_before(c.first, 4).collect();
+    let near = &before[..before.len().min(2)];
+    let dashed_check = c.seps.last() == Some(&'-') && c.groups.last().is_some_and(|g| g.len() == 1);
+
+    // Identifiers whose check digits hold.
+    if digits == 14 && (plain || shape == [2, 3, 3, 4, 2]) && checksum::cnpj(c.s) {
+        return push(out, c, Kind::TaxId, 0.99, CHECKED);
+    }
+    if digits == 11 && shape == [3, 3, 3, 2] && c.seps_are("..-") && checksum::cpf(c.s) {
+        return push(out, c, Kind::NationalId, 0.99, CHECKED);
+    }
+    if digits == 11 && plain && checksum::cpf(c.s) && cued(near, &["cpf"]) {
+        return push(out, c, Kind::NationalId, 0.95, CHECKED);
+    }
+    if (dashed_check || cued(near, &["nit"])) && (8..=11).contains(&digits) && checksum::nit(c.s) {
+        return push(
+            out,
+            c,
+            Kind::TaxId,
+            if dashed_check { 0.97 } else { 0.9 },
+            CHECKED,
+        );
+    }
+    if digits == 18 && plain && checksum::clabe(c.s) {
+        return push(out, c, Kind::BankAccount, 0.97, CHECKED);
+    }
+    let card_groups = plain
+        || shape
+            .iter()
+            .all(|&g| g == 4 || g <= 4 && g == *shape.last().unwrap())
+        || shape == [4, 6, 5]
+        || shape == [4, 6, 4];
+    if (12..=19).contains(&digits) && card_groups && !c.plus && !c.paren && checksum::luhn(c.s) {
+        return push(
+            out,
+            c,
+            Kind::Card,
+            if digits >= 15 { 0.95 } else { 0.85 },
+            CHECKED,
+        );
+    }
+    // Shapes that say what they are.
+    if shape == [4] && c.s.len() == 4 {
+        return; // a year or a short number
+    }
+    if let Some(confidence) = dates::numeric(&c.groups, &c.seps) {
+        return push(out, c, Kind::Date, confidence, EXACT_SHAPE);
+    }
+    if shape.len() == 4 && c.seps_are("...") && c.s.parse::<std::net::Ipv4Addr>().is_ok() {
+        return push(out, c, Kind::IpAddress, 0.95, EXACT_SHAPE);
+    }
+    if shape == [3, 2, 4] && c.seps_are("--") {
+        let issued = checksum::ssn_issued(c.s);
+        return push(
+            out,
+            c,
+            Kind::NationalId,
+            if issued { 0.9 } else { 0.7 },
+            EXACT_SHAPE,
+        );
+    }
+    let money = cued(&before[..before.len().min(1)], MONEY_CUES)
+        || c.s.contains(',')
+        || text.src[..c.start].ends_with('$');
+    if money {
+        return;
+    }
+    // Identifiers told by the words before them.
+    if cued(&before, ACCOUNT_CUES) && (6..=22).contains(&digits) {
+        return push(out, c, Kind::BankAccount, 0.9, CONTEXT);
+    }
+    if cued(&before, CEDULA_CUES) && (5..=12).contains(&digits) && !c.plus {
+        return push(out, c, Kind::NationalId, 0.9, CONTEXT);
+    }
+    if cued(
+        &before,
+        &[
+            "nit", "cpf", "cnpj", "rut", "ruc", "rfc", "ein", "tin", "vat", "cuit",
+        ],
+    ) && (8..=14).contains(&digits)
+    {
+        // Named as a tax number but its check digits fail: still someone's number.
+        return push(out, c, Kind::TaxId, 0.7, CONTEXT);
+    }
+    // Phone numbers: 7 to 15 digits in a phone-like layout.
+    let thousands =
+        c.seps.iter().all(|&s| s == '.') && shape[1..].iter().all(|&g| g == 3) && shape.len() > 1;
+    if (7..=15).contains(&digits) && !thousands {
+        let cue = cued(&before, PHONE_CUES);
+        let layout = c.plus
+            || c.paren
+            || (shape.len() >= 2 && shape.iter().all(|&g| g >= 2))
+            || (10..=13).contains(&digits);
+        if layout || cue {
+            let confidence = match (c.plus || c.paren, cue) {
+                (true, true) => 0.97,
+                (true, false) | (false, true) => 0.9,
+                (false, false) => 0.75,
+            };
+            return push(out, c, Kind::Phone, confidence, SHAPE);
+        }
+    }
+    // Dotted thousands (`1.165.012.888`) are how cédulas are written; amounts were excluded above.
+    if thousands && (6..=10).contains(&digits) && shape[0] <= 3 {
+        push(out, c, Kind::NationalId, 0.6, STRUCTURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Kind, Options, detect};
+
+    fn kinds(s: &str) -> Vec<(String, Kind)> {
+        detect(s, "es", &Options::default())
+            .into_iter()
+            .map(|f| (s[f.start..f.end].to_string(), f.kind))
+            .collect()
+    }
+
+    #[test]
+    fn identifiers_by_check_digit() {
+        assert_eq!(
+            kinds("NIT 925129366-1."),
+            vec![("925129366-1".into(), Kind::TaxId)]
+        );
+        assert_eq!(
+            kinds("CPF 621.084.002-73"),
+            vec![("621.084.002-73".into(), Kind::NationalId)]
+        );
+        assert_eq!(
+            kinds("CNPJ 05.935.376/0001-01,"),
+            vec![("05.935.376/0001-01".into(), Kind::TaxId)]
+        );
+        assert_eq!(
+            kinds("CLABE 019096710598210228 a"),
+            vec![("019096710598210228".into(), Kind::BankAccount)]
+        );
+        assert_eq!(
+            kinds("tarjeta 4111 1111 1111 1111."),
+            vec![("4111 1111 1111 1111".into(), Kind::Card)]
+        );
+    }
+
+    #[test]
+    fn phones_in_local_and_international_forms() {
+        for phone in [
+            "+57 310 432 6542",
+            "(601) 325 3530",
+            "+55 11 8073-2847",
+            "+52 55 4644 9199",
+            "+34 612 345 678",
+            "(555) 123-4567",
+            "+1 212 555 0188",
+        ] {
+            assert_eq!(
+                kinds(&format!("llamar al {phone}.")),
+                vec![(phone.into(), Kind::Phone)],
+                "{phone}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_told_by_context() {
+        assert_eq!(
+            kinds("con C.C. 1.165.012.888 y"),
+            vec![("1.165.012.888".into(), Kind::NationalId)]
+        );
+        assert_eq!(
+            kinds("cédula 47264595,"),
+            vec![("47264595".into(), Kind::NationalId)]
+        );
+        assert_eq!(
+            kinds("cuenta de ahorros 253-397980-89 del"),
+            vec![("253-397980-89".into(), Kind::BankAccount)]
+        );
+        assert!(kinds("por valor de $3.000.000 pesos").is_empty());
+        assert!(kinds("la Ley 1581 de 2012").is_empty());
+    }
+}
