@@ -11,8 +11,10 @@
 //!
 //! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
 
+pub mod cloud;
 pub mod local;
 pub mod plugins;
+pub mod privacy;
 
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! components built from `plugins/` (`cargo xtask plugins`) and the real
 //! local model (`cargo xtask setup`).
 
+mod fake_cloud;
 mod support;
 
 mod hostile;
@@ -9,3 +10,4 @@ mod hot_swap;
 mod lifecycle;
 mod local;
 mod polyglot;
+mod privacy;

@@ -184,6 +184,8 @@ const RUST_PLUGINS: &[(&str, bool)] = &[
     ("testing/wrong-version", false),
     ("testing/sneaky", false),
     ("testing/constant-router", false),
+    ("testing/anonymiser-trap", false),
+    ("testing/anonymiser-loop", false),
 ];
 
 fn build_plugins(root: &Path) -> Result<()> {

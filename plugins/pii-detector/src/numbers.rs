@@ -41,6 +41,8 @@ impl Chain<'_> {
 
 /// Words that, just before a number, say what it is.
 const CEDULA_CUES: &[&str] = &[
+    // `C.C.` tokenises as the words `C`, `C`.
+    "c",
     "cédula",
     "cedula",
     "c.c",

@@ -1,0 +1,94 @@
+//! One request's mapping between personal values and placeholders. It lives
+//! in memory for the request only; dropping it overwrites every value it held
+//! (`zeroize`), so nothing sensitive lingers in freed memory.
+
+use std::collections::HashMap;
+
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::plugins::contract::PiiKind;
+use crate::privacy::placeholder;
+
+#[derive(Default)]
+pub struct Vault {
+    /// placeholder → original value
+    originals: HashMap<String, Zeroizing<String>>,
+    /// (kind label, original value) → placeholder; wiped on drop
+    issued: HashMap<(&'static str, String), String>,
+    /// values issued per kind, for numbering
+    counts: HashMap<&'static str, usize>,
+    longest: usize,
+}
+
+impl Vault {
+    pub fn new() -> Vault {
+        Vault::default()
+    }
+
+    /// The placeholder for `value`: the same one every time within this vault.
+    pub fn pseudonymise(&mut self, kind: PiiKind, value: &str) -> String {
+        let label = placeholder::label(kind);
+        let key = (label, value.to_string());
+        if let Some(p) = self.issued.get(&key) {
+            return p.clone();
+        }
+        let n = self.counts.entry(label).or_default();
+        *n += 1;
+        let p = placeholder::format(kind, *n);
+        self.longest = self.longest.max(p.len());
+        self.originals
+            .insert(p.clone(), Zeroizing::new(value.to_string()));
+        self.issued.insert(key, p.clone());
+        p
+    }
+
+    /// The value behind a placeholder this vault issued.
+    pub fn original(&self, placeholder: &str) -> Option<&str> {
+        self.originals.get(placeholder).map(|v| v.as_str())
+    }
+
+    /// Length in bytes of the longest placeholder issued (0 when none).
+    pub fn longest_placeholder(&self) -> usize {
+        self.longest
+    }
+
+    pub fn len(&self) -> usize {
+        self.originals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.originals.is_empty()
+    }
+
+    /// The values this vault holds, for checking that none of them leaves.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.originals.values().map(|v| v.as_str())
+    }
+}
+
+impl Drop for Vault {
+    fn drop(&mut self) {
+        for ((_, mut value), _) in self.issued.drain() {
+            value.zeroize();
+        }
+        // `originals` holds `Zeroizing` values, wiped as they drop.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_value_same_placeholder_and_numbering_per_kind() {
+        let mut v = Vault::new();
+        assert_eq!(v.pseudonymise(PiiKind::Person, "Ana"), "[PERSON_1]");
+        assert_eq!(v.pseudonymise(PiiKind::Person, "Luis"), "[PERSON_2]");
+        assert_eq!(v.pseudonymise(PiiKind::Person, "Ana"), "[PERSON_1]");
+        assert_eq!(v.pseudonymise(PiiKind::TaxId, "900123456-7"), "[TAX_ID_1]");
+        assert_eq!(v.original("[PERSON_2]"), Some("Luis"));
+        assert_eq!(v.original("[PERSON_3]"), None);
+        assert_eq!(v.longest_placeholder(), "[PERSON_1]".len());
+        assert_eq!(v.len(), 3);
+    }
+}

@@ -1,0 +1,135 @@
+//! The recording fake cloud: a real HTTP server on 127.0.0.1 that speaks the
+//! OpenAI chat-completions API (whole answers and SSE streams), keeps every
+//! request it receives (method, path, headers, body) and answers by echoing
+//! the last user message, so a test can compare what came back with what
+//! went out.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// How a streamed answer is cut into chunks.
+#[derive(Clone, Copy, Debug)]
+pub enum Chunks {
+    /// Two chunks, split at this character.
+    At(usize),
+    /// Chunks of this many characters.
+    Size(usize),
+}
+
+#[derive(Default)]
+struct Recorded {
+    requests: Vec<Vec<u8>>,
+    chunks: Option<Chunks>,
+}
+
+pub struct FakeCloud {
+    /// Base URL, ending in `/v1`.
+    pub url: String,
+    state: Arc<Mutex<Recorded>>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeCloud {
+    pub async fn start() -> FakeCloud {
+        let state = Arc::new(Mutex::new(Recorded::default()));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeCloud {
+            url,
+            state,
+            _server: server,
+        }
+    }
+
+    /// Every request received so far, as bytes (request line, headers, body).
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// How the next streamed answers are chunked.
+    pub fn chunk(&self, chunks: Chunks) {
+        self.state.lock().unwrap().chunks = Some(chunks);
+    }
+}
+
+async fn answer(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut raw = format!("{method} {uri}\r\n").into_bytes();
+    for (name, value) in &headers {
+        raw.extend_from_slice(name.as_str().as_bytes());
+        raw.extend_from_slice(b": ");
+        raw.extend_from_slice(value.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(&body);
+    let chunks = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(raw);
+        state.chunks
+    };
+    let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let echo = request["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let model = request["model"].as_str().unwrap_or("fake").to_string();
+    if request["stream"] == true {
+        let chars: Vec<(usize, char)> = echo.char_indices().collect();
+        let cuts: Vec<usize> = match chunks.unwrap_or(Chunks::Size(8)) {
+            Chunks::At(k) => vec![chars.get(k).map_or(echo.len(), |c| c.0)],
+            Chunks::Size(n) => chars
+                .iter()
+                .step_by(n.max(1))
+                .skip(1)
+                .map(|c| c.0)
+                .collect(),
+        };
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([echo.len()]) {
+            pieces.push(&echo[at..cut]);
+            at = cut;
+        }
+        let mut sse = String::new();
+        for piece in pieces {
+            let chunk = json!({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]
+            });
+            sse.push_str(&format!("data: {chunk}\n\n"));
+        }
+        let done = json!({
+            "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+        });
+        sse.push_str(&format!("data: {done}\n\ndata: [DONE]\n\n"));
+        return ([("content-type", "text/event-stream")], sse).into_response();
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": echo}, "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": body.len() / 4, "completion_tokens": echo.len() / 4, "total_tokens": (body.len() + echo.len()) / 4}
+    }))
+    .into_response()
+}
