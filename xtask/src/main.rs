@@ -296,7 +296,7 @@ fn polyglot(
         hasher.update(std::fs::read(root.join(input)).with_context(|| format!("reading {input}"))?);
     }
     let key = hex::encode(hasher.finalize());
-    let cache = home_dir().join("cache/polyglot");
+    let cache = sluice_home().join("cache/polyglot");
     std::fs::create_dir_all(&cache)?;
     let cached = cache.join(format!("{name}-{key}.wasm"));
     if !cached.exists() {
@@ -316,13 +316,6 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
         .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
     std::fs::rename(&tmp, to)?;
     Ok(())
-}
-
-fn home_dir() -> PathBuf {
-    std::env::var_os("SLUICE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sluice")))
-        .unwrap_or_else(|| PathBuf::from(".sluice"))
 }
 
 fn test(args: &[String]) -> Result<()> {
@@ -366,31 +359,35 @@ fn sluice_home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".sluice"))
 }
 
+/// A bench-only Python environment `$SLUICE_HOME/{name}` in which `module`
+/// imports, created with `pip install {packages}` when it does not: its python.
+fn python_env(name: &str, module: &str, packages: &[&str], what: &str) -> Result<PathBuf> {
+    let venv = sluice_home().join(name);
+    let python = venv.join("bin/python");
+    let present = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        eprintln!("installing {what} into {}", venv.display());
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(packages))
+        .with_context(|| format!("installing {what}"))?;
+    }
+    Ok(python)
+}
+
 /// The embedded model side by side with llama.cpp on the same GGUF, the
 /// same prompts and the same number of threads (2).
 fn bench_local(root: &Path) -> Result<()> {
-    let venv = sluice_home().join("bench-venv");
-    let python = venv.join("bin/python");
-    let has_llama = Command::new(&python)
-        .args(["-c", "import llama_cpp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_llama {
-        eprintln!(
-            "installing {LLAMA_CPP_PYTHON} into {} (builds llama.cpp, several minutes)",
-            venv.display()
-        );
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            LLAMA_CPP_PYTHON,
-            "numpy",
-        ]))
-        .context("installing llama-cpp-python for the baseline")?;
-    }
+    let python = python_env(
+        "bench-venv",
+        "llama_cpp",
+        &[LLAMA_CPP_PYTHON, "numpy"],
+        "llama-cpp-python for the baseline (builds llama.cpp, several minutes)",
+    )?;
     let out = root.join("target/bench-local");
     std::fs::create_dir_all(&out)?;
     let contract = root
@@ -465,24 +462,13 @@ fn eval_pii(root: &Path, args: &[String]) -> Result<()> {
     } else {
         args.iter().map(PathBuf::from).collect()
     };
-    let venv = sluice_home().join("presidio-venv");
-    let python = venv.join("bin/python");
     let requirements = root.join("host/benches/presidio_requirements.txt");
-    let has_presidio = Command::new(&python)
-        .args(["-c", "import presidio_analyzer"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_presidio {
-        eprintln!(
-            "installing Presidio for the baseline into {}",
-            venv.display()
-        );
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        run(Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "-r"])
-            .arg(&requirements))
-        .context("installing presidio-analyzer for the baseline")?;
-    }
+    let python = python_env(
+        "presidio-venv",
+        "presidio_analyzer",
+        &["-r", &requirements.to_string_lossy()],
+        "presidio-analyzer for the baseline",
+    )?;
     let out = root.join("target/eval-pii");
     std::fs::create_dir_all(&out)?;
     let baseline = capture(

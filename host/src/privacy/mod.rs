@@ -28,5 +28,5 @@ pub mod restore;
 pub mod vault;
 
 pub use anonymise::{Anonymiser, Refusal};
-pub use restore::{Restored, StreamRestorer};
+pub use restore::{RestoreCounts, Restored, StreamRestorer};
 pub use vault::Vault;

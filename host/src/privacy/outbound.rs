@@ -4,7 +4,7 @@
 use futures::{Stream, StreamExt};
 
 use crate::cloud::{CloudClient, CloudError, Format, Message};
-use crate::privacy::restore::{Restored, StreamRestorer, restore_text};
+use crate::privacy::restore::{RestoreCounts, StreamRestorer, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ impl From<Refusal> for OutboundError {
 pub struct Answer {
     pub text: String,
     /// Placeholders restored, and unknown ones left as they were.
-    pub restore: Restored,
+    pub restore: RestoreCounts,
     /// Bytes of message text that left the machine (after pseudonymisation).
     pub sent_bytes: usize,
     pub prompt_tokens: u32,
@@ -65,13 +65,10 @@ pub async fn ask(
 ) -> Result<Answer, OutboundError> {
     let messages = messages(anonymiser, vault, system, user)?;
     let reply = cloud.complete(&messages, Format::Text).await?;
-    let restore = restore_text(vault, &reply.content);
+    let restored = restore_text(vault, &reply.content);
     Ok(Answer {
-        text: restore.text.clone(),
-        restore: Restored {
-            text: String::new(),
-            ..restore
-        },
+        restore: restored.counts(),
+        text: restored.text,
         sent_bytes: sent_bytes(&messages),
         prompt_tokens: reply.prompt_tokens,
         completion_tokens: reply.completion_tokens,

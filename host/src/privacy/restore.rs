@@ -8,14 +8,37 @@ use serde_json::{Map, Value};
 use crate::privacy::Vault;
 use crate::privacy::placeholder::{could_start, shaped_len};
 
-/// Restored text and what happened to the placeholders in it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Restored {
-    pub text: String,
+/// What happened to the placeholders in a restored text, value or stream.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreCounts {
     /// Placeholders replaced by their values.
     pub restored: usize,
     /// Placeholder-shaped tokens the vault never issued, left as they were.
     pub unknown: usize,
+}
+
+impl RestoreCounts {
+    fn add(&mut self, other: RestoreCounts) {
+        self.restored += other.restored;
+        self.unknown += other.unknown;
+    }
+}
+
+/// Restored text and its counts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Restored {
+    pub text: String,
+    pub restored: usize,
+    pub unknown: usize,
+}
+
+impl Restored {
+    pub fn counts(&self) -> RestoreCounts {
+        RestoreCounts {
+            restored: self.restored,
+            unknown: self.unknown,
+        }
+    }
 }
 
 pub fn restore_text(vault: &Vault, text: &str) -> Restored {
@@ -53,12 +76,11 @@ pub fn restore_text(vault: &Vault, text: &str) -> Restored {
 }
 
 /// `value` with every string and key restored; counts as for text.
-pub fn restore_json(vault: &Vault, value: &Value) -> (Value, Restored) {
-    let mut counts = Restored::default();
+pub fn restore_json(vault: &Vault, value: &Value) -> (Value, RestoreCounts) {
+    let mut counts = RestoreCounts::default();
     let mut restore = |s: &str| {
         let r = restore_text(vault, s);
-        counts.restored += r.restored;
-        counts.unknown += r.unknown;
+        counts.add(r.counts());
         r.text
     };
     fn walk(value: &Value, restore: &mut dyn FnMut(&str) -> String) -> Value {
@@ -86,8 +108,7 @@ pub fn restore_json(vault: &Vault, value: &Value) -> (Value, Restored) {
 pub struct StreamRestorer<'v> {
     vault: &'v Vault,
     held: String,
-    restored: usize,
-    unknown: usize,
+    counts: RestoreCounts,
 }
 
 impl<'v> StreamRestorer<'v> {
@@ -95,8 +116,7 @@ impl<'v> StreamRestorer<'v> {
         StreamRestorer {
             vault,
             held: String::new(),
-            restored: 0,
-            unknown: 0,
+            counts: RestoreCounts::default(),
         }
     }
 
@@ -110,17 +130,10 @@ impl<'v> StreamRestorer<'v> {
     }
 
     /// Everything still held, at the end of the stream.
-    pub fn finish(mut self) -> (String, Restored) {
+    pub fn finish(mut self) -> (String, RestoreCounts) {
         let tail = std::mem::take(&mut self.held);
         let text = self.release(&tail);
-        (
-            text,
-            Restored {
-                text: String::new(),
-                restored: self.restored,
-                unknown: self.unknown,
-            },
-        )
+        (text, self.counts)
     }
 
     /// Bytes held back right now.
@@ -142,8 +155,7 @@ impl<'v> StreamRestorer<'v> {
 
     fn release(&mut self, text: &str) -> String {
         let r = restore_text(self.vault, text);
-        self.restored += r.restored;
-        self.unknown += r.unknown;
+        self.counts.add(r.counts());
         r.text
     }
 }

@@ -82,14 +82,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Kind, Options, detect};
-
-    fn found(s: &str) -> Vec<(&str, Kind)> {
-        detect(s, "es", &Options::default())
-            .into_iter()
-            .map(|f| (&s[f.start..f.end], f.kind))
-            .collect()
-    }
+    use crate::{Kind, found};
 
     #[test]
     fn curp_rfc_iban() {

@@ -151,14 +151,10 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Kind, Options, detect};
+    use crate::{Kind, found_kind};
 
     fn dates(s: &str) -> Vec<&str> {
-        detect(s, "es", &Options::default())
-            .into_iter()
-            .filter(|f| f.kind == Kind::Date)
-            .map(|f| &s[f.start..f.end])
-            .collect()
+        found_kind(s, Kind::Date)
     }
 
     #[test]

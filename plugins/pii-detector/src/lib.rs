@@ -251,6 +251,25 @@ mod component {
     export!(Detector);
 }
 
+/// What `detect` finds in `s` with the default settings, as (text, kind).
+#[cfg(test)]
+pub(crate) fn found(s: &str) -> Vec<(&str, Kind)> {
+    detect(s, "es", &Options::default())
+        .into_iter()
+        .map(|f| (&s[f.start..f.end], f.kind))
+        .collect()
+}
+
+/// The texts of one kind that `detect` finds in `s`.
+#[cfg(test)]
+pub(crate) fn found_kind(s: &str, kind: Kind) -> Vec<&str> {
+    found(s)
+        .into_iter()
+        .filter(|f| f.1 == kind)
+        .map(|f| f.0)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,9 +55,8 @@ fn name_like(text: &Text, t: usize) -> bool {
 
 /// A single capital letter, as in `Katrine N Jessen` or `John F. Kennedy`: the token past it.
 fn initial(text: &Text, t: usize) -> Option<usize> {
-    let s = text.str(t.min(text.tokens.len().saturating_sub(1)));
-    (t < text.tokens.len()
-        && text.tokens[t].class == Class::Word
+    let s = text.str(t);
+    (text.class(t) == Some(Class::Word)
         && s.chars().count() == 1
         && s.chars().all(char::is_uppercase))
     .then(|| if text.is(t + 1, ".") { t + 2 } else { t + 1 })
@@ -65,7 +64,7 @@ fn initial(text: &Text, t: usize) -> Option<usize> {
 
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
-    let tok = text.tokens[t];
+    let tok = *text.tokens.get(t)?;
     let rest = &text.src[tok.start..];
     if !rest.starts_with(|c: char| SUFFIX_INITIALS.contains(c)) {
         return None;
@@ -91,7 +90,6 @@ fn token_at(text: &Text, offset: usize) -> usize {
 /// (`García, Ruiz and Castro`). Returns the first token.
 fn org_start(text: &Text, t: usize) -> usize {
     let mut start = t;
-    let mut listed = false;
     for _ in 0..8 {
         let s = start;
         // `Valencia-Caicedo`
@@ -106,7 +104,6 @@ fn org_start(text: &Text, t: usize) -> usize {
         // `García, Ruiz`
         if s >= 3 && text.is_gap(s - 1) && text.is(s - 2, ",") && name_like(text, s - 3) {
             start = s - 3;
-            listed = true;
             continue;
         }
         // `Bristol and West`, `Zayas, Brito y Abreu`, `Banco de Bogotá`
@@ -117,13 +114,11 @@ fn org_start(text: &Text, t: usize) -> usize {
                 CONNECTORS.contains(&w) && (single_before || comma_before(text, s - 4));
             if list_ahead || PARTICLES.contains(&w) && w != "y" && w != "e" {
                 start = s - 4;
-                listed |= CONNECTORS.contains(&w);
                 continue;
             }
         }
         break;
     }
-    let _ = listed;
     start
 }
 
@@ -197,7 +192,7 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 // `Ortega Ltd S.A.`: suffixes in a row.
                 loop {
                     let next = token_at(text, end);
-                    match (text.is_gap(next), suffix_at_checked(text, next + 1)) {
+                    match (text.is_gap(next), suffix_at(text, next + 1)) {
                         (true, Some(e)) => end = e,
                         _ => break,
                     }
@@ -231,7 +226,7 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
                 let mut end = text.tokens[end_tok - 1].end;
                 if text.is_gap(end_tok)
-                    && let Some(e) = suffix_at_checked(text, end_tok + 1)
+                    && let Some(e) = suffix_at(text, end_tok + 1)
                 {
                     end = e;
                     end_tok = token_at(text, e);
@@ -252,12 +247,6 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         t += 1;
     }
     spans
-}
-
-fn suffix_at_checked(text: &Text, t: usize) -> Option<usize> {
-    (t < text.tokens.len())
-        .then(|| suffix_at(text, t))
-        .flatten()
 }
 
 /// Drop leading function words (`El`, `La`) from a run that starts at `start`.
@@ -389,14 +378,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Kind, Options, detect};
-
-    fn found(s: &str) -> Vec<(&str, Kind)> {
-        detect(s, "es", &Options::default())
-            .into_iter()
-            .map(|f| (&s[f.start..f.end], f.kind))
-            .collect()
-    }
+    use crate::{Kind, found};
 
     #[test]
     fn suffix_initials_cover_every_suffix() {

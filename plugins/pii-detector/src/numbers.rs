@@ -348,14 +348,7 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Kind, Options, detect};
-
-    fn kinds(s: &str) -> Vec<(String, Kind)> {
-        detect(s, "es", &Options::default())
-            .into_iter()
-            .map(|f| (s[f.start..f.end].to_string(), f.kind))
-            .collect()
-    }
+    use crate::{Kind, found as kinds};
 
     #[test]
     fn identifiers_by_check_digit() {
