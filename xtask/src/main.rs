@@ -123,8 +123,20 @@ fn succeeds(cmd: &mut Command) -> bool {
 /// The embedded model, through the host's own fetch (idempotent: verified
 /// files are kept).
 fn fetch_model() -> Result<()> {
-    run(Command::new("cargo").args(["run", "--quiet", "-p", "sluice", "--", "model", "fetch"]))
+    run(Command::new(build_workspace()?).args(["model", "fetch"]))
         .context("fetching the local model")
+}
+
+/// Build every target of the workspace (tests, benches, examples and the
+/// `sluice` binary) in one feature set, and return the binary's path.
+/// `cargo run -p sluice` alone would resolve features without the
+/// dev-dependencies and compile wasmtime and candle a second time for the
+/// tests.
+fn build_workspace() -> Result<PathBuf> {
+    run(Command::new("cargo").args(["build", "--quiet", "--workspace", "--all-targets"]))?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    Ok(target.join("debug").join("sluice"))
 }
 
 fn setup() -> Result<()> {
