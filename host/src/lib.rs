@@ -11,6 +11,7 @@
 //!
 //! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
 
+pub mod audit;
 pub mod cloud;
 pub mod local;
 pub mod plugins;

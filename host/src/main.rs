@@ -30,11 +30,25 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// The audit log: check its hash chain, or filter its records.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the local model directly, without a policy.
     Local {
         #[command(subcommand)]
         command: LocalCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every line's hash chain; name the first edited, deleted,
+    /// inserted or reordered line. Exits 1 when the log is broken.
+    Verify(cli::audit::VerifyArgs),
+    /// Print the records that match every filter given, as JSON lines.
+    Query(cli::audit::QueryArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +90,10 @@ fn main() -> ExitCode {
         Command::Model {
             command: ModelCommand::Fetch,
         } => sluice::local::fetch::fetch(&sluice::home_dir()).map(|_| ExitCode::SUCCESS),
+        Command::Audit { command } => match command {
+            AuditCommand::Verify(args) => cli::audit::verify(&args),
+            AuditCommand::Query(args) => cli::audit::query(&args),
+        },
         Command::Local {
             command: LocalCommand::Run(args),
         } => cli::local::run(&args),

@@ -1,4 +1,5 @@
 //! The command line's subcommands, one file each.
 
+pub mod audit;
 pub mod local;
 pub mod plugins;
