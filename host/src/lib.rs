@@ -14,8 +14,10 @@
 pub mod audit;
 pub mod cloud;
 pub mod local;
+pub mod pipeline;
 pub mod plugins;
 pub mod privacy;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -35,4 +37,12 @@ pub(crate) mod time_format {
     pub fn serialize<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&humantime::format_rfc3339_millis(*time))
     }
+}
+
+/// A duration written in milliseconds in a configuration file.
+pub(crate) fn millis<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::time::Duration, D::Error> {
+    let ms: u64 = serde::Deserialize::deserialize(d)?;
+    Ok(std::time::Duration::from_millis(ms))
 }

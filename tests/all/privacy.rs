@@ -77,12 +77,10 @@ fn sentences(file: &str, take: usize) -> Vec<Sentence> {
 }
 
 fn cloud(fake: &FakeCloud) -> CloudClient {
-    CloudClient::new(CloudConfig {
-        base_url: fake.url.clone(),
-        api_key: "sk-test".into(),
-        model: "fake".into(),
-        timeout: Duration::from_secs(10),
-    })
+    let mut config = CloudConfig::at(&fake.url, "sk-test");
+    config.settings.model = "fake".into();
+    config.settings.timeout = Duration::from_secs(10);
+    CloudClient::new(config)
 }
 
 fn detector_set(

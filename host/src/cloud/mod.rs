@@ -1,52 +1,104 @@
 //! The cloud tier: any OpenAI-compatible chat-completions endpoint, through
-//! `async-openai`. Configured from the environment (`OPENAI_BASE_URL`,
-//! `OPENAI_API_KEY`, `SLUICE_CLOUD_MODEL`); without a key sluice runs in
-//! local-only mode ([`CloudConfig::from_env`] gives `None`), which is a state,
-//! not an error.
+//! `async-openai`.
 //!
+//! - [`retry`]: 429, 5xx and connection failures retried with jittered
+//!   backoff, honouring `Retry-After`, never past the request's deadline.
+//! - [`breaker`]: a circuit breaker that refuses at once while the cloud is
+//!   down, so callers answer locally instead of waiting.
+//! - [`pricing`]: token usage to dollars through a price table.
+//!
+//! Without `OPENAI_API_KEY` sluice runs in local-only mode
+//! ([`CloudConfig::from_env`] gives `None`): a state, not an error.
 //! Everything handed to this module must already be pseudonymised: it sends
 //! what it is given.
 
+pub mod breaker;
+pub mod pricing;
+pub mod retry;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
-    ResponseFormat, ResponseFormatJsonSchema,
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, ResponseFormat,
+    ResponseFormatJsonSchema,
 };
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-/// Where the cloud is and how long to wait for it.
-#[derive(Clone, Debug)]
-pub struct CloudConfig {
-    /// Base URL of the API, up to and including `/v1`.
+pub use breaker::{Breaker, BreakerSettings, Circuit};
+pub use pricing::{Price, Prices};
+pub use retry::{RetryCount, RetryPolicy};
+
+/// The `[cloud]` table of the configuration file. The key is never read from
+/// a file: only from `OPENAI_API_KEY`.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CloudSettings {
+    /// Overridden by `OPENAI_BASE_URL`.
     pub base_url: String,
-    pub api_key: String,
+    /// Overridden by `SLUICE_CLOUD_MODEL`.
     pub model: String,
-    /// Budget of one request, first byte to last.
+    /// Budget of one request, retries included.
+    #[serde(rename = "timeout_ms", deserialize_with = "crate::millis")]
     pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerSettings,
+    pub prices: Prices,
 }
 
-/// The model used when `SLUICE_CLOUD_MODEL` is unset.
+/// The model used when neither the file nor `SLUICE_CLOUD_MODEL` names one.
 pub const DEFAULT_MODEL: &str = "gpt-5.4";
 
+impl Default for CloudSettings {
+    fn default() -> Self {
+        CloudSettings {
+            base_url: "https://api.openai.com/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            breaker: BreakerSettings::default(),
+            prices: Prices::new(),
+        }
+    }
+}
+
+/// Where the cloud is, the key, and how to treat it.
+#[derive(Clone, Debug)]
+pub struct CloudConfig {
+    pub api_key: String,
+    pub settings: CloudSettings,
+}
+
 impl CloudConfig {
-    /// From the environment; `None` (local-only mode) without `OPENAI_API_KEY`.
-    pub fn from_env() -> Option<CloudConfig> {
+    /// `settings` with the environment over it; `None` (local-only mode)
+    /// without `OPENAI_API_KEY`.
+    pub fn from_env(mut settings: CloudSettings) -> Option<CloudConfig> {
         let api_key = std::env::var("OPENAI_API_KEY")
             .ok()
             .filter(|k| !k.is_empty())?;
-        Some(CloudConfig {
-            base_url: std::env::var("OPENAI_BASE_URL")
-                .unwrap_or_else(|_| "https://api.openai.com/v1".to_string()),
-            api_key,
-            model: std::env::var("SLUICE_CLOUD_MODEL")
-                .unwrap_or_else(|_| DEFAULT_MODEL.to_string()),
-            timeout: Duration::from_secs(60),
-        })
+        if let Ok(url) = std::env::var("OPENAI_BASE_URL") {
+            settings.base_url = url;
+        }
+        if let Ok(model) = std::env::var("SLUICE_CLOUD_MODEL") {
+            settings.model = model;
+        }
+        Some(CloudConfig { api_key, settings })
+    }
+
+    /// A cloud at `base_url` with default settings (tests, tools).
+    pub fn at(base_url: &str, api_key: &str) -> CloudConfig {
+        CloudConfig {
+            api_key: api_key.into(),
+            settings: CloudSettings {
+                base_url: base_url.into(),
+                ..CloudSettings::default()
+            },
+        }
     }
 }
 
@@ -59,6 +111,23 @@ pub enum CloudError {
     Api(#[from] async_openai::error::OpenAIError),
     #[error("the cloud answered without any content")]
     Empty,
+    #[error("the cloud circuit is open after repeated failures (next try in {0:?})")]
+    CircuitOpen(Duration),
+}
+
+impl CloudError {
+    /// Whether the failure says the cloud is unwell (and counts toward
+    /// opening the circuit), rather than that this request was refused.
+    fn counts_against_cloud(&self) -> bool {
+        match self {
+            CloudError::Api(async_openai::error::OpenAIError::ApiError(e)) => {
+                let status = e.status_code.as_u16();
+                status == 408 || status == 429 || status >= 500
+            }
+            CloudError::CircuitOpen(_) => false,
+            _ => true,
+        }
+    }
 }
 
 /// What one message says, and who says it.
@@ -66,6 +135,16 @@ pub enum CloudError {
 pub enum Message {
     System(String),
     User(String),
+    /// An earlier answer, sent back with a correction request.
+    Assistant(String),
+}
+
+impl Message {
+    pub fn text(&self) -> &str {
+        match self {
+            Message::System(s) | Message::User(s) | Message::Assistant(s) => s,
+        }
+    }
 }
 
 /// A complete answer.
@@ -74,6 +153,8 @@ pub struct Reply {
     pub content: String,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// From the price table; `None` when the model has no price.
+    pub cost_usd: Option<f64>,
 }
 
 /// The answer's shape: free text, or JSON valid against a schema (strict).
@@ -85,22 +166,67 @@ pub enum Format<'a> {
 
 pub struct CloudClient {
     client: Client<OpenAIConfig>,
-    config: CloudConfig,
+    settings: CloudSettings,
+    breaker: Breaker,
+    retries: Arc<RetryCount>,
 }
 
 impl CloudClient {
     pub fn new(config: CloudConfig) -> CloudClient {
         let openai = OpenAIConfig::new()
-            .with_api_base(&config.base_url)
+            .with_api_base(&config.settings.base_url)
             .with_api_key(&config.api_key);
+        let retries = Arc::new(RetryCount::default());
+        let transport = retry::service(config.settings.retry.clone(), retries.clone());
+        if !config.settings.prices.contains_key(&config.settings.model) {
+            tracing::warn!(
+                "no price for cloud model {}: its cost counts as 0 and budgets cannot bind; add [cloud.prices.\"{}\"] to the configuration",
+                config.settings.model,
+                config.settings.model
+            );
+        }
         CloudClient {
-            client: Client::with_config(openai),
-            config,
+            client: Client::with_config(openai).with_http_service(transport),
+            breaker: Breaker::new(config.settings.breaker.clone()),
+            settings: config.settings,
+            retries,
         }
     }
 
     pub fn model(&self) -> &str {
-        &self.config.model
+        &self.settings.model
+    }
+
+    pub fn settings(&self) -> &CloudSettings {
+        &self.settings
+    }
+
+    pub fn circuit(&self) -> Circuit {
+        self.breaker.circuit()
+    }
+
+    /// Retries made since start.
+    pub fn retries(&self) -> u64 {
+        self.retries.get()
+    }
+
+    /// The cost of a call of this client's model.
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> Option<f64> {
+        pricing::cost(
+            &self.settings.prices,
+            &self.settings.model,
+            prompt_tokens,
+            completion_tokens,
+        )
+    }
+
+    fn settle<T>(&self, result: Result<T, CloudError>) -> Result<T, CloudError> {
+        match &result {
+            Ok(_) => self.breaker.success(),
+            Err(e) if e.counts_against_cloud() => self.breaker.failure(),
+            Err(_) => {}
+        }
+        result
     }
 
     fn request(
@@ -114,10 +240,13 @@ impl CloudClient {
             .map(|m| match m {
                 Message::System(s) => ChatCompletionRequestSystemMessage::from(s.as_str()).into(),
                 Message::User(s) => ChatCompletionRequestUserMessage::from(s.as_str()).into(),
+                Message::Assistant(s) => {
+                    ChatCompletionRequestAssistantMessage::from(s.as_str()).into()
+                }
             })
             .collect();
         let mut args = CreateChatCompletionRequestArgs::default();
-        args.model(&self.config.model)
+        args.model(&self.settings.model)
             .messages(messages)
             .stream(stream);
         if let Format::JsonSchema { name, schema } = format {
@@ -133,56 +262,86 @@ impl CloudClient {
         Ok(args.build()?)
     }
 
-    /// One answer, whole.
+    /// One answer, whole: retried where that can help, within the timeout.
     pub async fn complete(
         &self,
         messages: &[Message],
         format: Format<'_>,
     ) -> Result<Reply, CloudError> {
+        self.breaker
+            .admit()
+            .map_err(|o| CloudError::CircuitOpen(o.0))?;
         let request = self.request(messages, &format, false)?;
+        let timeout = self.settings.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let chat = self.client.chat();
-        let response = tokio::time::timeout(self.config.timeout, chat.create(request))
-            .await
-            .map_err(|_| CloudError::Timeout(self.config.timeout))??;
-        let content = response
-            .choices
-            .into_iter()
-            .find_map(|c| c.message.content)
-            .ok_or(CloudError::Empty)?;
-        let (prompt_tokens, completion_tokens) = response
-            .usage
-            .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
-        Ok(Reply {
-            content,
-            prompt_tokens,
-            completion_tokens,
-        })
+        let call = retry::DEADLINE.scope(deadline, chat.create(request));
+        let result = match tokio::time::timeout_at(deadline, call).await {
+            Err(_) => Err(CloudError::Timeout(timeout)),
+            Ok(Err(e)) => Err(CloudError::Api(e)),
+            Ok(Ok(response)) => {
+                let (prompt_tokens, completion_tokens) = response
+                    .usage
+                    .as_ref()
+                    .map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+                response
+                    .choices
+                    .into_iter()
+                    .find_map(|c| c.message.content)
+                    .ok_or(CloudError::Empty)
+                    .map(|content| Reply {
+                        content,
+                        prompt_tokens,
+                        completion_tokens,
+                        cost_usd: self.cost(prompt_tokens.into(), completion_tokens.into()),
+                    })
+            }
+        };
+        self.settle(result)
     }
 
     /// One answer as it is written: the text of each chunk. The whole stream
-    /// shares the request's timeout.
+    /// shares the request's timeout; a stream that breaks ends in an error
+    /// item.
     pub async fn stream(
         &self,
         messages: &[Message],
         format: Format<'_>,
     ) -> Result<impl Stream<Item = Result<String, CloudError>> + use<>, CloudError> {
+        self.breaker
+            .admit()
+            .map_err(|o| CloudError::CircuitOpen(o.0))?;
         let request = self.request(messages, &format, true)?;
-        let deadline = tokio::time::Instant::now() + self.config.timeout;
-        let timeout = self.config.timeout;
+        let timeout = self.settings.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let chat = self.client.chat();
-        let stream = tokio::time::timeout_at(deadline, chat.create_stream(request))
-            .await
-            .map_err(|_| CloudError::Timeout(timeout))??;
-        Ok(stream.map(move |chunk| -> Result<String, CloudError> {
-            if tokio::time::Instant::now() > deadline {
-                return Err(CloudError::Timeout(timeout));
-            }
-            let chunk = chunk?;
-            Ok(chunk
-                .choices
-                .into_iter()
-                .filter_map(|c| c.delta.content)
-                .collect())
-        }))
+        let opened = retry::DEADLINE.scope(deadline, chat.create_stream(request));
+        let stream = self.settle(
+            tokio::time::timeout_at(deadline, opened)
+                .await
+                .map_err(|_| CloudError::Timeout(timeout))
+                .and_then(|r| r.map_err(CloudError::Api)),
+        )?;
+        // Each chunk must come before the deadline: a stream that stalls
+        // ends in a timeout, one that breaks in its error; nothing follows.
+        Ok(futures::stream::unfold(
+            Some(Box::pin(stream)),
+            move |state| async move {
+                let mut inner = state?;
+                match tokio::time::timeout_at(deadline, inner.next()).await {
+                    Err(_) => Some((Err(CloudError::Timeout(timeout)), None)),
+                    Ok(None) => None,
+                    Ok(Some(Err(e))) => Some((Err(CloudError::Api(e)), None)),
+                    Ok(Some(Ok(chunk))) => {
+                        let text = chunk
+                            .choices
+                            .into_iter()
+                            .filter_map(|c| c.delta.content)
+                            .collect();
+                        Some((Ok(text), Some(inner)))
+                    }
+                }
+            },
+        ))
     }
 }

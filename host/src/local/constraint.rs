@@ -111,6 +111,11 @@ pub fn generation_schema(schema: &Value) -> Result<Value, LocalError> {
 }
 
 fn strip(value: &mut Value) {
+    remove_computed(value);
+    strip_annotations(value);
+}
+
+fn remove_computed(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if let Some(Value::Object(properties)) = map.get("properties") {
@@ -130,10 +135,22 @@ fn strip(value: &mut Value) {
                     }
                 }
             }
-            map.retain(|k, _| !k.starts_with("x-sluice-"));
-            map.values_mut().for_each(strip);
+            map.values_mut().for_each(remove_computed);
         }
-        Value::Array(items) => items.iter_mut().for_each(strip),
+        Value::Array(items) => items.iter_mut().for_each(remove_computed),
+        _ => {}
+    }
+}
+
+/// Remove sluice's own `x-sluice-*` keywords, everywhere in a schema: what
+/// another engine (llguidance, a cloud's strict mode) is given.
+pub fn strip_annotations(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("x-sluice-"));
+            map.values_mut().for_each(strip_annotations);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_annotations),
         _ => {}
     }
 }

@@ -30,6 +30,12 @@ pub struct TriageStage {
     prompt: String,
 }
 
+impl std::fmt::Debug for TriageStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TriageStage").finish_non_exhaustive()
+    }
+}
+
 /// The stage's answer.
 #[derive(Debug, Clone)]
 pub struct Triage {
@@ -53,19 +59,25 @@ impl TriageStage {
         let schema: Value = serde_json::from_str(&read(schema_path)?).map_err(|e| {
             LocalError::Schema(format!("{} is not JSON: {e}", schema_path.display()))
         })?;
-        let validator = jsonschema::validator_for(&schema).map_err(|e| {
-            LocalError::Schema(format!(
-                "{} is not a valid JSON schema: {e}",
-                schema_path.display()
-            ))
-        })?;
         let prompt_path = prompt_path(schema_path);
-        let prompt = read(&prompt_path)?;
-        if !prompt.contains("{document}") {
-            return Err(LocalError::Schema(format!(
-                "{} has no {{document}} placeholder",
+        Self::new(schema, read(&prompt_path)?).map_err(|e| {
+            LocalError::Schema(format!(
+                "{} with {}: {e}",
+                schema_path.display(),
                 prompt_path.display()
-            )));
+            ))
+        })
+    }
+
+    /// A stage from a schema and a few-shot prompt whose `{document}` marks
+    /// where the document goes.
+    pub fn new(schema: Value, prompt: String) -> Result<Self, LocalError> {
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| LocalError::Schema(format!("not a valid JSON schema: {e}")))?;
+        if !prompt.contains("{document}") {
+            return Err(LocalError::Schema(
+                "the prompt has no {document} placeholder".into(),
+            ));
         }
         Ok(TriageStage {
             schema,

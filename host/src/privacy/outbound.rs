@@ -46,13 +46,8 @@ fn messages(
     ])
 }
 
-fn sent_bytes(messages: &[Message]) -> usize {
-    messages
-        .iter()
-        .map(|m| match m {
-            Message::System(s) | Message::User(s) => s.len(),
-        })
-        .sum()
+pub fn sent_bytes(messages: &[Message]) -> usize {
+    messages.iter().map(|m| m.text().len()).sum()
 }
 
 /// Ask the cloud with `system` and `user` pseudonymised; restore the answer.

@@ -60,6 +60,15 @@ impl Vault {
         self.originals.is_empty()
     }
 
+    /// Placeholders issued per kind label (`PERSON`: 2), for the audit log:
+    /// counts, never values.
+    pub fn counts_by_kind(&self) -> std::collections::BTreeMap<String, u32> {
+        self.counts
+            .iter()
+            .map(|(label, n)| (label.to_lowercase(), *n as u32))
+            .collect()
+    }
+
     /// The values this vault holds, for checking that none of them leaves.
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.originals.values().map(|v| v.as_str())

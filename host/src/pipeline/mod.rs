@@ -1,0 +1,176 @@
+//! Policies and the pattern executors: a request comes in with a policy
+//! name and a document; the policy's pattern decides which tiers run, the
+//! plugins decide where it goes, what is pseudonymised and which answer
+//! wins; every decision is audited before the answer leaves.
+//!
+//! - [`policy`]: a policy file, checked; [`policies`]: the live set,
+//!   hot-reloaded.
+//! - [`request`]: one request's state: its plugin snapshot, vault, trace and
+//!   audit records.
+//! - [`stages`]: the local stage (schema-constrained), anonymisation, the
+//!   cloud stage (validated, one repair, re-identified).
+//! - [`patterns`]: local, cloud, triage-escalate, parallel-merge,
+//!   draft-refine; a cloud failure anywhere answers from the local result,
+//!   marked degraded.
+//! - [`budget`]: cloud spend per policy per day; [`divergence`]: where
+//!   local and cloud disagree.
+
+pub mod budget;
+pub mod divergence;
+pub mod patterns;
+pub mod policies;
+pub mod policy;
+pub mod request;
+pub mod stages;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::audit::{AuditLog, CloudUsage};
+use crate::cloud::CloudClient;
+use crate::local::{LocalError, LocalRuntime};
+use crate::plugins::Registry;
+
+pub use budget::Budgets;
+pub use divergence::Divergence;
+pub use policies::Policies;
+pub use policy::{Pattern, Policy, PolicyError};
+pub use request::Step;
+
+/// Everything a request may use. Cheap to share (`Arc`).
+pub struct Pipeline {
+    pub plugins: Arc<Registry>,
+    pub policies: Arc<Policies>,
+    pub local: LocalRuntime,
+    /// `None` in local-only mode.
+    pub cloud: Option<Arc<CloudClient>>,
+    pub audit: AuditLog,
+    pub budgets: Budgets,
+    pub divergence: Divergence,
+}
+
+/// One document for one policy.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Chosen by the caller or generated; decides the parallel-merge sample.
+    pub id: String,
+    pub policy: String,
+    pub document: String,
+    /// Free-form tags the router may read (`hard`, `litigation`).
+    pub tags: Vec<String>,
+}
+
+/// Which tier's answer was returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Local,
+    Cloud,
+}
+
+/// The answer and how it was reached.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub request_id: String,
+    /// The id of the `answer` audit record.
+    pub decision_id: String,
+    pub policy: String,
+    /// Where the policy sent the request: `local`, `escalate`, `parallel`,
+    /// `draft-refine`, `cloud`.
+    pub route: String,
+    pub answered_by: Tier,
+    /// Why a fallback answered, when one did.
+    pub degraded: Option<String>,
+    /// A merger asked for a person to look.
+    pub review: bool,
+    /// Valid under the policy's schema (or a JSON string for free text).
+    pub result: Value,
+    pub confidence: Option<f64>,
+    pub cloud: CloudUsage,
+    pub trace: Vec<Step>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("no policy named {name:?}; known policies: {known}")]
+    UnknownPolicy { name: String, known: String },
+    #[error("the document is {size} bytes; policy {policy} accepts at most {limit}")]
+    TooLarge {
+        policy: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error("the document is empty")]
+    Empty,
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// Neither tier could answer (a cloud policy whose cloud and local
+    /// fallback both failed, or whose anonymiser failed closed).
+    #[error("no answer: {0}")]
+    Unanswerable(String),
+    #[error("the router rejected the request: {0}")]
+    Rejected(String),
+    #[error("policy {policy} did not answer within {seconds} s")]
+    Timeout { policy: String, seconds: u64 },
+    /// The audit record could not be written, so no answer may leave.
+    #[error("audit log: {0}")]
+    Audit(String),
+}
+
+impl Pipeline {
+    /// Run one request through its policy.
+    pub async fn run(&self, request: Request) -> Result<Outcome, PipelineError> {
+        let Some(policy) = self.policies.get(&request.policy) else {
+            let known: Vec<String> = self.policies.snapshot().keys().cloned().collect();
+            return Err(PipelineError::UnknownPolicy {
+                name: request.policy,
+                known: if known.is_empty() {
+                    "none loaded".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        if request.document.trim().is_empty() {
+            return Err(PipelineError::Empty);
+        }
+        if request.document.len() > policy.max_document_bytes {
+            return Err(PipelineError::TooLarge {
+                policy: policy.name.clone(),
+                size: request.document.len(),
+                limit: policy.max_document_bytes,
+            });
+        }
+        let timeout = policy.timeout;
+        let run = patterns::run(self, policy.clone(), request);
+        tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| PipelineError::Timeout {
+                policy: policy.name.clone(),
+                seconds: timeout.as_secs(),
+            })?
+    }
+}
+
+/// A number in [0, 1) from a request id: the same id always draws the same
+/// sample, so a retried request takes the same path.
+pub fn sample(request_id: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(request_id.as_bytes());
+    let mut top = [0u8; 8];
+    top.copy_from_slice(&hash[..8]);
+    (u64::from_be_bytes(top) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn samples_are_stable_and_spread() {
+        assert_eq!(super::sample("req-1"), super::sample("req-1"));
+        let under = (0..10_000)
+            .filter(|i| super::sample(&format!("req-{i}")) < 0.2)
+            .count();
+        assert!((1_800..2_200).contains(&under), "{under}");
+    }
+}

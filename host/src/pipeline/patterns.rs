@@ -1,0 +1,425 @@
+//! The five executors. Each turns a request into an [`Answer`], writing an
+//! audit record at every decision; [`run`] adds the final `answer` record
+//! and builds the [`Outcome`]. A cloud failure anywhere (not configured,
+//! over budget, circuit open, timeout, bad answer after the repair, or an
+//! anonymiser that failed closed) ends in the local answer, marked degraded.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::audit::{Kind, digest};
+use crate::pipeline::request::RequestCtx;
+use crate::pipeline::stages::{LocalAnswer, fallback_entry};
+use crate::pipeline::{Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample};
+use crate::plugins::contract::{Candidate, Choice, Route, RouteContext};
+use crate::privacy::restore::{restore_json, restore_text};
+
+/// What an executor answers.
+struct Answer {
+    route: &'static str,
+    by: Tier,
+    value: Value,
+    confidence: Option<f64>,
+    degraded: Option<String>,
+    review: bool,
+}
+
+impl Answer {
+    fn local(route: &'static str, local: LocalAnswer) -> Answer {
+        Answer {
+            route,
+            by: Tier::Local,
+            value: local.value,
+            confidence: local.confidence,
+            degraded: None,
+            review: false,
+        }
+    }
+
+    fn degraded(mut self, reason: String) -> Answer {
+        self.degraded = Some(reason);
+        self
+    }
+}
+
+pub async fn run(
+    p: &Pipeline,
+    policy: Arc<Policy>,
+    request: Request,
+) -> Result<Outcome, PipelineError> {
+    let mut ctx = RequestCtx::new(
+        request.id.clone(),
+        policy.clone(),
+        p.plugins.snapshot(),
+        p.audit.clone(),
+    );
+    let answer = match policy.pattern {
+        Pattern::Local => local_only(p, &mut ctx, &request).await?,
+        Pattern::Cloud => cloud_only(p, &mut ctx, &request).await?,
+        Pattern::TriageEscalate => triage_escalate(p, &mut ctx, &request).await?,
+        Pattern::ParallelMerge => parallel_merge(p, &mut ctx, &request).await?,
+        Pattern::DraftRefine => draft_refine(p, &mut ctx, &request).await?,
+    };
+    finish(ctx, &request, answer)
+}
+
+/// The `answer` record, then the outcome.
+fn finish(
+    mut ctx: RequestCtx,
+    request: &Request,
+    answer: Answer,
+) -> Result<Outcome, PipelineError> {
+    let total = ctx.started.elapsed().as_secs_f64() * 1e3;
+    ctx.latency_ms.insert("total".into(), total);
+    let mut reasons = vec![format!("answered by the {} tier", tier_name(answer.by))];
+    reasons.extend(answer.degraded.iter().map(|d| format!("degraded: {d}")));
+    if answer.review {
+        reasons.push("flagged for human review".into());
+    }
+    let mut entry = ctx.entry(Kind::Answer, answer.route).reasons(reasons);
+    entry
+        .inputs
+        .insert("document".into(), digest(request.document.as_bytes()));
+    entry.inputs.insert(
+        "result".into(),
+        digest(serde_json::to_vec(&answer.value).unwrap_or_default()),
+    );
+    entry.latency_ms = ctx.latency_ms.clone();
+    entry.tiers = ctx.tiers.clone();
+    entry.cloud = (ctx.cloud.calls > 0).then(|| ctx.cloud.clone());
+    entry.pseudonyms = ctx.pseudonym_counts();
+    let decision_id = ctx.decide("answer", entry, total)?;
+    Ok(Outcome {
+        request_id: ctx.id.clone(),
+        decision_id,
+        policy: ctx.policy.name.clone(),
+        route: answer.route.to_string(),
+        answered_by: answer.by,
+        degraded: answer.degraded,
+        review: answer.review,
+        result: answer.value,
+        confidence: answer.confidence,
+        cloud: ctx.cloud.clone(),
+        trace: std::mem::take(&mut ctx.trace),
+    })
+}
+
+fn tier_name(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Local => "local",
+        Tier::Cloud => "cloud",
+    }
+}
+
+async fn local(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    document: &str,
+) -> Result<LocalAnswer, PipelineError> {
+    let answer = p.local_stage(&ctx.policy, document).await?;
+    *ctx.latency_ms.entry("local".into()).or_default() += answer.ms;
+    ctx.used("local");
+    Ok(answer)
+}
+
+/// Record the pattern's own routing (no router plugin).
+fn route(ctx: &mut RequestCtx, decision: &str, reasons: Vec<String>) -> Result<(), PipelineError> {
+    let entry = ctx.entry(Kind::Route, decision).reasons(reasons);
+    ctx.decide("route", entry, 0.0).map(|_| ())
+}
+
+/// A local answer after a cloud failure: audited, marked degraded.
+fn fall_back(
+    ctx: &mut RequestCtx,
+    local: LocalAnswer,
+    route: &'static str,
+    reason: String,
+) -> Result<Answer, PipelineError> {
+    let entry = fallback_entry(ctx, &reason);
+    ctx.decide("fallback", entry, 0.0)?;
+    Ok(Answer::local(route, local).degraded(reason))
+}
+
+async fn local_only(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    request: &Request,
+) -> Result<Answer, PipelineError> {
+    route(ctx, "local", vec!["policy pattern is local".into()])?;
+    let answer = local(p, ctx, &request.document).await?;
+    Ok(Answer::local("local", answer))
+}
+
+async fn cloud_only(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    request: &Request,
+) -> Result<Answer, PipelineError> {
+    route(ctx, "cloud", vec!["policy pattern is cloud".into()])?;
+    let failure = match cloud_document(p, ctx, &request.document).await {
+        Ok(value) => {
+            return Ok(Answer {
+                route: "cloud",
+                by: Tier::Cloud,
+                confidence: value.get("confidence_score").and_then(Value::as_f64),
+                value,
+                degraded: None,
+                review: false,
+            });
+        }
+        Err(reason) => reason,
+    };
+    // Nothing local ran yet: run it now, so the caller still gets an answer.
+    let answer = local(p, ctx, &request.document).await.map_err(|e| {
+        PipelineError::Unanswerable(format!("{failure}; the local fallback failed too: {e}"))
+    })?;
+    fall_back(ctx, answer, "cloud", failure)
+}
+
+/// The whole document, pseudonymised, to the cloud; the answer restored.
+async fn cloud_document(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    document: &str,
+) -> Result<Value, String> {
+    let cloud = p.cloud_gate(ctx)?;
+    let text = p.anonymise_text(ctx, document).map_err(|e| e.to_string())?;
+    let call = if ctx.policy.schema.is_some() {
+        p.cloud_json(&cloud, &ctx.policy, text).await
+    } else {
+        p.cloud_text(&cloud, &ctx.policy, text).await
+    };
+    p.account(ctx, &call);
+    let value = call.result?;
+    Ok(match value {
+        Value::String(text) => Value::String(restore_text(&ctx.vault, &text).text),
+        other => restore_json(&ctx.vault, &other).0,
+    })
+}
+
+/// A local record, pseudonymised, to the cloud for review; the answer
+/// validated and restored. Never the document.
+async fn refine_in_cloud(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    record: &Value,
+) -> Result<Value, String> {
+    let cloud = p.cloud_gate(ctx)?;
+    let pseudonymised = p.anonymise_json(ctx, record).map_err(|e| e.to_string())?;
+    let user = serde_json::to_string(&pseudonymised).map_err(|e| e.to_string())?;
+    let call = p.cloud_json(&cloud, &ctx.policy, user).await;
+    p.account(ctx, &call);
+    Ok(restore_json(&ctx.vault, &call.result?).0)
+}
+
+fn route_name(route: Route) -> &'static str {
+    match route {
+        Route::Local => "local",
+        Route::Escalate => "escalate",
+        Route::Parallel => "parallel",
+        Route::DraftRefine => "draft-refine",
+        Route::Reject => "reject",
+    }
+}
+
+async fn triage_escalate(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    request: &Request,
+) -> Result<Answer, PipelineError> {
+    let triage = local(p, ctx, &request.document).await?;
+    let router = ctx
+        .policy
+        .router
+        .clone()
+        .expect("checked at load: triage-escalate has a router");
+    let budget_left = p
+        .budgets
+        .left(&ctx.policy.name, ctx.policy.budget_usd_per_day);
+    let route_ctx = RouteContext {
+        request_id: ctx.id.clone(),
+        policy: ctx.policy.name.clone(),
+        task: ctx.policy.task.clone(),
+        tags: request.tags.clone(),
+        input_tokens: p.local.tokenizer().encode(&request.document).len() as u32,
+        triage_json: Some(triage.value.to_string()),
+        confidence: triage.confidence.unwrap_or(0.0) as f32,
+        budget_left_usd: if budget_left.is_finite() {
+            budget_left
+        } else {
+            f64::MAX
+        },
+        sample: sample(&ctx.id),
+    };
+    let started = Instant::now();
+    let routed = ctx
+        .plugins
+        .route(&router.name, &route_ctx, &router.settings);
+    let ms = ctx.timed("router", started);
+    let decision = route_name(routed.decision.route);
+    let mut entry = ctx
+        .entry(Kind::Route, decision)
+        .reasons(routed.decision.reasons.clone())
+        .plugin(&router.name, routed.version.as_deref());
+    entry
+        .inputs
+        .insert("triage".into(), digest(triage.value.to_string()));
+    ctx.decide("router", entry, ms)?;
+    match routed.decision.route {
+        Route::Reject => Err(PipelineError::Rejected(routed.decision.reasons.join("; "))),
+        Route::Local => Ok(Answer::local("local", triage)),
+        Route::Escalate | Route::Parallel | Route::DraftRefine => {
+            match refine_in_cloud(p, ctx, &triage.value).await {
+                Ok(value) => Ok(Answer {
+                    route: "escalate",
+                    by: Tier::Cloud,
+                    confidence: value.get("confidence_score").and_then(Value::as_f64),
+                    value,
+                    degraded: None,
+                    review: false,
+                }),
+                Err(reason) => fall_back(ctx, triage, "escalate", reason),
+            }
+        }
+    }
+}
+
+async fn draft_refine(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    request: &Request,
+) -> Result<Answer, PipelineError> {
+    let draft = local(p, ctx, &request.document).await?;
+    route(
+        ctx,
+        "draft-refine",
+        vec!["policy pattern is draft-refine: the cloud refines the local draft".into()],
+    )?;
+    match refine_in_cloud(p, ctx, &draft.value).await {
+        Ok(value) => Ok(Answer {
+            route: "draft-refine",
+            by: Tier::Cloud,
+            confidence: value.get("confidence_score").and_then(Value::as_f64),
+            value,
+            degraded: None,
+            review: false,
+        }),
+        Err(reason) => fall_back(ctx, draft, "draft-refine", reason),
+    }
+}
+
+async fn parallel_merge(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    request: &Request,
+) -> Result<Answer, PipelineError> {
+    let drawn = sample(&ctx.id);
+    let rate = ctx.policy.sample_rate;
+    if drawn >= rate {
+        route(
+            ctx,
+            "local",
+            vec![format!("sample {drawn:.3} is not under the rate {rate}")],
+        )?;
+        let answer = local(p, ctx, &request.document).await?;
+        return Ok(Answer::local("local", answer));
+    }
+    let prepared = match p.cloud_gate(ctx) {
+        Ok(cloud) => p
+            .anonymise_text(ctx, &request.document)
+            .map(|text| (cloud, text))
+            .map_err(|e| e.to_string()),
+        Err(reason) => Err(reason),
+    };
+    let (cloud, text) = match prepared {
+        Ok(ready) => ready,
+        Err(reason) => {
+            route(
+                ctx,
+                "local",
+                vec![format!(
+                    "sample {drawn:.3} is under the rate {rate}, but {reason}"
+                )],
+            )?;
+            let answer = local(p, ctx, &request.document).await?;
+            return fall_back(ctx, answer, "local", reason);
+        }
+    };
+    route(
+        ctx,
+        "parallel",
+        vec![format!("sample {drawn:.3} is under the rate {rate}")],
+    )?;
+    let policy = ctx.policy.clone();
+    let (local_result, call) = tokio::join!(
+        p.local_stage(&policy, &request.document),
+        p.cloud_json(&cloud, &policy, text)
+    );
+    p.account(ctx, &call);
+    let local_answer = local_result?;
+    *ctx.latency_ms.entry("local".into()).or_default() += local_answer.ms;
+    ctx.used("local");
+    let cloud_value = match call.result {
+        Ok(value) => restore_json(&ctx.vault, &value).0,
+        Err(reason) => return fall_back(ctx, local_answer, "parallel", reason),
+    };
+    let merger = policy
+        .merger
+        .clone()
+        .expect("checked at load: parallel-merge has a merger");
+    let schema_text = policy
+        .schema
+        .as_ref()
+        .map_or(String::new(), |s| s.value.to_string());
+    let local_candidate = Candidate {
+        json: local_answer.value.to_string(),
+        confidence: local_answer.confidence.unwrap_or(0.0) as f32,
+    };
+    let cloud_confidence = cloud_value.get("confidence_score").and_then(Value::as_f64);
+    let cloud_candidate = Candidate {
+        json: cloud_value.to_string(),
+        confidence: cloud_confidence.unwrap_or(0.0) as f32,
+    };
+    let started = Instant::now();
+    let merged = ctx.plugins.merge(
+        &merger.name,
+        &local_candidate,
+        &cloud_candidate,
+        &schema_text,
+        &merger.settings,
+    );
+    let ms = ctx.timed("merger", started);
+    let decision = &merged.decision;
+    p.divergence.record(&policy.name, &decision.diverged);
+    let choice = match decision.choice {
+        Choice::Local => "local",
+        Choice::Cloud => "cloud",
+        Choice::Review => "review",
+    };
+    let mut reasons = decision.reasons.clone();
+    reasons.push(format!("agreement {:.2}", decision.agreement));
+    if !decision.diverged.is_empty() {
+        reasons.push(format!("diverged on {}", decision.diverged.join(", ")));
+    }
+    let entry = ctx
+        .entry(Kind::Merge, choice)
+        .reasons(reasons)
+        .plugin(&merger.name, merged.version.as_deref());
+    ctx.decide("merger", entry, ms)?;
+    Ok(match decision.choice {
+        Choice::Cloud => Answer {
+            route: "parallel",
+            by: Tier::Cloud,
+            value: cloud_value,
+            confidence: cloud_confidence,
+            degraded: None,
+            review: false,
+        },
+        Choice::Local | Choice::Review => Answer {
+            review: merged.review,
+            ..Answer::local("parallel", local_answer)
+        },
+    })
+}

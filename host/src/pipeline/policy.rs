@@ -1,0 +1,616 @@
+//! A policy file, `policies/<name>.toml`, read and checked: every error
+//! names the file, the key and the fix.
+//!
+//! ```toml
+//! pattern = "triage-escalate"   # local | cloud | triage-escalate | parallel-merge | draft-refine
+//! description = "Contract review: extract locally, escalate hard cases"
+//! schema = "../schemas/contract_triage.json"   # relative to this file
+//! prompt = "../schemas/contract_triage.prompt.txt"  # default: the schema's .prompt.txt
+//! lang = "es"                   # the anonymiser's language hint
+//! task = "contract-review"      # what the router sees as the task
+//! sample_rate = 0.2             # parallel-merge: the share also sent to the cloud
+//!
+//! [cloud]
+//! system = "You review contract extractions …"   # the cloud's instructions
+//!
+//! [router]                      # plugin tables: see plugins::settings
+//! plugin = "complexity-router"
+//! [anonymiser]
+//! plugin = "pii-detector"
+//! [merger]
+//! plugin = "confidence-merge"
+//!
+//! [budget]
+//! cloud_usd_per_day = 5.0
+//!
+//! [limits]
+//! max_document_kib = 512
+//! timeout_ms = 120000
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::local::triage::TriageStage;
+use crate::plugins::sandbox::CallSettings;
+use crate::plugins::settings::PluginSettings;
+
+/// How a policy runs a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// The local model alone.
+    Local,
+    /// The cloud alone, on the anonymised document.
+    Cloud,
+    /// Local extraction; the router may escalate the anonymised extraction.
+    TriageEscalate,
+    /// Local always; local and cloud together on a sampled share, merged.
+    ParallelMerge,
+    /// A local draft, refined by the cloud from its anonymised text.
+    DraftRefine,
+}
+
+impl Pattern {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Local => "local",
+            Pattern::Cloud => "cloud",
+            Pattern::TriageEscalate => "triage-escalate",
+            Pattern::ParallelMerge => "parallel-merge",
+            Pattern::DraftRefine => "draft-refine",
+        }
+    }
+
+    pub fn uses_cloud(self) -> bool {
+        self != Pattern::Local
+    }
+
+    pub fn uses_local(self) -> bool {
+        self != Pattern::Cloud
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pattern: Pattern,
+    #[serde(default)]
+    description: String,
+    schema: Option<PathBuf>,
+    prompt: Option<PathBuf>,
+    #[serde(default = "default_lang")]
+    lang: String,
+    #[serde(default)]
+    task: String,
+    sample_rate: Option<f64>,
+    #[serde(default)]
+    cloud: CloudStage,
+    router: Option<PluginSettings>,
+    anonymiser: Option<PluginSettings>,
+    merger: Option<PluginSettings>,
+    #[serde(default)]
+    budget: Budget,
+    #[serde(default)]
+    limits: Limits,
+}
+
+fn default_lang() -> String {
+    "es".into()
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudStage {
+    /// The cloud's instructions; each pattern has a default.
+    pub system: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Cloud spend allowed per UTC day; unset means no limit.
+    pub cloud_usd_per_day: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_document_kib: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_kib: 512,
+            timeout_ms: 120_000,
+        }
+    }
+}
+
+/// A plugin a policy names, with the settings of every call to it.
+#[derive(Debug, Clone)]
+pub struct PluginUse {
+    pub name: String,
+    pub settings: CallSettings,
+}
+
+/// A checked policy, ready to run.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub file: PathBuf,
+    /// The file's sha256: which version decided, in the audit log.
+    pub sha256: String,
+    pub pattern: Pattern,
+    pub description: String,
+    pub schema: Option<Schema>,
+    /// The local few-shot prompt (with `{document}`), for patterns that run
+    /// the local model.
+    pub prompt: Option<String>,
+    /// The local model's schema-constrained stage (schema + prompt).
+    pub local_stage: Option<Arc<TriageStage>>,
+    pub lang: String,
+    pub task: String,
+    pub sample_rate: f64,
+    pub cloud_system: String,
+    pub router: Option<PluginUse>,
+    pub anonymiser: Option<PluginUse>,
+    pub merger: Option<PluginUse>,
+    pub budget_usd_per_day: Option<f64>,
+    pub max_document_bytes: usize,
+    pub timeout: Duration,
+}
+
+/// A policy's JSON schema, compiled.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub path: PathBuf,
+    pub value: Value,
+    pub validator: Arc<jsonschema::Validator>,
+}
+
+impl Schema {
+    /// The schema's name for `response_format`: its file stem.
+    pub fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map_or("answer".into(), |s| s.to_string_lossy().into_owned())
+    }
+
+    /// Every way `value` breaks the schema, one line each.
+    pub fn errors(&self, value: &Value) -> Vec<String> {
+        self.validator
+            .iter_errors(value)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect()
+    }
+}
+
+/// A policy file that cannot be used, and what to do about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {key}: {problem}; fix: {fix}")]
+pub struct PolicyError {
+    pub file: String,
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// The policy's name for a file: `contract-triage.toml` → `contract-triage`.
+pub fn policy_name(path: &Path) -> Option<String> {
+    if path.extension()? != "toml" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    let valid = !stem.is_empty()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    valid.then(|| stem.to_string())
+}
+
+const DEFAULT_TRIAGE_SYSTEM: &str = "You review a structured extraction made by a smaller model. Personal data has been replaced by placeholders such as [PERSON_1]; keep every placeholder exactly as written. Correct what is wrong or missing and answer with the full record in the same JSON schema.";
+const DEFAULT_REFINE_SYSTEM: &str = "You refine a draft written by a smaller model. Personal data has been replaced by placeholders such as [PERSON_1]; keep every placeholder exactly as written. Check the draft's reasoning, fix what is wrong, and answer in the JSON schema.";
+const DEFAULT_DOCUMENT_SYSTEM: &str = "Personal data in the document has been replaced by placeholders such as [PERSON_1]; keep every placeholder exactly as written in your answer.";
+
+impl Policy {
+    /// Read and check one policy file.
+    pub fn load(path: &Path, defaults: &CallSettings) -> Result<Policy, PolicyError> {
+        let shown = path.display().to_string();
+        let fail = |key: &str, problem: String, fix: &str| PolicyError {
+            file: shown.clone(),
+            key: key.to_string(),
+            problem,
+            fix: fix.to_string(),
+        };
+        let name = policy_name(path).ok_or_else(|| {
+            fail(
+                "(file name)",
+                "a policy file is named <name>.toml, the name in lower-case letters, digits and dashes".into(),
+                "rename the file, for example contract-triage.toml",
+            )
+        })?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            fail(
+                "(file)",
+                format!("cannot be read: {e}"),
+                "check the file exists and is readable",
+            )
+        })?;
+        let sha256 = crate::audit::digest(&bytes);
+        let text = String::from_utf8(bytes).map_err(|_| {
+            fail(
+                "(file)",
+                "is not UTF-8 text".into(),
+                "save the file as UTF-8",
+            )
+        })?;
+        let file: File = toml::from_str(&text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|span| text[span].trim().to_string())
+                .filter(|k| !k.is_empty() && k.len() < 60)
+                .unwrap_or_else(|| "(syntax)".into());
+            fail(
+                &key,
+                e.message().to_string(),
+                "see the example at the top of docs/policies.md",
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let pattern = file.pattern;
+
+        let schema = match &file.schema {
+            Some(relative) => Some(load_schema(&base.join(relative)).map_err(|problem| {
+                fail(
+                    "schema",
+                    problem,
+                    "point schema at a JSON Schema file, relative to the policy file",
+                )
+            })?),
+            None if matches!(
+                pattern,
+                Pattern::TriageEscalate | Pattern::ParallelMerge | Pattern::DraftRefine
+            ) =>
+            {
+                return Err(fail(
+                    "schema",
+                    format!(
+                        "the {} pattern answers in a JSON schema, and none is named",
+                        pattern.name()
+                    ),
+                    "add schema = \"../schemas/<name>.json\"",
+                ));
+            }
+            None => None,
+        };
+
+        let prompt = if pattern.uses_local() {
+            let prompt_path = match (&file.prompt, &schema) {
+                (Some(p), _) => Some(base.join(p)),
+                (None, Some(s)) => Some(crate::local::triage::prompt_path(&s.path)),
+                (None, None) => None,
+            };
+            match prompt_path {
+                Some(p) => {
+                    let prompt = std::fs::read_to_string(&p).map_err(|e| {
+                        fail(
+                            "prompt",
+                            format!("cannot read {}: {e}", p.display()),
+                            "point prompt at the few-shot prompt file, relative to the policy file",
+                        )
+                    })?;
+                    if !prompt.contains("{document}") {
+                        return Err(fail(
+                            "prompt",
+                            format!("{} has no {{document}} placeholder", p.display()),
+                            "mark where the document goes with {document}",
+                        ));
+                    }
+                    Some(prompt)
+                }
+                None => None,
+            }
+        } else {
+            if file.prompt.is_some() {
+                return Err(fail(
+                    "prompt",
+                    "the cloud pattern runs no local model".into(),
+                    "remove prompt",
+                ));
+            }
+            None
+        };
+
+        let plugin = |key: &str,
+                      table: &Option<PluginSettings>,
+                      needed: bool,
+                      example: &str|
+         -> Result<Option<PluginUse>, PolicyError> {
+            match table {
+                Some(settings) => {
+                    let call = settings.call_settings(defaults).map_err(|e| {
+                        fail(
+                            &format!("{key}.{}", e.key),
+                            e.problem.clone(),
+                            "use a value in the range given",
+                        )
+                    })?;
+                    Ok(Some(PluginUse {
+                        name: settings.plugin.clone(),
+                        settings: call,
+                    }))
+                }
+                None if needed => Err(fail(
+                    key,
+                    format!("the {} pattern needs a {key}", pattern.name()),
+                    &format!("add [{key}] with plugin = \"{example}\""),
+                )),
+                None => Ok(None),
+            }
+        };
+        let router = plugin(
+            "router",
+            &file.router,
+            pattern == Pattern::TriageEscalate,
+            "complexity-router",
+        )?;
+        let anonymiser = plugin(
+            "anonymiser",
+            &file.anonymiser,
+            pattern.uses_cloud(),
+            "pii-detector",
+        )?;
+        let merger = plugin(
+            "merger",
+            &file.merger,
+            pattern == Pattern::ParallelMerge,
+            "confidence-merge",
+        )?;
+
+        let sample_rate = match (pattern, file.sample_rate) {
+            (Pattern::ParallelMerge, None) => {
+                return Err(fail(
+                    "sample_rate",
+                    "parallel-merge needs the share of requests also sent to the cloud".into(),
+                    "add sample_rate = 0.2 (a number from 0 to 1)",
+                ));
+            }
+            (Pattern::ParallelMerge, Some(r)) if !(0.0..=1.0).contains(&r) => {
+                return Err(fail(
+                    "sample_rate",
+                    format!("{r} is not a share"),
+                    "use a number from 0 to 1",
+                ));
+            }
+            (Pattern::ParallelMerge, Some(r)) => r,
+            (_, Some(_)) => {
+                return Err(fail(
+                    "sample_rate",
+                    format!(
+                        "only parallel-merge samples, and this policy is {}",
+                        pattern.name()
+                    ),
+                    "remove sample_rate",
+                ));
+            }
+            (_, None) => 0.0,
+        };
+        if let Some(usd) = file.budget.cloud_usd_per_day
+            && !(usd >= 0.0 && usd.is_finite())
+        {
+            return Err(fail(
+                "budget.cloud_usd_per_day",
+                format!("{usd} is not an amount"),
+                "use a number of dollars, 0 or more",
+            ));
+        }
+        if file.limits.max_document_kib == 0 || file.limits.timeout_ms == 0 {
+            return Err(fail(
+                "limits",
+                "a limit of 0 would refuse everything".into(),
+                "use a positive number or remove the key",
+            ));
+        }
+        let local_stage = match (&schema, &prompt) {
+            (Some(schema), Some(prompt)) => Some(Arc::new(
+                TriageStage::new(schema.value.clone(), prompt.clone()).map_err(|e| {
+                    fail(
+                        "schema",
+                        e.to_string(),
+                        "use a schema the local model can be held to",
+                    )
+                })?,
+            )),
+            _ => None,
+        };
+        let cloud_system = file.cloud.system.clone().unwrap_or_else(|| {
+            match pattern {
+                Pattern::TriageEscalate => DEFAULT_TRIAGE_SYSTEM,
+                Pattern::DraftRefine => DEFAULT_REFINE_SYSTEM,
+                _ => DEFAULT_DOCUMENT_SYSTEM,
+            }
+            .to_string()
+        });
+        Ok(Policy {
+            name,
+            file: path.to_path_buf(),
+            sha256,
+            pattern,
+            description: file.description,
+            schema,
+            prompt,
+            local_stage,
+            lang: file.lang,
+            task: file.task,
+            sample_rate,
+            cloud_system,
+            router,
+            anonymiser,
+            merger,
+            budget_usd_per_day: file.budget.cloud_usd_per_day,
+            max_document_bytes: (file.limits.max_document_kib as usize) << 10,
+            timeout: Duration::from_millis(file.limits.timeout_ms),
+        })
+    }
+}
+
+fn load_schema(path: &Path) -> Result<Schema, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+    let validator = jsonschema::validator_for(&value)
+        .map_err(|e| format!("{} is not a valid JSON schema: {e}", path.display()))?;
+    Ok(Schema {
+        path: path.to_path_buf(),
+        value,
+        validator: Arc::new(validator),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str, text: &str) -> Result<Policy, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let schemas = dir.path().join("schemas");
+        std::fs::create_dir(&schemas).unwrap();
+        std::fs::write(
+            schemas.join("s.json"),
+            r#"{"type":"object","properties":{"a":{"type":"string"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(schemas.join("s.prompt.txt"), "Example…\n{document}\n").unwrap();
+        std::fs::write(schemas.join("bad.json"), r#"{"type": 12}"#).unwrap();
+        let policies = dir.path().join("policies");
+        std::fs::create_dir(&policies).unwrap();
+        let path = policies.join(name);
+        std::fs::write(&path, text).unwrap();
+        Policy::load(&path, &CallSettings::default()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn good_policies_load() {
+        let p = load(
+            "triage.toml",
+            "pattern = \"triage-escalate\"\nschema = \"../schemas/s.json\"\n[router]\nplugin = \"complexity-router\"\n[router.config]\nmin_confidence = 0.7\n[anonymiser]\nplugin = \"pii-detector\"\n[budget]\ncloud_usd_per_day = 5",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.pattern),
+            ("triage", Pattern::TriageEscalate)
+        );
+        assert!(p.prompt.unwrap().contains("{document}"));
+        assert_eq!(
+            p.router
+                .unwrap()
+                .settings
+                .config
+                .get("min_confidence")
+                .unwrap(),
+            "0.7"
+        );
+        assert_eq!(p.budget_usd_per_day, Some(5.0));
+        let local = load("local.toml", "pattern = \"local\"").unwrap();
+        assert!(local.schema.is_none() && local.prompt.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_the_fix() {
+        let cases = [
+            (
+                "a.toml",
+                "pattern = \"sideways\"",
+                "sideways",
+                "unknown variant",
+            ),
+            (
+                "a.toml",
+                "pattern = \"local\"\ncolour = 1",
+                "colour",
+                "unknown field",
+            ),
+            (
+                "a.toml",
+                "pattern = \"triage-escalate\"\n[anonymiser]\nplugin=\"p\"",
+                ": schema:",
+                "add schema =",
+            ),
+            (
+                "a.toml",
+                "pattern = \"triage-escalate\"\nschema = \"../schemas/s.json\"\n[anonymiser]\nplugin=\"p\"",
+                ": router:",
+                "add [router] with plugin = \"complexity-router\"",
+            ),
+            (
+                "a.toml",
+                "pattern = \"cloud\"",
+                ": anonymiser:",
+                "add [anonymiser]",
+            ),
+            (
+                "a.toml",
+                "pattern = \"local\"\nschema = \"../schemas/missing.json\"",
+                ": schema: cannot read",
+                "relative to the policy file",
+            ),
+            (
+                "a.toml",
+                "pattern = \"local\"\nschema = \"../schemas/bad.json\"",
+                "is not a valid JSON schema",
+                "fix:",
+            ),
+            (
+                "a.toml",
+                "pattern = \"parallel-merge\"\nschema = \"../schemas/s.json\"\n[anonymiser]\nplugin=\"p\"\n[merger]\nplugin=\"m\"",
+                ": sample_rate:",
+                "sample_rate = 0.2",
+            ),
+            (
+                "a.toml",
+                "pattern = \"parallel-merge\"\nschema = \"../schemas/s.json\"\nsample_rate = 1.5\n[anonymiser]\nplugin=\"p\"\n[merger]\nplugin=\"m\"",
+                "1.5 is not a share",
+                "from 0 to 1",
+            ),
+            (
+                "a.toml",
+                "pattern = \"local\"\nsample_rate = 0.5",
+                "only parallel-merge samples",
+                "remove sample_rate",
+            ),
+            (
+                "a.toml",
+                "pattern = \"cloud\"\n[anonymiser]\nplugin=\"p\"\nmemory_mib = 4096",
+                "anonymiser.memory_mib: 4096 is out of range",
+                "fix:",
+            ),
+            (
+                "a.toml",
+                "pattern = \"local\"\n[budget]\ncloud_usd_per_day = -1",
+                "budget.cloud_usd_per_day",
+                "0 or more",
+            ),
+            (
+                "Bad Name.toml",
+                "pattern = \"local\"",
+                "(file name)",
+                "rename the file",
+            ),
+            ("a.toml", "pattern = ", "(syntax)", "fix:"),
+        ];
+        for (file, text, what, fix) in cases {
+            let err = load(file, text).expect_err(text);
+            assert!(err.contains(file), "{err}");
+            assert!(err.contains(what), "{text}\n→ {err}\nwant {what:?}");
+            assert!(err.contains(fix), "{text}\n→ {err}\nwant fix {fix:?}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! One request's state while a pattern runs: the plugin snapshot it keeps
+//! for its whole life, its vault, the trace the caller sees, and the audit
+//! records (each written as the decision is made, before the answer).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::audit::{AuditLog, CloudUsage, Entry, Kind};
+use crate::pipeline::{PipelineError, Policy};
+use crate::plugins::PluginSet;
+use crate::privacy::Vault;
+
+/// One decision, as the caller sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub stage: String,
+    pub decision: String,
+    pub reasons: Vec<String>,
+    pub ms: f64,
+}
+
+pub struct RequestCtx {
+    pub id: String,
+    pub policy: Arc<Policy>,
+    pub plugins: Arc<PluginSet>,
+    pub vault: Vault,
+    pub trace: Vec<Step>,
+    pub latency_ms: BTreeMap<String, f64>,
+    pub cloud: CloudUsage,
+    /// Tiers that did work.
+    pub tiers: Vec<String>,
+    pub started: Instant,
+    audit: AuditLog,
+}
+
+impl RequestCtx {
+    pub fn new(id: String, policy: Arc<Policy>, plugins: Arc<PluginSet>, audit: AuditLog) -> Self {
+        RequestCtx {
+            id,
+            policy,
+            plugins,
+            vault: Vault::new(),
+            trace: Vec::new(),
+            latency_ms: BTreeMap::new(),
+            cloud: CloudUsage::default(),
+            tiers: Vec::new(),
+            started: Instant::now(),
+            audit,
+        }
+    }
+
+    /// Note a stage's time (summed when a stage runs twice).
+    pub fn timed(&mut self, stage: &str, since: Instant) -> f64 {
+        let ms = since.elapsed().as_secs_f64() * 1e3;
+        *self.latency_ms.entry(stage.to_string()).or_default() += ms;
+        ms
+    }
+
+    pub fn used(&mut self, tier: &str) {
+        if !self.tiers.iter().any(|t| t == tier) {
+            self.tiers.push(tier.to_string());
+        }
+    }
+
+    /// An entry about this request, with the policy version that decided.
+    pub fn entry(&self, kind: Kind, decision: &str) -> Entry {
+        Entry::new(kind, decision)
+            .request(&self.id, &self.policy.name)
+            .plugin(
+                &format!("policy:{}", self.policy.name),
+                Some(&self.policy.sha256),
+            )
+    }
+
+    /// Record a decision: in the trace and, first, in the audit log.
+    pub fn decide(&mut self, stage: &str, entry: Entry, ms: f64) -> Result<String, PipelineError> {
+        let record = self
+            .audit
+            .append(entry.clone())
+            .map_err(|e| PipelineError::Audit(format!("{e:#}")))?;
+        self.trace.push(Step {
+            stage: stage.to_string(),
+            decision: entry.decision,
+            reasons: entry.reasons,
+            ms,
+        });
+        Ok(record.id)
+    }
+
+    /// Pseudonyms issued so far, per kind.
+    pub fn pseudonym_counts(&self) -> BTreeMap<String, u32> {
+        self.vault.counts_by_kind()
+    }
+}

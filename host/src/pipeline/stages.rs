@@ -1,0 +1,311 @@
+//! The stages the patterns are made of: the local model (schema-constrained
+//! when the policy has a schema), anonymisation with its audit record, the
+//! gate before the cloud (configured, within budget), and the cloud stage
+//! (strict JSON schema, validated, one repair, then a failure the caller
+//! falls back from).
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::audit::{CloudUsage, Entry, Kind, digest};
+use crate::cloud::{CloudClient, Format, Message};
+use crate::local::constraint::strip_annotations;
+use crate::local::{GenerateRequest, LocalError};
+use crate::pipeline::request::RequestCtx;
+use crate::pipeline::{Pipeline, PipelineError, Policy};
+use crate::privacy::outbound::sent_bytes;
+use crate::privacy::{Anonymiser, Refusal};
+
+/// What the local model answered.
+#[derive(Debug, Clone)]
+pub struct LocalAnswer {
+    /// The record (valid under the schema), or a JSON string of free text.
+    pub value: Value,
+    pub confidence: Option<f64>,
+    pub ms: f64,
+}
+
+/// Tokens of free text the local model writes at most.
+const MAX_TEXT_TOKENS: usize = 200;
+
+/// One cloud exchange (one call, or two with the repair): the answer, still
+/// pseudonymised, or why there is none; and what it cost either way.
+pub struct CloudCall {
+    pub result: Result<Value, String>,
+    pub usage: CloudUsage,
+    pub ms: f64,
+}
+
+impl Pipeline {
+    /// Run the local model on `document` under the policy's schema and
+    /// few-shot prompt (free text without a schema).
+    pub async fn local_stage(
+        &self,
+        policy: &Policy,
+        document: &str,
+    ) -> Result<LocalAnswer, LocalError> {
+        let started = Instant::now();
+        let (value, confidence) = match &policy.local_stage {
+            Some(stage) => {
+                let (request, truncated) = stage.request(self.local.tokenizer(), document);
+                let generation = self.local.submit(request)?.finish().await?;
+                let triage = stage.finish(generation, truncated)?;
+                (triage.record, Some(triage.confidence))
+            }
+            None => {
+                let prompt = match &policy.prompt {
+                    Some(p) => p.replace("{document}", document.trim()),
+                    None => document.to_string(),
+                };
+                let mut request = GenerateRequest::new(prompt);
+                request.max_tokens = MAX_TEXT_TOKENS;
+                request.stop = vec!["\n\n".into()];
+                let generation = self.local.submit(request)?.finish().await?;
+                let confidence = f64::from(generation.confidence);
+                (
+                    Value::String(generation.text.trim().to_string()),
+                    Some(confidence),
+                )
+            }
+        };
+        Ok(LocalAnswer {
+            value,
+            confidence,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// The cloud, if this request may use it now; else why not (a budget
+    /// refusal is audited here).
+    pub fn cloud_gate(&self, ctx: &mut RequestCtx) -> Result<std::sync::Arc<CloudClient>, String> {
+        let Some(cloud) = &self.cloud else {
+            return Err("local-only mode: no cloud is configured (set OPENAI_API_KEY)".into());
+        };
+        let policy = &ctx.policy;
+        let left = self.budgets.left(&policy.name, policy.budget_usd_per_day);
+        if left <= 0.0 {
+            let reason = format!(
+                "policy {} is over its cloud budget: ${:.4} spent of ${:.2} today",
+                policy.name,
+                self.budgets.spent(&policy.name),
+                policy.budget_usd_per_day.unwrap_or_default()
+            );
+            let entry = ctx.entry(Kind::Budget, "local").reasons([reason.clone()]);
+            ctx.decide("budget", entry, 0.0)
+                .map_err(|e| e.to_string())?;
+            return Err(reason);
+        }
+        Ok(cloud.clone())
+    }
+
+    fn anonymiser<'a>(&self, ctx: &'a RequestCtx) -> Option<Anonymiser<'a>> {
+        let using = ctx.policy.anonymiser.as_ref()?;
+        Some(Anonymiser {
+            plugins: &ctx.plugins,
+            plugin: &using.name,
+            settings: &using.settings,
+            lang: &ctx.policy.lang,
+        })
+    }
+
+    /// Pseudonymise `value` (schema marks, then the detector) and audit it.
+    pub fn anonymise_json(
+        &self,
+        ctx: &mut RequestCtx,
+        value: &Value,
+    ) -> Result<Value, PipelineError> {
+        let started = Instant::now();
+        let schema = ctx
+            .policy
+            .schema
+            .as_ref()
+            .map_or(Value::Null, |s| s.value.clone());
+        let mut vault = std::mem::take(&mut ctx.vault);
+        let result = match self.anonymiser(ctx) {
+            Some(a) => a.json(&mut vault, value, &schema),
+            None => Err(missing_anonymiser(ctx)),
+        };
+        ctx.vault = vault;
+        self.audit_anonymise(
+            ctx,
+            started,
+            serde_json::to_vec(value).unwrap_or_default(),
+            result,
+        )
+    }
+
+    /// Pseudonymise free text and audit it.
+    pub fn anonymise_text(
+        &self,
+        ctx: &mut RequestCtx,
+        text: &str,
+    ) -> Result<String, PipelineError> {
+        let started = Instant::now();
+        let mut vault = std::mem::take(&mut ctx.vault);
+        let result = match self.anonymiser(ctx) {
+            Some(a) => a.text(&mut vault, text),
+            None => Err(missing_anonymiser(ctx)),
+        };
+        ctx.vault = vault;
+        self.audit_anonymise(ctx, started, text.as_bytes().to_vec(), result)
+    }
+
+    fn audit_anonymise<T>(
+        &self,
+        ctx: &mut RequestCtx,
+        started: Instant,
+        input: Vec<u8>,
+        result: Result<T, Refusal>,
+    ) -> Result<T, PipelineError> {
+        let ms = ctx.timed("anonymise", started);
+        let using = ctx.policy.anonymiser.as_ref();
+        let name = using.map_or("(none)", |u| u.name.as_str()).to_string();
+        let version = ctx.plugins.get(&name).map(|p| p.sha256.clone());
+        let mut entry = match &result {
+            Ok(_) => ctx.entry(Kind::Anonymise, "pseudonymised"),
+            Err(refusal) => ctx
+                .entry(Kind::Anonymise, "refused")
+                .reasons([format!("{refusal}")]),
+        }
+        .plugin(&name, version.as_deref());
+        entry.inputs.insert("text".into(), digest(&input));
+        entry.pseudonyms = ctx.pseudonym_counts();
+        ctx.decide("anonymise", entry, ms)?;
+        result.map_err(|refusal| PipelineError::Unanswerable(refusal.to_string()))
+    }
+
+    /// Ask the cloud for a record valid under the policy's schema from
+    /// pseudonymised `user` text; one repair if the answer does not validate.
+    pub async fn cloud_json(
+        &self,
+        cloud: &CloudClient,
+        policy: &Policy,
+        user: String,
+    ) -> CloudCall {
+        let started = Instant::now();
+        let mut usage = CloudUsage::default();
+        let result = ask_json(cloud, policy, user, &mut usage).await;
+        CloudCall {
+            result,
+            usage,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    /// Ask the cloud for free text from pseudonymised `user` text.
+    pub async fn cloud_text(
+        &self,
+        cloud: &CloudClient,
+        policy: &Policy,
+        user: String,
+    ) -> CloudCall {
+        let started = Instant::now();
+        let mut usage = CloudUsage::default();
+        let messages = [
+            Message::System(policy.cloud_system.clone()),
+            Message::User(user),
+        ];
+        let result = call(cloud, &messages, Format::Text, &mut usage)
+            .await
+            .map(Value::String);
+        CloudCall {
+            result,
+            usage,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    /// Account a cloud exchange to the request and the policy's budget.
+    pub fn account(&self, ctx: &mut RequestCtx, call: &CloudCall) {
+        let usage = &call.usage;
+        ctx.cloud.bytes += usage.bytes;
+        ctx.cloud.prompt_tokens += usage.prompt_tokens;
+        ctx.cloud.completion_tokens += usage.completion_tokens;
+        ctx.cloud.cost_usd += usage.cost_usd;
+        ctx.cloud.calls += usage.calls;
+        *ctx.latency_ms.entry("cloud".into()).or_default() += call.ms;
+        if usage.calls > 0 {
+            ctx.used("cloud");
+        }
+        self.budgets.charge(&ctx.policy.name, usage.cost_usd);
+    }
+}
+
+fn missing_anonymiser(ctx: &RequestCtx) -> Refusal {
+    crate::plugins::failure::FailClosed(crate::plugins::failure::FallbackReason {
+        plugin: format!("(policy {} names no anonymiser)", ctx.policy.name),
+        error: crate::plugins::PluginError::Missing,
+    })
+}
+
+async fn call(
+    cloud: &CloudClient,
+    messages: &[Message],
+    format: Format<'_>,
+    usage: &mut CloudUsage,
+) -> Result<String, String> {
+    usage.bytes += sent_bytes(messages) as u64;
+    usage.calls += 1;
+    let reply = cloud
+        .complete(messages, format)
+        .await
+        .map_err(|e| e.to_string())?;
+    usage.prompt_tokens += u64::from(reply.prompt_tokens);
+    usage.completion_tokens += u64::from(reply.completion_tokens);
+    usage.cost_usd += reply.cost_usd.unwrap_or(0.0);
+    Ok(reply.content)
+}
+
+async fn ask_json(
+    cloud: &CloudClient,
+    policy: &Policy,
+    user: String,
+    usage: &mut CloudUsage,
+) -> Result<Value, String> {
+    let schema = policy
+        .schema
+        .as_ref()
+        .ok_or_else(|| format!("policy {} has no schema", policy.name))?;
+    let mut strict = schema.value.clone();
+    strip_annotations(&mut strict);
+    let name = schema.name();
+    let format = || Format::JsonSchema {
+        name: &name,
+        schema: &strict,
+    };
+    let mut messages = vec![
+        Message::System(policy.cloud_system.clone()),
+        Message::User(user),
+    ];
+    let first = call(cloud, &messages, format(), usage).await?;
+    let problems = match check(schema, &first) {
+        Ok(value) => return Ok(value),
+        Err(problems) => problems,
+    };
+    tracing::info!("cloud answer invalid ({problems}); asking once for a repair");
+    messages.push(Message::Assistant(first));
+    messages.push(Message::User(format!(
+        "That answer does not match the JSON schema: {problems}. Answer again with the whole record, valid under the schema."
+    )));
+    let second = call(cloud, &messages, format(), usage).await?;
+    check(schema, &second)
+        .map_err(|p| format!("the cloud's answer did not match the schema after one repair: {p}"))
+}
+
+/// Parse and validate a cloud answer; the problems, joined, when it fails.
+fn check(schema: &crate::pipeline::policy::Schema, text: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let errors = schema.errors(&value);
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// An audit entry for a fallback: the local answer stands, and why.
+pub fn fallback_entry(ctx: &RequestCtx, reason: &str) -> Entry {
+    ctx.entry(Kind::Fallback, "local")
+        .reasons([reason.to_string()])
+}
