@@ -30,6 +30,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Run one document through a policy; print the result and the decision trace.
+    Run(cli::run::RunArgs),
     /// The audit log: check its hash chain, or filter its records.
     Audit {
         #[command(subcommand)]
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Model {
             command: ModelCommand::Fetch,
         } => sluice::local::fetch::fetch(&sluice::home_dir()).map(|_| ExitCode::SUCCESS),
+        Command::Run(args) => cli::run::run(&args),
         Command::Audit { command } => match command {
             AuditCommand::Verify(args) => cli::audit::verify(&args),
             AuditCommand::Query(args) => cli::audit::query(&args),

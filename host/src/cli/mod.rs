@@ -3,3 +3,4 @@
 pub mod audit;
 pub mod local;
 pub mod plugins;
+pub mod run;

@@ -21,6 +21,7 @@ pub mod patterns;
 pub mod policies;
 pub mod policy;
 pub mod request;
+pub mod setup;
 pub mod stages;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use divergence::Divergence;
 pub use policies::Policies;
 pub use policy::{Pattern, Policy, PolicyError};
 pub use request::Step;
+pub use setup::{Running, Setup};
 
 /// Everything a request may use. Cheap to share (`Arc`).
 pub struct Pipeline {

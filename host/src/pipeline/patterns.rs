@@ -373,13 +373,14 @@ async fn parallel_merge(
         .schema
         .as_ref()
         .map_or(String::new(), |s| s.value.to_string());
+    let schema_value = policy.schema.as_ref().map(|s| &s.value);
     let local_candidate = Candidate {
-        json: local_answer.value.to_string(),
+        json: answer_fields(&local_answer.value, schema_value).to_string(),
         confidence: local_answer.confidence.unwrap_or(0.0) as f32,
     };
     let cloud_confidence = cloud_value.get("confidence_score").and_then(Value::as_f64);
     let cloud_candidate = Candidate {
-        json: cloud_value.to_string(),
+        json: answer_fields(&cloud_value, schema_value).to_string(),
         confidence: cloud_confidence.unwrap_or(0.0) as f32,
     };
     let started = Instant::now();
@@ -422,4 +423,23 @@ async fn parallel_merge(
             ..Answer::local("parallel", local_answer)
         },
     })
+}
+
+/// A record without the fields the host computes (`x-sluice-computed`,
+/// such as `confidence_score`): what a merger compares.
+fn answer_fields(record: &Value, schema: Option<&Value>) -> Value {
+    let mut record = record.clone();
+    let computed = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, p)| p.get(crate::local::constraint::COMPUTED).is_some())
+        .map(|(k, _)| k.clone());
+    if let Some(fields) = record.as_object_mut() {
+        for key in computed {
+            fields.remove(&key);
+        }
+    }
+    record
 }

@@ -1,0 +1,93 @@
+//! `sluice run --policy NAME FILE`: one document through a policy; prints
+//! the result and the decision trace.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use sluice::cloud::{CloudConfig, CloudSettings};
+use sluice::local::Backend;
+use sluice::pipeline::{Pipeline, Request, Setup};
+use sluice::plugins::HostConfig;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The policy, by name (a file policies/<name>.toml).
+    #[arg(long)]
+    policy: String,
+    /// The document (UTF-8 text).
+    file: PathBuf,
+    /// Tags the router may read (repeat or comma-separate: --tag hard).
+    #[arg(long = "tag", value_delimiter = ',')]
+    tags: Vec<String>,
+    /// The request id (decides the parallel-merge sample); default: random.
+    #[arg(long)]
+    id: Option<String>,
+    /// The folder of policies and plugins.
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
+    /// The audit log (default: $SLUICE_HOME/audit/audit.jsonl).
+    #[arg(long)]
+    audit: Option<PathBuf>,
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let document = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let running = Pipeline::start(Setup {
+        policies_dir: args.policies.clone(),
+        audit_path: args
+            .audit
+            .clone()
+            .unwrap_or_else(sluice::audit::default_path),
+        backend: Backend::embedded(),
+        queue: 1,
+        cloud: CloudConfig::from_env(CloudSettings::default()),
+        plugin_host: HostConfig::default(),
+        watch: false,
+    })?;
+    let request = Request {
+        id: args
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("run-{:016x}", rand::random::<u64>())),
+        policy: args.policy.clone(),
+        document,
+        tags: args.tags.clone(),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(running.pipeline.run(request))?;
+    println!("{}", serde_json::to_string_pretty(&outcome.result)?);
+    eprintln!(
+        "policy {} · route {} · answered by {:?}{} · decision {}",
+        outcome.policy,
+        outcome.route,
+        outcome.answered_by,
+        outcome
+            .degraded
+            .as_ref()
+            .map(|d| format!(" · DEGRADED: {d}"))
+            .unwrap_or_default(),
+        outcome.decision_id
+    );
+    for step in &outcome.trace {
+        eprintln!(
+            "  {:<10} {:<14} {:>9.1} ms  {}",
+            step.stage,
+            step.decision,
+            step.ms,
+            step.reasons.join("; ")
+        );
+    }
+    if outcome.cloud.calls > 0 {
+        eprintln!(
+            "  cloud: {} calls, {} bytes sent, {} + {} tokens, ${:.5}",
+            outcome.cloud.calls,
+            outcome.cloud.bytes,
+            outcome.cloud.prompt_tokens,
+            outcome.cloud.completion_tokens,
+            outcome.cloud.cost_usd
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
