@@ -2,9 +2,13 @@
 //! OpenAI chat-completions API (whole answers and SSE streams), keeps every
 //! request it receives (method, path, headers, body) and answers by echoing
 //! the last user message, so a test can compare what came back with what
-//! went out.
+//! went out. A script of [`Reply`]s, one per request, makes it misbehave:
+//! slow, 429/500 with `Retry-After`, a reset connection, malformed JSON,
+//! chosen content (such as JSON that breaks the schema), a broken stream.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -23,10 +27,30 @@ pub enum Chunks {
     Size(usize),
 }
 
+/// How the fake answers one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Echo the last user message (whole, or streamed).
+    Echo,
+    /// Answer with this content.
+    Content(String),
+    /// Wait, then echo.
+    Slow(Duration),
+    /// This status with an OpenAI error body, and `Retry-After` if given.
+    Status(u16, Option<String>),
+    /// Close the connection without answering.
+    Reset,
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Start a stream, then break the connection in the middle.
+    BreakStream,
+}
+
 #[derive(Default)]
 struct Recorded {
     requests: Vec<Vec<u8>>,
     chunks: Option<Chunks>,
+    script: VecDeque<Reply>,
 }
 
 pub struct FakeCloud {
@@ -59,6 +83,22 @@ impl FakeCloud {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// The next requests' replies, in order; after them, echo.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// The request bodies received so far, parsed.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .map(|raw| {
+                let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                serde_json::from_slice(&raw[at..]).unwrap()
+            })
+            .collect()
+    }
+
     /// How the next streamed answers are chunked.
     pub fn chunk(&self, chunks: Chunks) {
         self.state.lock().unwrap().chunks = Some(chunks);
@@ -81,18 +121,78 @@ async fn answer(
     }
     raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(&body);
-    let chunks = {
+    let (chunks, reply) = {
         let mut state = state.lock().unwrap();
         state.requests.push(raw);
-        state.chunks
+        (
+            state.chunks,
+            state.script.pop_front().unwrap_or(Reply::Echo),
+        )
     };
+    match reply {
+        Reply::Echo | Reply::Content(_) => {}
+        Reply::Slow(wait) => tokio::time::sleep(wait).await,
+        Reply::Status(status, retry_after) => {
+            let mut response = (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                axum::Json(json!({"error": {"message": format!("scripted {status}"), "type": "server_error", "param": null, "code": null}})),
+            )
+                .into_response();
+            if let Some(after) = retry_after {
+                response
+                    .headers_mut()
+                    .insert("retry-after", after.parse().unwrap());
+            }
+            return response;
+        }
+        // Unwinding without the panic hook ends the connection's task: the
+        // socket closes with no answer, as a reset would.
+        Reply::Reset => std::panic::resume_unwind(Box::new("scripted reset")),
+        Reply::Malformed => {
+            return (
+                [("content-type", "application/json")],
+                "{\"id\": \"chatcmpl-fake\", \"choices\": [",
+            )
+                .into_response();
+        }
+        Reply::BreakStream => {
+            let first = json!({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                "choices": [{"index": 0, "delta": {"content": "partial "}, "finish_reason": null}]
+            });
+            // The first event goes out; a moment later the connection breaks.
+            let pieces = futures::stream::unfold(0, move |step| {
+                let first = first.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(format!("data: {first}\n\n")), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Some((Err(std::io::Error::other("scripted break")), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            return (
+                [("content-type", "text/event-stream")],
+                axum::body::Body::from_stream(pieces),
+            )
+                .into_response();
+        }
+    }
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let scripted = match &reply {
+        Reply::Content(content) => Some(content.clone()),
+        _ => None,
+    };
     let echo = request["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    let echo = scripted.unwrap_or(echo);
     let model = request["model"].as_str().unwrap_or("fake").to_string();
     if request["stream"] == true {
         let chars: Vec<(usize, char)> = echo.char_indices().collect();

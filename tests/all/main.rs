@@ -5,9 +5,11 @@
 mod fake_cloud;
 mod support;
 
+mod audit;
 mod hostile;
 mod hot_swap;
 mod lifecycle;
 mod local;
+mod pipeline;
 mod polyglot;
 mod privacy;

@@ -127,10 +127,10 @@ impl KvCache {
         let (batch, heads, _, dim) = like.dims4()?;
         for buffer in [&mut self.keys, &mut self.values] {
             let bigger = Tensor::zeros((batch, heads, capacity, dim), like.dtype(), like.device())?;
-            if let Some(old) = buffer.as_ref() {
-                if self.len > 0 {
-                    bigger.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                }
+            if let Some(old) = buffer.as_ref()
+                && self.len > 0
+            {
+                bigger.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
             }
             *buffer = Some(bigger);
         }

@@ -14,7 +14,6 @@ use crate::pipeline::request::RequestCtx;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
 use crate::pipeline::{Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample};
 use crate::plugins::contract::{Candidate, Choice, Route, RouteContext};
-use crate::privacy::restore::{restore_json, restore_text};
 
 /// What an executor answers.
 struct Answer {
@@ -187,16 +186,12 @@ async fn cloud_document(
     let cloud = p.cloud_gate(ctx)?;
     let text = p.anonymise_text(ctx, document).map_err(|e| e.to_string())?;
     let call = if ctx.policy.schema.is_some() {
-        p.cloud_json(&cloud, &ctx.policy, text).await
+        p.cloud_json(&cloud, &ctx.policy, text, &ctx.vault).await
     } else {
-        p.cloud_text(&cloud, &ctx.policy, text).await
+        p.cloud_text(&cloud, &ctx.policy, text, &ctx.vault).await
     };
     p.account(ctx, &call);
-    let value = call.result?;
-    Ok(match value {
-        Value::String(text) => Value::String(restore_text(&ctx.vault, &text).text),
-        other => restore_json(&ctx.vault, &other).0,
-    })
+    call.result
 }
 
 /// A local record, pseudonymised, to the cloud for review; the answer
@@ -209,9 +204,9 @@ async fn refine_in_cloud(
     let cloud = p.cloud_gate(ctx)?;
     let pseudonymised = p.anonymise_json(ctx, record).map_err(|e| e.to_string())?;
     let user = serde_json::to_string(&pseudonymised).map_err(|e| e.to_string())?;
-    let call = p.cloud_json(&cloud, &ctx.policy, user).await;
+    let call = p.cloud_json(&cloud, &ctx.policy, user, &ctx.vault).await;
     p.account(ctx, &call);
-    Ok(restore_json(&ctx.vault, &call.result?).0)
+    call.result
 }
 
 fn route_name(route: Route) -> &'static str {
@@ -253,6 +248,12 @@ async fn triage_escalate(
         },
         sample: sample(&ctx.id),
     };
+    // Over budget, the router sees nothing left and the host says why.
+    let over_budget = if budget_left <= 0.0 {
+        p.over_budget(ctx)?
+    } else {
+        None
+    };
     let started = Instant::now();
     let routed = ctx
         .plugins
@@ -269,7 +270,13 @@ async fn triage_escalate(
     ctx.decide("router", entry, ms)?;
     match routed.decision.route {
         Route::Reject => Err(PipelineError::Rejected(routed.decision.reasons.join("; "))),
-        Route::Local => Ok(Answer::local("local", triage)),
+        Route::Local => {
+            let answer = Answer::local("local", triage);
+            Ok(match over_budget {
+                Some(reason) => answer.degraded(reason),
+                None => answer,
+            })
+        }
         Route::Escalate | Route::Parallel | Route::DraftRefine => {
             match refine_in_cloud(p, ctx, &triage.value).await {
                 Ok(value) => Ok(Answer {
@@ -326,23 +333,11 @@ async fn parallel_merge(
         let answer = local(p, ctx, &request.document).await?;
         return Ok(Answer::local("local", answer));
     }
-    let prepared = match p.cloud_gate(ctx) {
-        Ok(cloud) => p
-            .anonymise_text(ctx, &request.document)
-            .map(|text| (cloud, text))
-            .map_err(|e| e.to_string()),
-        Err(reason) => Err(reason),
-    };
-    let (cloud, text) = match prepared {
-        Ok(ready) => ready,
+    let cloud = match p.cloud_gate(ctx) {
+        Ok(cloud) => cloud,
         Err(reason) => {
-            route(
-                ctx,
-                "local",
-                vec![format!(
-                    "sample {drawn:.3} is under the rate {rate}, but {reason}"
-                )],
-            )?;
+            let why = format!("sample {drawn:.3} is under the rate {rate}, but {reason}");
+            route(ctx, "local", vec![why])?;
             let answer = local(p, ctx, &request.document).await?;
             return fall_back(ctx, answer, "local", reason);
         }
@@ -352,17 +347,24 @@ async fn parallel_merge(
         "parallel",
         vec![format!("sample {drawn:.3} is under the rate {rate}")],
     )?;
+    let text = match p.anonymise_text(ctx, &request.document) {
+        Ok(text) => text,
+        Err(refused) => {
+            let answer = local(p, ctx, &request.document).await?;
+            return fall_back(ctx, answer, "parallel", refused.to_string());
+        }
+    };
     let policy = ctx.policy.clone();
     let (local_result, call) = tokio::join!(
         p.local_stage(&policy, &request.document),
-        p.cloud_json(&cloud, &policy, text)
+        p.cloud_json(&cloud, &policy, text, &ctx.vault)
     );
     p.account(ctx, &call);
     let local_answer = local_result?;
     *ctx.latency_ms.entry("local".into()).or_default() += local_answer.ms;
     ctx.used("local");
     let cloud_value = match call.result {
-        Ok(value) => restore_json(&ctx.vault, &value).0,
+        Ok(value) => value,
         Err(reason) => return fall_back(ctx, local_answer, "parallel", reason),
     };
     let merger = policy

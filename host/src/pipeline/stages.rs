@@ -15,7 +15,8 @@ use crate::local::{GenerateRequest, LocalError};
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Pipeline, PipelineError, Policy};
 use crate::privacy::outbound::sent_bytes;
-use crate::privacy::{Anonymiser, Refusal};
+use crate::privacy::restore::{restore_json, restore_text};
+use crate::privacy::{Anonymiser, Refusal, Vault};
 
 /// What the local model answered.
 #[derive(Debug, Clone)]
@@ -29,8 +30,8 @@ pub struct LocalAnswer {
 /// Tokens of free text the local model writes at most.
 const MAX_TEXT_TOKENS: usize = 200;
 
-/// One cloud exchange (one call, or two with the repair): the answer, still
-/// pseudonymised, or why there is none; and what it cost either way.
+/// One cloud exchange (one call, or two with the repair): the answer,
+/// re-identified, or why there is none; and what it cost either way.
 pub struct CloudCall {
     pub result: Result<Value, String>,
     pub usage: CloudUsage,
@@ -77,26 +78,33 @@ impl Pipeline {
     }
 
     /// The cloud, if this request may use it now; else why not (a budget
-    /// refusal is audited here).
+    /// refusal is audited).
     pub fn cloud_gate(&self, ctx: &mut RequestCtx) -> Result<std::sync::Arc<CloudClient>, String> {
         let Some(cloud) = &self.cloud else {
             return Err("local-only mode: no cloud is configured (set OPENAI_API_KEY)".into());
         };
-        let policy = &ctx.policy;
-        let left = self.budgets.left(&policy.name, policy.budget_usd_per_day);
-        if left <= 0.0 {
-            let reason = format!(
-                "policy {} is over its cloud budget: ${:.4} spent of ${:.2} today",
-                policy.name,
-                self.budgets.spent(&policy.name),
-                policy.budget_usd_per_day.unwrap_or_default()
-            );
-            let entry = ctx.entry(Kind::Budget, "local").reasons([reason.clone()]);
-            ctx.decide("budget", entry, 0.0)
-                .map_err(|e| e.to_string())?;
+        if let Some(reason) = self.over_budget(ctx).map_err(|e| e.to_string())? {
             return Err(reason);
         }
         Ok(cloud.clone())
+    }
+
+    /// Whether the policy has spent today's cloud budget; if so, the
+    /// decision to stay local is audited and its reason returned.
+    pub fn over_budget(&self, ctx: &mut RequestCtx) -> Result<Option<String>, PipelineError> {
+        let policy = &ctx.policy;
+        if self.budgets.left(&policy.name, policy.budget_usd_per_day) > 0.0 {
+            return Ok(None);
+        }
+        let reason = format!(
+            "policy {} is over its cloud budget: ${:.4} spent of ${:.2} today",
+            policy.name,
+            self.budgets.spent(&policy.name),
+            policy.budget_usd_per_day.unwrap_or_default()
+        );
+        let entry = ctx.entry(Kind::Budget, "local").reasons([reason.clone()]);
+        ctx.decide("budget", entry, 0.0)?;
+        Ok(Some(reason))
     }
 
     fn anonymiser<'a>(&self, ctx: &'a RequestCtx) -> Option<Anonymiser<'a>> {
@@ -176,16 +184,20 @@ impl Pipeline {
     }
 
     /// Ask the cloud for a record valid under the policy's schema from
-    /// pseudonymised `user` text; one repair if the answer does not validate.
+    /// pseudonymised `user` text. The answer is re-identified through
+    /// `vault`, then validated: a placeholder cannot meet a field's format
+    /// (a date pattern), the value it stands for can. One repair if it does
+    /// not validate.
     pub async fn cloud_json(
         &self,
         cloud: &CloudClient,
         policy: &Policy,
         user: String,
+        vault: &Vault,
     ) -> CloudCall {
         let started = Instant::now();
         let mut usage = CloudUsage::default();
-        let result = ask_json(cloud, policy, user, &mut usage).await;
+        let result = ask_json(cloud, policy, user, vault, &mut usage).await;
         CloudCall {
             result,
             usage,
@@ -193,12 +205,14 @@ impl Pipeline {
         }
     }
 
-    /// Ask the cloud for free text from pseudonymised `user` text.
+    /// Ask the cloud for free text from pseudonymised `user` text; the
+    /// answer re-identified.
     pub async fn cloud_text(
         &self,
         cloud: &CloudClient,
         policy: &Policy,
         user: String,
+        vault: &Vault,
     ) -> CloudCall {
         let started = Instant::now();
         let mut usage = CloudUsage::default();
@@ -208,7 +222,7 @@ impl Pipeline {
         ];
         let result = call(cloud, &messages, Format::Text, &mut usage)
             .await
-            .map(Value::String);
+            .map(|text| Value::String(restore_text(vault, &text).text));
         CloudCall {
             result,
             usage,
@@ -261,6 +275,7 @@ async fn ask_json(
     cloud: &CloudClient,
     policy: &Policy,
     user: String,
+    vault: &Vault,
     usage: &mut CloudUsage,
 ) -> Result<Value, String> {
     let schema = policy
@@ -279,7 +294,7 @@ async fn ask_json(
         Message::User(user),
     ];
     let first = call(cloud, &messages, format(), usage).await?;
-    let problems = match check(schema, &first) {
+    let problems = match check(schema, vault, &first) {
         Ok(value) => return Ok(value),
         Err(problems) => problems,
     };
@@ -289,13 +304,19 @@ async fn ask_json(
         "That answer does not match the JSON schema: {problems}. Answer again with the whole record, valid under the schema."
     )));
     let second = call(cloud, &messages, format(), usage).await?;
-    check(schema, &second)
+    check(schema, vault, &second)
         .map_err(|p| format!("the cloud's answer did not match the schema after one repair: {p}"))
 }
 
-/// Parse and validate a cloud answer; the problems, joined, when it fails.
-fn check(schema: &crate::pipeline::policy::Schema, text: &str) -> Result<Value, String> {
+/// Parse, re-identify and validate a cloud answer; the problems, joined,
+/// when it fails.
+fn check(
+    schema: &crate::pipeline::policy::Schema,
+    vault: &Vault,
+    text: &str,
+) -> Result<Value, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let (value, _) = restore_json(vault, &value);
     let errors = schema.errors(&value);
     if errors.is_empty() {
         Ok(value)

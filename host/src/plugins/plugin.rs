@@ -74,10 +74,11 @@ impl Plugin {
         }
         self.health.record_call();
         let result = call();
-        if let Err(e) = &result {
-            if e.is_plugin_fault() && self.health.record_failure(&e.to_string()) {
-                tracing::warn!(plugin = %self.name, version = self.short_sha(), "quarantined after repeated failures (last: {e}); its fallback serves until a new version arrives");
-            }
+        if let Err(e) = &result
+            && e.is_plugin_fault()
+            && self.health.record_failure(&e.to_string())
+        {
+            tracing::warn!(plugin = %self.name, version = self.short_sha(), "quarantined after repeated failures (last: {e}); its fallback serves until a new version arrives");
         }
         result
     }

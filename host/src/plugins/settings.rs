@@ -111,7 +111,10 @@ impl PluginSettings {
 mod tests {
     use super::*;
 
-    fn check(toml_text: &str, expect: Result<(u64, usize, &[(&str, &str)]), &str>) {
+    /// Deadline in ms, memory in MiB, plugin config: or an error fragment.
+    type Expected<'a> = Result<(u64, usize, &'a [(&'a str, &'a str)]), &'a str>;
+
+    fn check(toml_text: &str, expect: Expected) {
         let parsed: Result<PluginSettings, _> = toml::from_str(toml_text);
         let result = parsed.map_err(|e| e.to_string()).and_then(|s| {
             s.call_settings(&CallSettings::default())

@@ -1,0 +1,660 @@
+//! The three patterns end to end, on the real local model, the real plugins
+//! (`complexity-router`, `pii-detector`, `confidence-merge`) and the
+//! recording fake cloud: what the cloud received, what the caller got, what
+//! the audit log says; and every scripted cloud fault ending in an answer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sluice::audit::{AuditLog, Filter, Kind, Record, verify};
+use sluice::cloud::{CloudClient, CloudConfig, Price};
+use sluice::local::{self, Backend, LocalRuntime};
+use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies, Request, Tier, sample};
+use sluice::plugins::{CallSettings, PluginHost};
+
+use crate::fake_cloud::{FakeCloud, Reply};
+use crate::support::{built, host, root};
+
+/// A policies folder (the shipped policies, `extra` ones, the plugins they
+/// use) beside a copy of `schemas/`, and an audit log.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(extra: &[(&str, &str)]) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        let schemas = dir.path().join("schemas");
+        std::fs::create_dir_all(&policies).unwrap();
+        std::fs::create_dir_all(&schemas).unwrap();
+        for entry in std::fs::read_dir(root().join("schemas")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
+        }
+        for entry in std::fs::read_dir(root().join("policies")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        for plugin in ["complexity-router", "pii-detector", "confidence-merge"] {
+            std::fs::copy(built(plugin), policies.join(format!("{plugin}.wasm"))).unwrap();
+        }
+        for (name, text) in extra {
+            std::fs::write(policies.join(format!("{name}.toml")), text).unwrap();
+        }
+        Workspace { dir }
+    }
+
+    fn policies(&self) -> PathBuf {
+        self.dir.path().join("policies")
+    }
+
+    fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+}
+
+fn model() -> LocalRuntime {
+    let (engine, _) = local::load(&Backend::embedded()).expect("loading the embedded model");
+    LocalRuntime::start(engine, 4)
+}
+
+/// A cloud on the fake: short timeout, quick retries, a price so budgets bind.
+fn cloud_config(fake: &FakeCloud) -> CloudConfig {
+    let mut config = CloudConfig::at(&fake.url, "sk-test");
+    config.settings.model = "fake".into();
+    config.settings.timeout = Duration::from_secs(3);
+    config.settings.retry.base_delay = Duration::from_millis(10);
+    config.settings.retry.max_delay = Duration::from_millis(50);
+    config.settings.breaker.failures = 1000;
+    config.settings.prices.insert(
+        "fake".into(),
+        Price {
+            input_usd_per_mtok: 2.5,
+            output_usd_per_mtok: 15.0,
+        },
+    );
+    config
+}
+
+struct Setup {
+    pipeline: Arc<Pipeline>,
+    _host: PluginHost,
+}
+
+fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>) -> Setup {
+    let host = host();
+    host.registry().load_dir(&ws.policies());
+    let audit = AuditLog::open(&ws.audit()).unwrap();
+    let policies = Policies::load(&ws.policies(), CallSettings::default(), Some(audit.clone()));
+    assert!(
+        policies.rejections().is_empty(),
+        "{:?}",
+        policies.rejections()
+    );
+    let pipeline = Arc::new(Pipeline {
+        plugins: host.registry().clone(),
+        policies,
+        local: local.clone(),
+        cloud: cloud.map(|c| Arc::new(CloudClient::new(c))),
+        audit,
+        budgets: Budgets::default(),
+        divergence: Divergence::default(),
+    });
+    Setup {
+        pipeline,
+        _host: host,
+    }
+}
+
+fn records(audit: &Path, request_id: &str) -> Vec<Record> {
+    let filter = Filter {
+        request_id: Some(request_id.into()),
+        ..Filter::default()
+    };
+    let file = std::io::BufReader::new(std::fs::File::open(audit).unwrap());
+    filter.scan(file).map(|r| r.unwrap().0).collect()
+}
+
+fn kinds(records: &[Record]) -> Vec<Kind> {
+    records.iter().filter_map(|r| r.entry.kind).collect()
+}
+
+fn valid(schema: &str, value: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas").join(schema)).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{value}: {errors:?}");
+}
+
+/// Every byte the fake received, as one lossy string.
+fn received(fake: &FakeCloud) -> String {
+    fake.requests()
+        .iter()
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every 40-byte window of `document` that is plain text: none may leave.
+fn assert_no_window_of(document: &str, sent: &str) {
+    let words: Vec<&str> = document.split_whitespace().collect();
+    for window in words.windows(8) {
+        let piece = window.join(" ");
+        assert!(
+            !sent.contains(&piece),
+            "raw document text reached the cloud: {piece:?}"
+        );
+    }
+}
+
+/// Sentences from the LATAM eval set with a person and an identifier.
+fn latam_sentences(n: usize) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(root().join("../shared/eval/pii/latam_dev.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| {
+            let types: Vec<&str> = v["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["type"].as_str().unwrap())
+                .collect();
+            types.contains(&"PERSON") && types.len() >= 2
+        })
+        .take(n)
+        .map(|v| {
+            let values = v["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["type"] != "DATE")
+                .map(|s| s["value"].as_str().unwrap().to_string())
+                .collect();
+            (v["text"].as_str().unwrap().to_string(), values)
+        })
+        .collect()
+}
+
+fn contract(name: &str) -> String {
+    std::fs::read_to_string(
+        root()
+            .join("../shared/eval/contracts/cuad/contracts")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_escalate_sends_only_the_pseudonymised_extraction() {
+    let ws = Workspace::new(&[]);
+    let fake = FakeCloud::start().await;
+    let local = model();
+    let setup = pipeline(&ws, &local, Some(cloud_config(&fake)));
+    let names = [
+        "ACCURAYINC_09_01_2010-EX-10.31-DISTRIBUTOR AGREEMENT.txt",
+        "ACCELERATEDTECHNOLOGIESHOLDINGCORP_04_24_2003-EX-10.13-JOINT VENTURE AGREEMENT.txt",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let document = contract(name);
+        let before = fake.requests().len();
+        let outcome = setup
+            .pipeline
+            .run(Request {
+                id: format!("triage-{i}"),
+                policy: "contract-triage".into(),
+                document: document.clone(),
+                tags: vec!["hard".into()],
+            })
+            .await
+            .unwrap();
+        // Escalated on the tag, answered by the (echoing) cloud, re-identified.
+        assert_eq!(outcome.route, "escalate", "{:?}", outcome.trace);
+        assert_eq!(outcome.answered_by, Tier::Cloud, "{:?}", outcome.degraded);
+        valid("contract_triage.json", &outcome.result);
+        let bodies = fake.bodies();
+        assert_eq!(bodies.len(), before + 1, "one cloud call");
+        let body = &bodies[before];
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        let sent: Value =
+            serde_json::from_str(body["messages"][1]["content"].as_str().unwrap()).unwrap();
+        // What left is the extraction, with every party pseudonymised.
+        for party in sent["parties"].as_array().unwrap() {
+            let name = party["name"].as_str().unwrap();
+            assert!(
+                name.starts_with("[ORGANISATION_") || name.starts_with("[PERSON_"),
+                "{name}"
+            );
+        }
+        let raw = received(&fake);
+        for party in outcome.result["parties"].as_array().unwrap() {
+            let name = party["name"].as_str().unwrap();
+            assert!(!raw.contains(name), "party {name:?} reached the cloud");
+        }
+        assert_no_window_of(&document, &raw);
+        assert_eq!(outcome.cloud.calls, 1);
+        assert!(
+            outcome.cloud.bytes > 0 && outcome.cloud.bytes < 4096,
+            "{}",
+            outcome.cloud.bytes
+        );
+        assert!(outcome.cloud.cost_usd > 0.0);
+        let trail = records(&ws.audit(), &format!("triage-{i}"));
+        assert_eq!(kinds(&trail), [Kind::Route, Kind::Anonymise, Kind::Answer]);
+        let answer = trail.last().unwrap();
+        assert_eq!(answer.id, outcome.decision_id);
+        assert_eq!(answer.entry.tiers, ["local", "cloud"]);
+        assert!(
+            answer
+                .entry
+                .pseudonyms
+                .get("organisation")
+                .copied()
+                .unwrap_or(0)
+                >= 1
+        );
+        let log = std::fs::read_to_string(ws.audit()).unwrap();
+        for party in outcome.result["parties"].as_array().unwrap() {
+            let name = party["name"].as_str().unwrap();
+            assert!(!log.contains(name), "party {name:?} is in the audit log");
+        }
+    }
+    let verified = verify(&ws.audit()).unwrap();
+    assert_eq!(verified.tamper, None);
+}
+
+/// A triage-escalate policy on the short intent schema that always
+/// escalates on the tag `hard`: quick local runs for the fault matrix.
+const ALWAYS_ESCALATE: &str = r#"
+pattern = "triage-escalate"
+schema = "../schemas/intent.json"
+lang = "es"
+[router]
+plugin = "complexity-router"
+[router.config]
+min_confidence = 0.0
+max_input_tokens = 100000
+escalate_tags = ["hard"]
+[anonymiser]
+plugin = "pii-detector"
+[budget]
+cloud_usd_per_day = 0.01
+[limits]
+timeout_ms = 60000
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
+    let ws = Workspace::new(&[("escalate", ALWAYS_ESCALATE)]);
+    let fake = FakeCloud::start().await;
+    let local = model();
+    let setup = pipeline(&ws, &local, Some(cloud_config(&fake)));
+    let (sentence, _) = latam_sentences(1).remove(0);
+    let invalid = r#"{"intent":"shopping","language":"es","urgent":false,"confidence_score":0.9}"#;
+    let valid_answer =
+        r#"{"intent":"other","language":"es","urgent":false,"confidence_score":0.9}"#;
+    // (script, answered by the cloud?, cloud calls seen, what the trace must say)
+    let cases: Vec<(&str, Vec<Reply>, Tier, usize)> = vec![
+        (
+            "429 then ok",
+            vec![Reply::Status(429, Some("0".into()))],
+            Tier::Cloud,
+            2,
+        ),
+        ("500 x3", vec![Reply::Status(500, None); 3], Tier::Local, 3),
+        ("reset then ok", vec![Reply::Reset], Tier::Cloud, 2),
+        (
+            "slow past the timeout",
+            vec![Reply::Slow(Duration::from_secs(10))],
+            Tier::Local,
+            1,
+        ),
+        ("malformed", vec![Reply::Malformed], Tier::Local, 1),
+        (
+            "invalid then repaired",
+            vec![
+                Reply::Content(invalid.into()),
+                Reply::Content(valid_answer.into()),
+            ],
+            Tier::Cloud,
+            2,
+        ),
+        (
+            "invalid twice",
+            vec![
+                Reply::Content(invalid.into()),
+                Reply::Content(invalid.into()),
+            ],
+            Tier::Local,
+            2,
+        ),
+        (
+            "long Retry-After",
+            vec![Reply::Status(429, Some("3600".into()))],
+            Tier::Local,
+            1,
+        ),
+    ];
+    let timeout = Duration::from_secs(3);
+    for (i, (what, script, by, calls)) in cases.into_iter().enumerate() {
+        let before = fake.requests().len();
+        fake.script(script);
+        let started = Instant::now();
+        let outcome = setup
+            .pipeline
+            .run(Request {
+                id: format!("fault-{i}"),
+                policy: "escalate".into(),
+                document: sentence.clone(),
+                tags: vec!["hard".into()],
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let cloud_time = outcome.trace.iter().map(|s| s.ms).sum::<f64>();
+        assert!(started.elapsed() < Duration::from_secs(60), "{what}");
+        assert_eq!(outcome.answered_by, by, "{what}: {:?}", outcome.degraded);
+        assert_eq!(fake.requests().len() - before, calls, "{what}");
+        valid("intent.json", &outcome.result);
+        let trail = records(&ws.audit(), &format!("fault-{i}"));
+        if by == Tier::Local {
+            let reason = outcome
+                .degraded
+                .as_deref()
+                .unwrap_or_else(|| panic!("{what}: not marked degraded"));
+            assert!(
+                kinds(&trail).contains(&Kind::Fallback),
+                "{what}: {:?}",
+                kinds(&trail)
+            );
+            eprintln!("{what}: degraded: {reason}");
+        } else {
+            assert_eq!(outcome.degraded, None, "{what}");
+        }
+        let cloud_ms = trail
+            .last()
+            .unwrap()
+            .entry
+            .latency_ms
+            .get("cloud")
+            .copied()
+            .unwrap_or(0.0);
+        assert!(
+            cloud_ms < (timeout + Duration::from_millis(500)).as_secs_f64() * 1e3,
+            "{what}: {cloud_ms} ms in the cloud stage ({cloud_time})"
+        );
+    }
+
+    // A broken stream ends in an error item, not a hang.
+    fake.script([Reply::BreakStream]);
+    let client = CloudClient::new(cloud_config(&fake));
+    let mut stream = Box::pin(
+        client
+            .stream(
+                &[sluice::cloud::Message::User("hola".into())],
+                sluice::cloud::Format::Text,
+            )
+            .await
+            .unwrap(),
+    );
+    use futures::StreamExt;
+    let mut items = Vec::new();
+    while let Some(item) = stream.next().await {
+        items.push(item.map_err(|e| e.to_string()));
+    }
+    assert!(matches!(items.last(), Some(Err(_))), "{items:?}");
+
+    // Over its budget, the policy stays local and says so; nothing is sent.
+    setup.pipeline.budgets.charge("escalate", 1.0);
+    let before = fake.requests().len();
+    let outcome = setup
+        .pipeline
+        .run(Request {
+            id: "over-budget".into(),
+            policy: "escalate".into(),
+            document: sentence.clone(),
+            tags: vec!["hard".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(fake.requests().len(), before);
+    assert_eq!(outcome.answered_by, Tier::Local);
+    assert!(outcome.degraded.unwrap().contains("over its cloud budget"));
+    assert!(kinds(&records(&ws.audit(), "over-budget")).contains(&Kind::Budget));
+
+    // Local-only mode: escalation answers locally, marked, without a crash.
+    let local_only = pipeline(&ws, &local, None);
+    let outcome = local_only
+        .pipeline
+        .run(Request {
+            id: "local-only".into(),
+            policy: "escalate".into(),
+            document: sentence.clone(),
+            tags: vec!["hard".into()],
+        })
+        .await
+        .unwrap();
+    assert!(outcome.degraded.unwrap().contains("local-only mode"));
+
+    // After repeated failures the circuit opens and the cloud is not called.
+    let mut fragile = cloud_config(&fake);
+    fragile.settings.breaker.failures = 2;
+    fragile.settings.retry.max_retries = 0;
+    let breaking = pipeline(&ws, &local, Some(fragile));
+    fake.script(vec![Reply::Status(503, None); 2]);
+    for n in 0..3 {
+        let before = fake.requests().len();
+        let outcome = breaking
+            .pipeline
+            .run(Request {
+                id: format!("breaker-{n}"),
+                policy: "escalate".into(),
+                document: sentence.clone(),
+                tags: vec!["hard".into()],
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome.answered_by, Tier::Local);
+        let sent = fake.requests().len() - before;
+        if n < 2 {
+            assert_eq!(sent, 1, "call {n}");
+        } else {
+            assert_eq!(sent, 0, "the open circuit sends nothing");
+            assert!(outcome.degraded.unwrap().contains("circuit is open"));
+        }
+    }
+    assert_eq!(verify(&ws.audit()).unwrap().tamper, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_merge_samples_merges_and_counts_divergence() {
+    let ws = Workspace::new(&[]);
+    let fake = FakeCloud::start().await;
+    let local = model();
+    let setup = pipeline(&ws, &local, Some(cloud_config(&fake)));
+    let sentences = latam_sentences(2);
+    // Request ids whose deterministic sample falls under and over the 20% rate.
+    let under = (0..)
+        .map(|n| format!("intent-{n}"))
+        .find(|id| sample(id) < 0.2)
+        .unwrap();
+    let over = (0..)
+        .map(|n| format!("intent-{n}"))
+        .find(|id| sample(id) >= 0.2)
+        .unwrap();
+
+    let outcome = setup
+        .pipeline
+        .run(Request {
+            id: over.clone(),
+            policy: "intent-classify".into(),
+            document: sentences[0].0.clone(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.route.as_str(), outcome.answered_by),
+        ("local", Tier::Local)
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "outside the sample nothing is sent"
+    );
+
+    fake.script([Reply::Content(
+        r#"{"intent":"complaint","language":"es","urgent":true,"confidence_score":0.95}"#.into(),
+    )]);
+    let (sentence, secrets) = &sentences[1];
+    let outcome = setup
+        .pipeline
+        .run(Request {
+            id: under.clone(),
+            policy: "intent-classify".into(),
+            document: sentence.clone(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.route, "parallel", "{:?}", outcome.trace);
+    valid("intent.json", &outcome.result);
+    assert_eq!(fake.requests().len(), 1);
+    let raw = received(&fake);
+    for secret in secrets {
+        assert!(
+            !raw.contains(secret.as_str()),
+            "{secret:?} reached the cloud"
+        );
+    }
+    let divergence = setup.pipeline.divergence.snapshot();
+    let counted = &divergence["intent-classify"];
+    assert_eq!(counted.compared, 1);
+    let trail = records(&ws.audit(), &under);
+    assert_eq!(
+        kinds(&trail),
+        [Kind::Route, Kind::Anonymise, Kind::Merge, Kind::Answer]
+    );
+    let merge = &trail[2];
+    assert!(
+        merge
+            .entry
+            .plugins
+            .iter()
+            .any(|p| p.name == "confidence-merge" && p.sha256.is_some())
+    );
+    // The scripted cloud answer differs from any local reading on at least
+    // one of intent, urgent: the merger names the fields it saw diverge.
+    let diverged: u64 = counted.fields.values().sum();
+    assert!(diverged >= 1, "{counted:?}; local said {}", outcome.result);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft_refine_sends_the_pseudonymised_draft_not_the_message() {
+    let ws = Workspace::new(&[]);
+    let fake = FakeCloud::start().await;
+    let local = model();
+    let setup = pipeline(&ws, &local, Some(cloud_config(&fake)));
+    let (sentence, secrets) = latam_sentences(3).remove(2);
+    let outcome = setup
+        .pipeline
+        .run(Request {
+            id: "draft-1".into(),
+            policy: "report-draft".into(),
+            document: sentence.clone(),
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.route, "draft-refine");
+    assert_eq!(outcome.answered_by, Tier::Cloud, "{:?}", outcome.degraded);
+    valid("report.json", &outcome.result);
+    let body = &fake.bodies()[0];
+    let draft: Value =
+        serde_json::from_str(body["messages"][1]["content"].as_str().unwrap()).unwrap();
+    for person in draft["people"].as_array().unwrap() {
+        assert!(person.as_str().unwrap().starts_with("[PERSON_"), "{draft}");
+    }
+    let raw = received(&fake);
+    for secret in &secrets {
+        assert!(
+            !raw.contains(secret.as_str()),
+            "{secret:?} reached the cloud"
+        );
+    }
+    assert_no_window_of(&sentence, &raw);
+    // The echoing cloud returns the draft: re-identified, it is the local draft.
+    let people = outcome.result["people"].as_array().unwrap();
+    for person in people {
+        assert!(
+            !person.as_str().unwrap().starts_with('['),
+            "{}",
+            outcome.result
+        );
+    }
+    assert_eq!(
+        kinds(&records(&ws.audit(), "draft-1")),
+        [Kind::Route, Kind::Anonymise, Kind::Answer]
+    );
+}
+
+#[test]
+fn a_bad_policy_edit_keeps_the_old_version_serving() {
+    let ws = Workspace::new(&[]);
+    let audit = AuditLog::open(&ws.audit()).unwrap();
+    let policies = Policies::load(&ws.policies(), CallSettings::default(), Some(audit));
+    let _watch = sluice::pipeline::policies::watch(policies.clone()).unwrap();
+    let before = policies.get("intent-classify").unwrap();
+    let file = ws.policies().join("intent-classify.toml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, good.replace("sample_rate = 0.2", "sample_rate = 2")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while policies.rejections().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rejection = policies.rejections()["intent-classify"].to_string();
+    assert!(
+        rejection.contains(
+            "intent-classify.toml: sample_rate: 2 is not a share; fix: use a number from 0 to 1"
+        ),
+        "{rejection}"
+    );
+    assert_eq!(
+        policies.get("intent-classify").unwrap().sha256,
+        before.sha256
+    );
+
+    std::fs::write(
+        &file,
+        good.replace("sample_rate = 0.2", "sample_rate = 0.3"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while policies.get("intent-classify").unwrap().sample_rate != 0.3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(policies.get("intent-classify").unwrap().sample_rate, 0.3);
+    assert!(policies.rejections().is_empty());
+    std::fs::remove_file(&file).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while policies.get("intent-classify").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        policies.get("intent-classify").is_none(),
+        "a deleted file retires its policy"
+    );
+    let log = std::fs::read_to_string(ws.audit()).unwrap();
+    assert!(
+        log.contains(r#""kind":"rejection""#) && log.contains(r#""decision":"retired""#),
+        "{log}"
+    );
+}
