@@ -88,8 +88,9 @@ struct Setup {
 
 fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>) -> Setup {
     let host = host();
-    host.registry().load_dir(&ws.policies());
     let audit = AuditLog::open(&ws.audit()).unwrap();
+    host.registry().audit_to(audit.clone());
+    host.registry().load_dir(&ws.policies());
     let policies = Policies::load(&ws.policies(), CallSettings::default(), Some(audit.clone()));
     assert!(
         policies.rejections().is_empty(),
@@ -271,6 +272,27 @@ async fn triage_escalate_sends_only_the_pseudonymised_extraction() {
     }
     let verified = verify(&ws.audit()).unwrap();
     assert_eq!(verified.tamper, None);
+    let reloads = Filter {
+        kind: Some(Kind::Reload),
+        ..Filter::default()
+    };
+    let loaded: Vec<String> = reloads
+        .scan(std::io::BufReader::new(
+            std::fs::File::open(ws.audit()).unwrap(),
+        ))
+        .flat_map(|r| r.unwrap().0.entry.plugins)
+        .map(|p| p.name)
+        .collect();
+    for name in [
+        "pii-detector",
+        "complexity-router",
+        "policy:contract-triage",
+    ] {
+        assert!(
+            loaded.iter().any(|n| n == name),
+            "no reload record for {name}: {loaded:?}"
+        );
+    }
 }
 
 /// A triage-escalate policy on the short intent schema that always

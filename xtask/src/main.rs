@@ -30,8 +30,13 @@ enum Cmd {
         /// Extra arguments for cargo nextest (a filter, for example).
         args: Vec<String>,
     },
-    /// Run a benchmark suite: `plugins` or `local`.
-    Bench { suite: String },
+    /// Run a benchmark suite: `plugins`, `local` or `pipeline [--limit N]`.
+    Bench {
+        suite: String,
+        /// Passed on to the benchmark.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Fetch the embedded model and its tokenizer into $SLUICE_HOME.
     Model,
     /// Measure quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]` or `pii [FILE.jsonl ...]`.
@@ -87,7 +92,7 @@ fn main() -> Result<()> {
             build_plugins(&root)?;
             test(&args)
         }
-        Cmd::Bench { suite } => {
+        Cmd::Bench { suite, args } => {
             setup()?;
             build_plugins(&root)?;
             match suite.as_str() {
@@ -98,7 +103,15 @@ fn main() -> Result<()> {
                     fetch_model()?;
                     bench_local(&root)
                 }
-                other => bail!("unknown bench suite {other:?}; try `plugins` or `local`"),
+                "pipeline" => {
+                    fetch_model()?;
+                    run(Command::new("cargo")
+                        .args(["bench", "-p", "sluice-tests", "--bench", "pipeline", "--"])
+                        .args(&args))
+                }
+                other => {
+                    bail!("unknown bench suite {other:?}; try `plugins`, `local` or `pipeline`")
+                }
             }
         }
     }

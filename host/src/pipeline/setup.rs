@@ -40,6 +40,7 @@ impl Pipeline {
         let audit = AuditLog::open(&setup.audit_path)?;
         let host = PluginHost::start(setup.plugin_host)?;
         let registry = host.registry().clone();
+        registry.audit_to(audit.clone());
         registry.load_dir(&setup.policies_dir);
         let policies = Policies::load(
             &setup.policies_dir,

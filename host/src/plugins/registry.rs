@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
+use crate::audit::{AuditLog, Entry, Kind};
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::{PluginError, Stage};
 use crate::plugins::loader;
@@ -95,6 +96,8 @@ pub struct Registry {
     /// Serialises writers; never taken by a reader.
     writer: Mutex<()>,
     history: Mutex<VecDeque<Rejection>>,
+    /// Where loads, removals and rejections are recorded, once set.
+    audit: std::sync::OnceLock<AuditLog>,
 }
 
 impl Registry {
@@ -104,6 +107,20 @@ impl Registry {
             current: ArcSwap::from_pointee(PluginSet::default()),
             writer: Mutex::new(()),
             history: Mutex::new(VecDeque::new()),
+            audit: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Record every later load, removal and rejection in `log`.
+    pub fn audit_to(&self, log: AuditLog) {
+        let _ = self.audit.set(log);
+    }
+
+    fn audit(&self, entry: Entry) {
+        if let Some(log) = self.audit.get()
+            && let Err(e) = log.append(entry)
+        {
+            tracing::error!("audit: {e:#}");
         }
     }
 
@@ -164,6 +181,11 @@ impl Registry {
             if let Some(old) = current.plugins.get(&name) {
                 tracing::warn!(plugin = %name, version = old.short_sha(), "plugin file removed; policies that use it fall back");
                 old.retire();
+                self.audit(
+                    Entry::new(Kind::Reload, "retired")
+                        .reasons([format!("plugin {name}: file removed")])
+                        .plugin(&name, Some(&old.sha256)),
+                );
                 self.swap(&current, |set| {
                     set.plugins.remove(&name);
                 });
@@ -188,6 +210,11 @@ impl Registry {
                     plugin = %name, world = %plugin.world, version = plugin.short_sha(), cached = plugin.from_cache,
                     "plugin version in service (ready in {:?})", plugin.compile_time
                 );
+                self.audit(
+                    Entry::new(Kind::Reload, "loaded")
+                        .reasons([format!("plugin {name} ({})", plugin.world)])
+                        .plugin(&name, Some(&plugin.sha256)),
+                );
                 let plugin = Arc::new(plugin);
                 let old = current.plugins.get(&name).cloned();
                 self.swap(&current, |set| {
@@ -211,6 +238,11 @@ impl Registry {
         tracing::error!(
             "plugin {} rejected at the {stage} stage: {error}; {keeping}",
             path.display()
+        );
+        self.audit(
+            Entry::new(Kind::Rejection, "plugin refused")
+                .reasons([format!("plugin {name}: {stage} stage: {error}; {keeping}")])
+                .plugin(name, current.plugins.get(name).map(|p| p.sha256.as_str())),
         );
         let rejection = Rejection {
             name: name.to_string(),

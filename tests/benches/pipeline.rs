@@ -1,0 +1,189 @@
+//! `cargo xtask bench pipeline [--limit N]`: CUAD dev contracts through the
+//! shipped `contract-triage` policy on the real model, the real plugins and
+//! the recording fake cloud (it echoes, so an escalation costs one real
+//! round trip). Reports the share answered locally, what was sent to the
+//! cloud beside an all-cloud baseline (the same system prompt with the
+//! whole document), raw document text sent, time per document, and the
+//! host's own overhead per request (total minus model and cloud time).
+
+#[path = "../all/fake_cloud.rs"]
+#[allow(dead_code)]
+mod fake_cloud;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice::audit::AuditLog;
+use sluice::cloud::{CloudClient, CloudConfig, Price};
+use sluice::local::{self, Backend, LocalRuntime};
+use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies, Request, Tier};
+use sluice::plugins::{CallSettings, HostConfig, PluginHost};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The first `limit` contracts of the CUAD dev split, in name order.
+fn dev_contracts(limit: usize) -> Vec<PathBuf> {
+    let cuad = root().join("../shared/eval/contracts/cuad");
+    let dev = std::fs::read_to_string(cuad.join("master_clauses_dev.csv")).unwrap();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(cuad.join("contracts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy();
+            dev.contains(&format!("{stem}.pdf"))
+        })
+        .collect();
+    names.sort();
+    names.truncate(limit);
+    names
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let limit = args
+        .iter()
+        .position(|a| a == "--limit")
+        .and_then(|i| args.get(i + 1))
+        .map_or(50, |n| n.parse().expect("--limit N"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(run(limit));
+}
+
+async fn run(limit: usize) {
+    let fake = fake_cloud::FakeCloud::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let audit = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
+    let policies_dir = root().join("policies");
+    let host = PluginHost::start(HostConfig {
+        cache_dir: root().join("target/test-cache/components"),
+        ..HostConfig::default()
+    })
+    .unwrap();
+    host.registry().load_dir(&policies_dir);
+    let policies = Policies::load(&policies_dir, CallSettings::default(), None);
+    let policy = policies
+        .get("contract-triage")
+        .expect("policies/contract-triage.toml");
+    let (engine, _) = local::load(&Backend::embedded()).unwrap();
+    let local = LocalRuntime::start(engine, 4);
+    let mut cloud = CloudConfig::at(&fake.url, "sk-bench");
+    cloud.settings.model = "fake".into();
+    cloud.settings.prices.insert(
+        "fake".into(),
+        Price {
+            input_usd_per_mtok: 2.5,
+            output_usd_per_mtok: 15.0,
+        },
+    );
+    let pipeline = Arc::new(Pipeline {
+        plugins: host.registry().clone(),
+        policies: policies.clone(),
+        local: local.clone(),
+        cloud: Some(Arc::new(CloudClient::new(cloud))),
+        audit: audit.clone(),
+        budgets: Budgets::default(),
+        divergence: Divergence::default(),
+    });
+
+    let contracts = dev_contracts(limit);
+    let (mut local_answers, mut escalated, mut degraded) = (0, 0, 0);
+    let (mut sent_bytes, mut sent_tokens, mut baseline_bytes, mut baseline_tokens) =
+        (0u64, 0u64, 0u64, 0u64);
+    let mut raw_windows = 0usize;
+    let mut per_document = Vec::new();
+    let mut overhead = Vec::new();
+    for (i, path) in contracts.iter().enumerate() {
+        let document = std::fs::read_to_string(path).unwrap();
+        let before = fake.requests().len();
+        let started = Instant::now();
+        let outcome = pipeline
+            .run(Request {
+                id: format!("bench-{i}"),
+                policy: "contract-triage".into(),
+                document: document.clone(),
+                tags: vec![],
+            })
+            .await
+            .unwrap();
+        per_document.push(started.elapsed().as_secs_f64());
+        match (outcome.answered_by, &outcome.degraded) {
+            (_, Some(_)) => degraded += 1,
+            (Tier::Local, None) => local_answers += 1,
+            (Tier::Cloud, None) => escalated += 1,
+        }
+        sent_bytes += outcome.cloud.bytes;
+        sent_tokens += outcome.cloud.prompt_tokens;
+        // The all-cloud baseline: the same system prompt with the whole document.
+        let whole = format!("{}{}", policy.cloud_system, document);
+        baseline_bytes += whole.len() as u64;
+        baseline_tokens += local.tokenizer().encode(&whole).len() as u64;
+        let received: String = fake.requests()[before..]
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect();
+        let words: Vec<&str> = document.split_whitespace().collect();
+        raw_windows += words
+            .windows(8)
+            .filter(|w| received.contains(&w.join(" ")))
+            .count();
+        let latency = |stage: &str| outcome_latency(&audit, &outcome.decision_id, stage);
+        overhead.push(latency("total") - latency("local") - latency("cloud"));
+        eprintln!(
+            "{:>3}/{} {:<9} {:>6.1} s  {}",
+            i + 1,
+            contracts.len(),
+            outcome.route,
+            per_document.last().unwrap(),
+            path.file_name().unwrap().to_string_lossy()
+        );
+    }
+    audit.close().unwrap();
+    let n = contracts.len() as f64;
+    per_document.sort_by(f64::total_cmp);
+    overhead.sort_by(f64::total_cmp);
+    println!(
+        "contract-triage on {} CUAD dev contracts (default thresholds):",
+        contracts.len()
+    );
+    println!(
+        "  answered locally {local_answers} ({:.0}%), escalated {escalated}, degraded {degraded}",
+        100.0 * f64::from(local_answers) / n
+    );
+    println!(
+        "  cloud bytes sent {sent_bytes} vs all-cloud {baseline_bytes}: {:.1}% below; tokens {sent_tokens} vs {baseline_tokens}: {:.1}% below",
+        100.0 * (1.0 - sent_bytes as f64 / baseline_bytes as f64),
+        100.0 * (1.0 - sent_tokens as f64 / baseline_tokens as f64)
+    );
+    println!("  raw document text sent: {raw_windows} eight-word windows");
+    println!(
+        "  time per document: median {:.1} s, p90 {:.1} s",
+        percentile(&per_document, 0.5),
+        percentile(&per_document, 0.9)
+    );
+    println!(
+        "  host overhead per request (policy, router, anonymise, audit; model and cloud time excluded): median {:.3} ms, p99 {:.3} ms",
+        percentile(&overhead, 0.5),
+        percentile(&overhead, 0.99)
+    );
+}
+
+/// A stage's milliseconds from the request's `answer` record.
+fn outcome_latency(audit: &AuditLog, decision_id: &str, stage: &str) -> f64 {
+    let text = std::fs::read_to_string(audit.path()).unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<sluice::audit::Record>(l).ok())
+        .find(|r| r.id == decision_id)
+        .and_then(|r| r.entry.latency_ms.get(stage).copied())
+        .unwrap_or(0.0)
+}
