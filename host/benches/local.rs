@@ -58,7 +58,7 @@ fn main() {
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let stage = TriageStage::load(&root.join("schemas/contract_triage.json")).unwrap();
-    let (request, _) = stage.request(&tokenizer, &text);
+    let request = stage.request(&tokenizer, &text).request;
     if let Some(out) = prompt_out {
         std::fs::write(out, &request.prompt).unwrap();
     }

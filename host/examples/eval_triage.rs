@@ -83,7 +83,8 @@ fn main() -> anyhow::Result<()> {
     for (n, (path, label)) in contracts.iter().enumerate() {
         let text = std::fs::read_to_string(path)?;
         let started = Instant::now();
-        let (request, truncated) = stage.request(runtime.tokenizer(), &text);
+        let prepared = stage.request(runtime.tokenizer(), &text);
+        let (request, truncated) = (prepared.request, prepared.truncated);
         let outcome = runtime
             .submit(request)?
             .wait()

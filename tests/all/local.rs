@@ -186,7 +186,7 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
     assert_eq!(contracts.len(), 20);
     for path in contracts {
         let text = std::fs::read_to_string(&path).unwrap();
-        let (request, _) = stage.request(runtime.tokenizer(), &text);
+        let request = stage.request(runtime.tokenizer(), &text).request;
         let generation = runtime.submit(request).unwrap().wait().unwrap();
         // The raw constrained output parses and, with the computed field
         // added, validates: no retries, no repair.

@@ -5,6 +5,7 @@
 //! cloud beside an all-cloud baseline (the same system prompt with the
 //! whole document), raw document text sent, time per document, and the
 //! host's own overhead per request (total minus model and cloud time).
+//! `--tag hard` makes the router escalate every contract.
 
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
@@ -56,11 +57,19 @@ fn main() {
         .position(|a| a == "--limit")
         .and_then(|i| args.get(i + 1))
         .map_or(50, |n| n.parse().expect("--limit N"));
+    // `--tag hard` escalates every contract: what one escalation sends.
+    let tags: Vec<String> = args
+        .iter()
+        .position(|a| a == "--tag")
+        .and_then(|i| args.get(i + 1))
+        .into_iter()
+        .cloned()
+        .collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(run(limit));
+    runtime.block_on(run(limit, tags));
 }
 
-async fn run(limit: usize) {
+async fn run(limit: usize, tags: Vec<String>) {
     let fake = fake_cloud::FakeCloud::start().await;
     let dir = tempfile::tempdir().unwrap();
     let audit = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
@@ -103,6 +112,7 @@ async fn run(limit: usize) {
     let mut raw_windows = 0usize;
     let mut per_document = Vec::new();
     let mut overhead = Vec::new();
+    let mut anonymise = Vec::new();
     for (i, path) in contracts.iter().enumerate() {
         let document = std::fs::read_to_string(path).unwrap();
         let before = fake.requests().len();
@@ -112,7 +122,7 @@ async fn run(limit: usize) {
                 id: format!("bench-{i}"),
                 policy: "contract-triage".into(),
                 document: document.clone(),
-                tags: vec![],
+                tags: tags.clone(),
             })
             .await
             .unwrap();
@@ -123,7 +133,13 @@ async fn run(limit: usize) {
             (Tier::Cloud, None) => escalated += 1,
         }
         sent_bytes += outcome.cloud.bytes;
-        sent_tokens += outcome.cloud.prompt_tokens;
+        // Tokens of the message text sent, counted like the baseline's.
+        for body in fake.bodies()[before..].iter() {
+            for message in body["messages"].as_array().into_iter().flatten() {
+                let text = message["content"].as_str().unwrap_or_default();
+                sent_tokens += local.tokenizer().encode(text).len() as u64;
+            }
+        }
         // The all-cloud baseline: the same system prompt with the whole document.
         let whole = format!("{}{}", policy.cloud_system, document);
         baseline_bytes += whole.len() as u64;
@@ -139,12 +155,14 @@ async fn run(limit: usize) {
             .count();
         let latency = |stage: &str| outcome_latency(&audit, &outcome.decision_id, stage);
         overhead.push(latency("total") - latency("local") - latency("cloud"));
+        anonymise.push(latency("anonymise"));
         eprintln!(
-            "{:>3}/{} {:<9} {:>6.1} s  {}",
+            "{:>3}/{} {:<9} {:>6.1} s  overhead {:>7.3} ms  {}",
             i + 1,
             contracts.len(),
             outcome.route,
             per_document.last().unwrap(),
+            overhead.last().unwrap(),
             path.file_name().unwrap().to_string_lossy()
         );
     }
@@ -152,9 +170,15 @@ async fn run(limit: usize) {
     let n = contracts.len() as f64;
     per_document.sort_by(f64::total_cmp);
     overhead.sort_by(f64::total_cmp);
+    anonymise.sort_by(f64::total_cmp);
     println!(
-        "contract-triage on {} CUAD dev contracts (default thresholds):",
-        contracts.len()
+        "contract-triage on {} CUAD dev contracts ({}):",
+        contracts.len(),
+        if tags.is_empty() {
+            "default thresholds".to_string()
+        } else {
+            format!("tags {}", tags.join(","))
+        }
     );
     println!(
         "  answered locally {local_answers} ({:.0}%), escalated {escalated}, degraded {degraded}",
@@ -175,6 +199,11 @@ async fn run(limit: usize) {
         "  host overhead per request (policy, router, anonymise, audit; model and cloud time excluded): median {:.3} ms, p99 {:.3} ms",
         percentile(&overhead, 0.5),
         percentile(&overhead, 0.99)
+    );
+    println!(
+        "    of which anonymisation (detector as a fresh component instance): median {:.3} ms, p99 {:.3} ms",
+        percentile(&anonymise, 0.5),
+        percentile(&anonymise, 0.99)
     );
 }
 

@@ -106,7 +106,7 @@ fn main() -> Result<()> {
                 "pipeline" => {
                     fetch_model()?;
                     run(Command::new("cargo")
-                        .args(["bench", "-p", "sluice-tests", "--bench", "pipeline", "--"])
+                        .args(["bench", "--workspace", "--bench", "pipeline", "--"])
                         .args(&args))
                 }
                 other => {

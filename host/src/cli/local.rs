@@ -63,7 +63,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     match stage {
         Some(stage) => {
-            let (mut request, truncated) = stage.request(runtime.tokenizer(), &document);
+            let prepared = stage.request(runtime.tokenizer(), &document);
+            let (mut request, truncated) = (prepared.request, prepared.truncated);
             request.sampling = sampling;
             let generation = runtime.submit(request)?.wait()?;
             let triage = stage.finish(generation, truncated)?;

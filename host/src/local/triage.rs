@@ -36,6 +36,15 @@ impl std::fmt::Debug for TriageStage {
     }
 }
 
+/// A contract made ready for the model.
+pub struct Prepared {
+    pub request: GenerateRequest,
+    /// Whether the contract was cut to its head and tail.
+    pub truncated: bool,
+    /// Tokens in the whole contract.
+    pub document_tokens: usize,
+}
+
 /// The stage's answer.
 #[derive(Debug, Clone)]
 pub struct Triage {
@@ -90,9 +99,9 @@ impl TriageStage {
         &self.schema
     }
 
-    /// The generation request for one contract, and whether it was cut.
-    pub fn request(&self, tokenizer: &Tokenizer, full: &str) -> (GenerateRequest, bool) {
-        // One encoding serves both the cut and the opening lines.
+    /// The generation request for one contract.
+    pub fn request(&self, tokenizer: &Tokenizer, full: &str) -> Prepared {
+        // One encoding serves the cut, the opening lines and the count.
         let ids = tokenizer.encode(full.trim());
         let (document, truncated) = fit(tokenizer, full.trim(), &ids);
         let opening = tokenizer.decode(&ids[..ids.len().min(OPENING_TOKENS)]);
@@ -104,7 +113,11 @@ impl TriageStage {
         let mut request = GenerateRequest::new(prompt);
         request.schema = Some(self.schema.clone());
         request.max_tokens = MAX_TOKENS;
-        (request, truncated)
+        Prepared {
+            request,
+            truncated,
+            document_tokens: ids.len(),
+        }
     }
 
     /// Turn the generation into the validated record.

@@ -238,7 +238,7 @@ async fn triage_escalate(
         policy: ctx.policy.name.clone(),
         task: ctx.policy.task.clone(),
         tags: request.tags.clone(),
-        input_tokens: p.local.tokenizer().encode(&request.document).len() as u32,
+        input_tokens: triage.document_tokens as u32,
         triage_json: Some(triage.value.to_string()),
         confidence: triage.confidence.unwrap_or(0.0) as f32,
         budget_left_usd: if budget_left.is_finite() {

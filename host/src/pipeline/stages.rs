@@ -24,6 +24,9 @@ pub struct LocalAnswer {
     /// The record (valid under the schema), or a JSON string of free text.
     pub value: Value,
     pub confidence: Option<f64>,
+    /// Tokens the local model counted in the document (in the prompt,
+    /// without a schema).
+    pub document_tokens: usize,
     pub ms: f64,
 }
 
@@ -47,11 +50,13 @@ impl Pipeline {
         document: &str,
     ) -> Result<LocalAnswer, LocalError> {
         let started = Instant::now();
+        let document_tokens;
         let (value, confidence) = match &policy.local_stage {
             Some(stage) => {
-                let (request, truncated) = stage.request(self.local.tokenizer(), document);
-                let generation = self.local.submit(request)?.finish().await?;
-                let triage = stage.finish(generation, truncated)?;
+                let prepared = stage.request(self.local.tokenizer(), document);
+                document_tokens = prepared.document_tokens;
+                let generation = self.local.submit(prepared.request)?.finish().await?;
+                let triage = stage.finish(generation, prepared.truncated)?;
                 (triage.record, Some(triage.confidence))
             }
             None => {
@@ -63,6 +68,7 @@ impl Pipeline {
                 request.max_tokens = MAX_TEXT_TOKENS;
                 request.stop = vec!["\n\n".into()];
                 let generation = self.local.submit(request)?.finish().await?;
+                document_tokens = generation.prompt_tokens;
                 let confidence = f64::from(generation.confidence);
                 (
                     Value::String(generation.text.trim().to_string()),
@@ -73,6 +79,7 @@ impl Pipeline {
         Ok(LocalAnswer {
             value,
             confidence,
+            document_tokens,
             ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }
