@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod cloud;
+pub mod config;
 pub mod local;
 pub mod pipeline;
 pub mod plugins;

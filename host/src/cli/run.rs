@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sluice::cloud::{CloudConfig, CloudSettings};
+use sluice::cloud::CloudConfig;
+use sluice::config::Config;
 use sluice::local::Backend;
 use sluice::pipeline::{Pipeline, Request, Setup};
 use sluice::plugins::HostConfig;
@@ -29,11 +30,15 @@ pub struct RunArgs {
     /// The audit log (default: $SLUICE_HOME/audit/audit.jsonl).
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// The configuration file (default: $SLUICE_CONFIG, else ./sluice.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let document = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let config = Config::load(args.config.as_deref())?;
     let running = Pipeline::start(Setup {
         policies_dir: args.policies.clone(),
         audit_path: args
@@ -42,7 +47,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(sluice::audit::default_path),
         backend: Backend::embedded(),
         queue: 1,
-        cloud: CloudConfig::from_env(CloudSettings::default()),
+        cloud: CloudConfig::from_env(config.cloud),
         plugin_host: HostConfig::default(),
         watch: false,
     })?;
