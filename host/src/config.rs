@@ -1,9 +1,12 @@
 //! The host's configuration file, `sluice.toml`: found at `--config`, else
 //! `$SLUICE_CONFIG`, else `./sluice.toml`; without one, the defaults. Keys
 //! that do not exist are errors. Secrets never live here: the cloud key
-//! comes from `OPENAI_API_KEY` only.
+//! comes from `OPENAI_API_KEY` only, and API keys are stored as digests.
 //!
 //! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! api_keys = ["<sha256 of the key>"]
 //! [cloud]
 //! model = "gpt-5.4"
 //! timeout_ms = 60000
@@ -20,11 +23,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::api::ServerSettings;
 use crate::cloud::CloudSettings;
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub server: ServerSettings,
     pub cloud: CloudSettings,
 }
 

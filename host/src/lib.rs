@@ -3,14 +3,21 @@
 //! anonymise, merge) are made by sandboxed WebAssembly components.
 //!
 //! Table of contents:
+//! - [`api`]: the HTTP server (OpenAI-compatible endpoints, workflows,
+//!   admin, metrics, auth, limits).
 //! - [`local`]: the in-process Gemma runtime (GGUF and safetensors
 //!   backends, schema-constrained decoding, the inference worker, model
 //!   fetch).
 //! - [`plugins`]: the wasmtime host for policy plugins (contract, sandbox,
 //!   loader, registry with atomic swap, folder watch, failure policies).
+//! - [`privacy`]: placeholders, the per-request vault, re-identification.
+//! - [`cloud`]: the OpenAI-compatible client (retries, breaker, pricing).
+//! - [`pipeline`]: policies and the pattern executors.
+//! - [`audit`]: the hash-chained decision log.
 //!
 //! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
 
+pub mod api;
 pub mod audit;
 pub mod cloud;
 pub mod config;

@@ -30,8 +30,15 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Serve the HTTP API (OpenAI-compatible) on the policies folder.
+    Serve(cli::serve::ServeArgs),
     /// Run one document through a policy; print the result and the decision trace.
     Run(cli::run::RunArgs),
+    /// API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// The audit log: check its hash chain, or filter its records.
     Audit {
         #[command(subcommand)]
@@ -51,6 +58,12 @@ enum AuditCommand {
     Verify(cli::audit::VerifyArgs),
     /// Print the records that match every filter given, as JSON lines.
     Query(cli::audit::QueryArgs),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a fresh key; print it and the sha256 the configuration stores.
+    New,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +105,10 @@ fn main() -> ExitCode {
         Command::Model {
             command: ModelCommand::Fetch,
         } => sluice::local::fetch::fetch(&sluice::home_dir()).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => cli::serve::serve(&args),
+        Command::Key {
+            command: KeyCommand::New,
+        } => cli::serve::new_key(),
         Command::Run(args) => cli::run::run(&args),
         Command::Audit { command } => match command {
             AuditCommand::Verify(args) => cli::audit::verify(&args),

@@ -5,6 +5,9 @@
 //! went out. A script of [`Reply`]s, one per request, makes it misbehave:
 //! slow, 429/500 with `Retry-After`, a reset connection, malformed JSON,
 //! chosen content (such as JSON that breaks the schema), a broken stream.
+//! Like a real cloud it answers JSON when `response_format` asks for it:
+//! text that is not JSON becomes the simplest instance of the schema,
+//! carrying the text in its strings.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -192,7 +195,10 @@ async fn answer(
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
-    let echo = scripted.unwrap_or(echo);
+    let echo = match scripted {
+        Some(content) => content,
+        None => in_format(&request["response_format"], echo),
+    };
     let model = request["model"].as_str().unwrap_or("fake").to_string();
     if request["stream"] == true {
         let chars: Vec<(usize, char)> = echo.char_indices().collect();
@@ -232,4 +238,57 @@ async fn answer(
         "usage": {"prompt_tokens": body.len() / 4, "completion_tokens": echo.len() / 4, "total_tokens": (body.len() + echo.len()) / 4}
     }))
     .into_response()
+}
+
+/// The echo in the requested format: JSON text as it is, other text as the
+/// simplest instance of the schema (`json_schema`) or an object holding it
+/// (`json_object`).
+fn in_format(format: &Value, text: String) -> String {
+    let schema = match format["type"].as_str() {
+        Some("json_schema") => &format["json_schema"]["schema"],
+        Some("json_object") => {
+            &json!({"type": "object", "properties": {"text": {}}, "required": ["text"]})
+        }
+        _ => return text,
+    };
+    if serde_json::from_str::<Value>(&text).is_ok() {
+        return text;
+    }
+    instance(schema, &text).to_string()
+}
+
+fn instance(schema: &Value, text: &str) -> Value {
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(first) = schema[key].as_array().and_then(|e| e.first()) {
+            return instance(first, text);
+        }
+    }
+    let kind = match &schema["type"] {
+        Value::Array(kinds) => kinds.first().and_then(Value::as_str).unwrap_or("string"),
+        other => other.as_str().unwrap_or("string"),
+    };
+    match kind {
+        "object" => {
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            required
+                .into_iter()
+                .map(|key| (key.to_string(), instance(&schema["properties"][key], text)))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        }
+        "array" => json!([]),
+        "integer" | "number" => json!(0),
+        "boolean" => json!(true),
+        "null" => Value::Null,
+        _ => json!(text),
+    }
 }

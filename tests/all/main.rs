@@ -3,8 +3,10 @@
 //! local model (`cargo xtask setup`).
 
 mod fake_cloud;
+mod stack;
 mod support;
 
+mod api;
 mod audit;
 mod hostile;
 mod hot_swap;

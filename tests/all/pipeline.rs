@@ -3,114 +3,18 @@
 //! recording fake cloud: what the cloud received, what the caller got, what
 //! the audit log says; and every scripted cloud fault ending in an answer.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sluice::audit::{AuditLog, Filter, Kind, Record, verify};
-use sluice::cloud::{CloudClient, CloudConfig, Price};
-use sluice::local::{self, Backend, LocalRuntime};
-use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies, Request, Tier, sample};
-use sluice::plugins::{CallSettings, PluginHost};
+use sluice::cloud::CloudClient;
+use sluice::pipeline::{Policies, Request, Tier, sample};
+use sluice::plugins::CallSettings;
 
 use crate::fake_cloud::{FakeCloud, Reply};
-use crate::support::{built, host, root};
-
-/// A policies folder (the shipped policies, `extra` ones, the plugins they
-/// use) beside a copy of `schemas/`, and an audit log.
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new(extra: &[(&str, &str)]) -> Workspace {
-        let dir = tempfile::tempdir().unwrap();
-        let policies = dir.path().join("policies");
-        let schemas = dir.path().join("schemas");
-        std::fs::create_dir_all(&policies).unwrap();
-        std::fs::create_dir_all(&schemas).unwrap();
-        for entry in std::fs::read_dir(root().join("schemas")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
-        }
-        for entry in std::fs::read_dir(root().join("policies")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
-            }
-        }
-        for plugin in ["complexity-router", "pii-detector", "confidence-merge"] {
-            std::fs::copy(built(plugin), policies.join(format!("{plugin}.wasm"))).unwrap();
-        }
-        for (name, text) in extra {
-            std::fs::write(policies.join(format!("{name}.toml")), text).unwrap();
-        }
-        Workspace { dir }
-    }
-
-    fn policies(&self) -> PathBuf {
-        self.dir.path().join("policies")
-    }
-
-    fn audit(&self) -> PathBuf {
-        self.dir.path().join("audit.jsonl")
-    }
-}
-
-fn model() -> LocalRuntime {
-    let (engine, _) = local::load(&Backend::embedded()).expect("loading the embedded model");
-    LocalRuntime::start(engine, 4)
-}
-
-/// A cloud on the fake: short timeout, quick retries, a price so budgets bind.
-fn cloud_config(fake: &FakeCloud) -> CloudConfig {
-    let mut config = CloudConfig::at(&fake.url, "sk-test");
-    config.settings.model = "fake".into();
-    config.settings.timeout = Duration::from_secs(3);
-    config.settings.retry.base_delay = Duration::from_millis(10);
-    config.settings.retry.max_delay = Duration::from_millis(50);
-    config.settings.breaker.failures = 1000;
-    config.settings.prices.insert(
-        "fake".into(),
-        Price {
-            input_usd_per_mtok: 2.5,
-            output_usd_per_mtok: 15.0,
-        },
-    );
-    config
-}
-
-struct Setup {
-    pipeline: Arc<Pipeline>,
-    _host: PluginHost,
-}
-
-fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>) -> Setup {
-    let host = host();
-    let audit = AuditLog::open(&ws.audit()).unwrap();
-    host.registry().audit_to(audit.clone());
-    host.registry().load_dir(&ws.policies());
-    let policies = Policies::load(&ws.policies(), CallSettings::default(), Some(audit.clone()));
-    assert!(
-        policies.rejections().is_empty(),
-        "{:?}",
-        policies.rejections()
-    );
-    let pipeline = Arc::new(Pipeline {
-        plugins: host.registry().clone(),
-        policies,
-        local: local.clone(),
-        cloud: cloud.map(|c| Arc::new(CloudClient::new(c))),
-        audit,
-        budgets: Budgets::default(),
-        divergence: Divergence::default(),
-    });
-    Setup {
-        pipeline,
-        _host: host,
-    }
-}
+use crate::stack::{Workspace, cloud_config, model, pipeline};
+use crate::support::root;
 
 fn records(audit: &Path, request_id: &str) -> Vec<Record> {
     let filter = Filter {
@@ -216,6 +120,7 @@ async fn triage_escalate_sends_only_the_pseudonymised_extraction() {
                 policy: "contract-triage".into(),
                 document: document.clone(),
                 tags: vec!["hard".into()],
+                schema: None,
             })
             .await
             .unwrap();
@@ -379,6 +284,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
                 policy: "escalate".into(),
                 document: sentence.clone(),
                 tags: vec!["hard".into()],
+                schema: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -445,6 +351,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
             policy: "escalate".into(),
             document: sentence.clone(),
             tags: vec!["hard".into()],
+            schema: None,
         })
         .await
         .unwrap();
@@ -462,6 +369,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
             policy: "escalate".into(),
             document: sentence.clone(),
             tags: vec!["hard".into()],
+            schema: None,
         })
         .await
         .unwrap();
@@ -482,6 +390,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
                 policy: "escalate".into(),
                 document: sentence.clone(),
                 tags: vec!["hard".into()],
+                schema: None,
             })
             .await
             .unwrap();
@@ -521,6 +430,7 @@ async fn parallel_merge_samples_merges_and_counts_divergence() {
             policy: "intent-classify".into(),
             document: sentences[0].0.clone(),
             tags: vec![],
+            schema: None,
         })
         .await
         .unwrap();
@@ -544,6 +454,7 @@ async fn parallel_merge_samples_merges_and_counts_divergence() {
             policy: "intent-classify".into(),
             document: sentence.clone(),
             tags: vec![],
+            schema: None,
         })
         .await
         .unwrap();
@@ -593,6 +504,7 @@ async fn draft_refine_sends_the_pseudonymised_draft_not_the_message() {
             policy: "report-draft".into(),
             document: sentence.clone(),
             tags: vec![],
+            schema: None,
         })
         .await
         .unwrap();

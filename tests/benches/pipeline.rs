@@ -123,6 +123,7 @@ async fn run(limit: usize, tags: Vec<String>) {
                 policy: "contract-triage".into(),
                 document: document.clone(),
                 tags: tags.clone(),
+                schema: None,
             })
             .await
             .unwrap();

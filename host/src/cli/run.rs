@@ -5,11 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sluice::cloud::CloudConfig;
-use sluice::config::Config;
-use sluice::local::Backend;
-use sluice::pipeline::{Pipeline, Request, Setup};
-use sluice::plugins::HostConfig;
+use sluice::pipeline::{Pipeline, Request};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -24,33 +20,15 @@ pub struct RunArgs {
     /// The request id (decides the parallel-merge sample); default: random.
     #[arg(long)]
     id: Option<String>,
-    /// The folder of policies and plugins.
-    #[arg(long, default_value = "policies")]
-    policies: PathBuf,
-    /// The audit log (default: $SLUICE_HOME/audit/audit.jsonl).
-    #[arg(long)]
-    audit: Option<PathBuf>,
-    /// The configuration file (default: $SLUICE_CONFIG, else ./sluice.toml).
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    stack: super::StackArgs,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let document = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let config = Config::load(args.config.as_deref())?;
-    let running = Pipeline::start(Setup {
-        policies_dir: args.policies.clone(),
-        audit_path: args
-            .audit
-            .clone()
-            .unwrap_or_else(sluice::audit::default_path),
-        backend: Backend::embedded(),
-        queue: 1,
-        cloud: CloudConfig::from_env(config.cloud),
-        plugin_host: HostConfig::default(),
-        watch: false,
-    })?;
+    let config = args.stack.config()?;
+    let running = Pipeline::start(args.stack.setup(&config, 1, false))?;
     let request = Request {
         id: args
             .id
@@ -59,6 +37,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         policy: args.policy.clone(),
         document,
         tags: args.tags.clone(),
+        schema: None,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(running.pipeline.run(request))?;

@@ -134,8 +134,13 @@ impl TriageStage {
             ))
         })?;
         let confidence = (f64::from(generation.confidence) * 1000.0).round() / 1000.0;
+        let scored = self.schema["properties"].get("confidence_score").is_some();
         if let Some(fields) = record.as_object_mut() {
-            fields.insert("confidence_score".into(), confidence.into());
+            // Only where the schema has the field: a caller's schema may
+            // forbid properties it does not name.
+            if scored {
+                fields.insert("confidence_score".into(), confidence.into());
+            }
             if let Some(Value::Array(flags)) = fields.get_mut("risk_flags") {
                 let mut seen = Vec::new();
                 flags.retain(|f| {

@@ -24,6 +24,7 @@ pub mod request;
 pub mod setup;
 pub mod stages;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -39,6 +40,7 @@ pub use policies::Policies;
 pub use policy::{Pattern, Policy, PolicyError};
 pub use request::Step;
 pub use setup::{Running, Setup};
+pub use stages::LocalUsage;
 
 /// Everything a request may use. Cheap to share (`Arc`).
 pub struct Pipeline {
@@ -61,6 +63,9 @@ pub struct Request {
     pub document: String,
     /// Free-form tags the router may read (`hard`, `litigation`).
     pub tags: Vec<String>,
+    /// The caller's JSON schema for the answer (`response_format`), for a
+    /// policy that has none of its own: `(name, schema)`.
+    pub schema: Option<(String, Value)>,
 }
 
 /// Which tier's answer was returned.
@@ -90,6 +95,10 @@ pub struct Outcome {
     pub result: Value,
     pub confidence: Option<f64>,
     pub cloud: CloudUsage,
+    pub local: LocalUsage,
+    /// Milliseconds per stage (`local`, `cloud`, `router`, `anonymise`,
+    /// `merger`, `total`).
+    pub latency_ms: BTreeMap<String, f64>,
     pub trace: Vec<Step>,
 }
 
@@ -105,6 +114,9 @@ pub enum PipelineError {
     },
     #[error("the document is empty")]
     Empty,
+    /// The caller's `response_format` cannot be used with this policy.
+    #[error("{0}")]
+    Schema(String),
     #[error(transparent)]
     Local(#[from] LocalError),
     /// Neither tier could answer (a cloud policy whose cloud and local
@@ -144,6 +156,14 @@ impl Pipeline {
                 limit: policy.max_document_bytes,
             });
         }
+        let policy = match &request.schema {
+            Some((name, schema)) => Arc::new(
+                policy
+                    .answering_in(name, schema.clone())
+                    .map_err(PipelineError::Schema)?,
+            ),
+            None => policy,
+        };
         let timeout = policy.timeout;
         let run = patterns::run(self, policy.clone(), request);
         tokio::time::timeout(timeout, run)

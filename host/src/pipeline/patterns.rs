@@ -101,6 +101,8 @@ fn finish(
         result: answer.value,
         confidence: answer.confidence,
         cloud: ctx.cloud.clone(),
+        local: ctx.local,
+        latency_ms: ctx.latency_ms.clone(),
         trace: std::mem::take(&mut ctx.trace),
     })
 }
@@ -118,6 +120,7 @@ async fn local(
     document: &str,
 ) -> Result<LocalAnswer, PipelineError> {
     let answer = p.local_stage(&ctx.policy, document).await?;
+    ctx.local.add(answer.usage);
     *ctx.latency_ms.entry("local".into()).or_default() += answer.ms;
     ctx.used("local");
     Ok(answer)
@@ -361,6 +364,7 @@ async fn parallel_merge(
     );
     p.account(ctx, &call);
     let local_answer = local_result?;
+    ctx.local.add(local_answer.usage);
     *ctx.latency_ms.entry("local".into()).or_default() += local_answer.ms;
     ctx.used("local");
     let cloud_value = match call.result {

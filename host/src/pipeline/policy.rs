@@ -461,6 +461,37 @@ impl Policy {
     }
 }
 
+/// The local model's prompt for a caller's schema: no examples to follow,
+/// the constraint does the rest.
+const CALLER_SCHEMA_PROMPT: &str = "{document}\n\nThe answer, as JSON:\n";
+
+impl Policy {
+    /// This policy answering in the caller's schema (`response_format`):
+    /// only a policy without a schema of its own may.
+    pub fn answering_in(&self, name: &str, schema: Value) -> Result<Policy, String> {
+        if let Some(own) = &self.schema {
+            return Err(format!(
+                "policy {} answers in its own schema ({}); leave response_format out, or use \
+                 a policy without one (such as sluice/local or sluice/cloud)",
+                self.name,
+                own.name()
+            ));
+        }
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| format!("response_format.json_schema.schema is not valid: {e}"))?;
+        let stage = TriageStage::new(schema.clone(), CALLER_SCHEMA_PROMPT.into())
+            .map_err(|e| format!("response_format.json_schema.schema: {e}"))?;
+        let mut policy = self.clone();
+        policy.schema = Some(Schema {
+            path: PathBuf::from(format!("{name}.json")),
+            value: schema,
+            validator: Arc::new(validator),
+        });
+        policy.local_stage = Some(Arc::new(stage));
+        Ok(policy)
+    }
+}
+
 fn load_schema(path: &Path) -> Result<Schema, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::audit::{AuditLog, CloudUsage, Entry, Kind};
+use crate::pipeline::stages::LocalUsage;
 use crate::pipeline::{PipelineError, Policy};
 use crate::plugins::PluginSet;
 use crate::privacy::Vault;
@@ -28,6 +29,7 @@ pub struct RequestCtx {
     pub trace: Vec<Step>,
     pub latency_ms: BTreeMap<String, f64>,
     pub cloud: CloudUsage,
+    pub local: LocalUsage,
     /// Tiers that did work.
     pub tiers: Vec<String>,
     pub started: Instant,
@@ -44,6 +46,7 @@ impl RequestCtx {
             trace: Vec::new(),
             latency_ms: BTreeMap::new(),
             cloud: CloudUsage::default(),
+            local: LocalUsage::default(),
             tiers: Vec::new(),
             started: Instant::now(),
             audit,

@@ -27,7 +27,29 @@ pub struct LocalAnswer {
     /// Tokens the local model counted in the document (in the prompt,
     /// without a schema).
     pub document_tokens: usize,
+    pub usage: LocalUsage,
     pub ms: f64,
+}
+
+/// What the local model read and wrote for a request.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct LocalUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl LocalUsage {
+    fn of(generation: &crate::local::Generation) -> LocalUsage {
+        LocalUsage {
+            prompt_tokens: generation.prompt_tokens as u64,
+            completion_tokens: generation.tokens.len() as u64,
+        }
+    }
+
+    pub fn add(&mut self, other: LocalUsage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
 }
 
 /// Tokens of free text the local model writes at most.
@@ -51,11 +73,13 @@ impl Pipeline {
     ) -> Result<LocalAnswer, LocalError> {
         let started = Instant::now();
         let document_tokens;
+        let usage;
         let (value, confidence) = match &policy.local_stage {
             Some(stage) => {
                 let prepared = stage.request(self.local.tokenizer(), document);
                 document_tokens = prepared.document_tokens;
                 let generation = self.local.submit(prepared.request)?.finish().await?;
+                usage = LocalUsage::of(&generation);
                 let triage = stage.finish(generation, prepared.truncated)?;
                 (triage.record, Some(triage.confidence))
             }
@@ -69,6 +93,7 @@ impl Pipeline {
                 request.stop = vec!["\n\n".into()];
                 let generation = self.local.submit(request)?.finish().await?;
                 document_tokens = generation.prompt_tokens;
+                usage = LocalUsage::of(&generation);
                 let confidence = f64::from(generation.confidence);
                 (
                     Value::String(generation.text.trim().to_string()),
@@ -80,6 +105,7 @@ impl Pipeline {
             value,
             confidence,
             document_tokens,
+            usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }

@@ -1,0 +1,749 @@
+//! The HTTP API over real sockets: the official `openai` Python package as
+//! the client (models, chat, streaming with usage, `json_schema`,
+//! `parse()` with a Pydantic model), schemathesis against OpenAI's own
+//! OpenAPI document, every kind of bad input answered in the OpenAI error
+//! shape while the server keeps serving, the admin API and metrics, a load
+//! past the concurrency cap (503s, not memory), and a shutdown that drains.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sluice::api::{self, Api, Keys, ServerSettings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::fake_cloud::{FakeCloud, Reply};
+use crate::stack::{Workspace, cloud_config, model, pipeline};
+use crate::support::root;
+
+const USER_KEY: &str = "sk-test-user-key";
+const ADMIN_KEY: &str = "sk-test-admin-key";
+
+/// A Colombian contract clause full of personal data.
+const CLAUSE: &str = "Entre los suscritos, Carlos Andrés Restrepo Gómez, identificado con C.C. 79.845.123 de Bogotá, \
+correo carlos.restrepo@example.co, y la sociedad Inversiones Andinas S.A.S., NIT 900.123.456-7, \
+se celebra el presente contrato de arrendamiento.";
+
+struct Server {
+    url: String,
+    fake: FakeCloud,
+    ws: Workspace,
+    stack: crate::stack::Setup,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: reqwest::Client,
+}
+
+async fn start(settings: ServerSettings) -> Server {
+    let fake = FakeCloud::start().await;
+    let ws = Workspace::new(&[]);
+    let local = model();
+    let stack = pipeline(&ws, &local, Some(cloud_config(&fake)));
+    let keys = Keys::new(&[], &[], &[USER_KEY.into()], &[ADMIN_KEY.into()]).unwrap();
+    let api = Api::new(stack.pipeline.clone(), settings, keys);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(api::serve(listener, api, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        url,
+        fake,
+        ws,
+        stack,
+        stop: Some(stop),
+        task,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// One exchange: status, headers, the body as text and as JSON (`null`
+/// when it is not JSON).
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Server {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    async fn chat(&self, body: Value) -> Answer {
+        self.send(
+            "POST",
+            "/v1/chat/completions",
+            Some(USER_KEY),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+    }
+
+    async fn admin(&self, path: &str) -> Answer {
+        self.send("GET", path, Some(ADMIN_KEY), None).await
+    }
+
+    /// Every byte the fake cloud received, as text.
+    fn cloud_received(&self) -> String {
+        self.fake
+            .requests()
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect()
+    }
+}
+
+/// The audit log's chain verifies and holds records.
+fn intact(server: &Server) {
+    let verified = sluice::audit::verify(&server.ws.audit()).unwrap();
+    assert!(verified.tamper.is_none(), "{:?}", verified.tamper);
+    assert!(verified.records > 0);
+}
+
+/// The Python that has the client packages (`cargo xtask test` makes it).
+fn python_bin() -> String {
+    std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn python(script: &str, server: &Server, extra: &[(&str, &str)]) {
+    let output = Command::new(python_bin())
+        .arg(root().join("tests/python").join(script))
+        .env("SLUICE_URL", &server.url)
+        .env("SLUICE_KEY", USER_KEY)
+        .envs(extra.iter().copied())
+        .output()
+        .expect("python3");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{text}");
+    assert!(output.status.success(), "{script} failed:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_python_client_works_unchanged() {
+    let server = start(ServerSettings::default()).await;
+    python("openai_client.py", &server, &[("SLUICE_CLAUSE", CLAUSE)]);
+    // The cloud policy's requests left pseudonymised.
+    let sent = server.cloud_received();
+    assert!(sent.contains("[PERSON_1]"), "{sent}");
+    for raw in [
+        "Carlos Andrés Restrepo Gómez",
+        "79.845.123",
+        "carlos.restrepo@example.co",
+        "900.123.456-7",
+    ] {
+        assert!(!sent.contains(raw), "{raw} reached the cloud");
+    }
+    intact(&server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_server_error_and_no_spec_violation() {
+    // The spec's model names, aliased to the cloud policy: generated
+    // requests then run the whole pipeline (detector, fake cloud,
+    // re-identification, audit) instead of stopping at 404.
+    let script = root().join("tests/python/schemathesis_openai.py");
+    let models = Command::new(python_bin())
+        .arg(&script)
+        .arg("--models")
+        .output()
+        .unwrap();
+    assert!(
+        models.status.success(),
+        "{}",
+        String::from_utf8_lossy(&models.stderr)
+    );
+    let models: Vec<String> = serde_json::from_slice(&models.stdout).unwrap();
+    assert!(models.len() > 10, "{models:?}");
+    let settings = ServerSettings {
+        aliases: models
+            .into_iter()
+            .map(|m| (m, "cloud".to_string()))
+            .collect(),
+        ..ServerSettings::default()
+    };
+    let server = start(settings).await;
+    python("schemathesis_openai.py", &server, &[]);
+    let metrics = server.send("GET", "/metrics", None, None).await;
+    for line in metrics.text.lines().filter(|l| {
+        l.starts_with("sluice_http_requests_total") || l.starts_with("sluice_request_failures")
+    }) {
+        println!("{line}");
+    }
+    // Generated requests reached the pipeline, and it still answers.
+    assert!(
+        !server.fake.requests().is_empty(),
+        "no generated request reached the cloud policy"
+    );
+    assert_eq!(server.send("GET", "/healthz", None, None).await.status, 200);
+    intact(&server);
+}
+
+/// A bad request: what is sent, and the status, `code` and words of the
+/// message that must come back.
+struct Bad {
+    what: &'static str,
+    method: &'static str,
+    path: &'static str,
+    key: Option<&'static str>,
+    body: Option<Vec<u8>>,
+    status: u16,
+    code: Option<&'static str>,
+    says: &'static str,
+}
+
+fn bad(
+    what: &'static str,
+    path: &'static str,
+    body: Value,
+    status: u16,
+    code: &'static str,
+    says: &'static str,
+) -> Bad {
+    Bad {
+        what,
+        method: "POST",
+        path,
+        key: Some(USER_KEY),
+        body: Some(body.to_string().into_bytes()),
+        status,
+        code: Some(code),
+        says,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_openai_errors_and_the_server_keeps_serving() {
+    let settings = ServerSettings {
+        max_body_kib: 64,
+        ..ServerSettings::default()
+    };
+    let server = start(settings).await;
+    let chat = "/v1/chat/completions";
+    let user = |text: &str| json!([{"role": "user", "content": text}]);
+    let cases = [
+        Bad {
+            body: Some(vec![b'x'; 65 << 10]),
+            ..bad(
+                "oversize body",
+                chat,
+                json!({}),
+                413,
+                "body_too_large",
+                "larger than the server accepts",
+            )
+        },
+        Bad {
+            body: Some(b"{\"model\": \"sluice/local\", \"messages\": [".to_vec()),
+            ..bad(
+                "broken JSON",
+                chat,
+                json!({}),
+                400,
+                "invalid_json",
+                "not valid JSON",
+            )
+        },
+        bad(
+            "wrong type",
+            chat,
+            json!({"model": "sluice/local", "messages": "hi"}),
+            400,
+            "invalid_json",
+            "messages",
+        ),
+        bad(
+            "unknown role",
+            chat,
+            json!({"model": "sluice/local", "messages": [{"role": "robot", "content": "hi"}]}),
+            400,
+            "invalid_json",
+            "messages[0].role",
+        ),
+        bad(
+            "unknown model",
+            chat,
+            json!({"model": "gpt-imaginary", "messages": user("hi")}),
+            404,
+            "model_not_found",
+            "sluice/contract-triage",
+        ),
+        bad(
+            "no messages",
+            chat,
+            json!({"model": "sluice/local", "messages": []}),
+            400,
+            "",
+            "at least one user message",
+        ),
+        bad(
+            "several choices",
+            chat,
+            json!({"model": "sluice/local", "messages": user("hi"), "n": 3}),
+            400,
+            "",
+            "set n to 1",
+        ),
+        bad(
+            "an image",
+            chat,
+            json!({"model": "sluice/local", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]}),
+            400,
+            "",
+            "sluice reads text",
+        ),
+        bad(
+            "an invalid schema",
+            chat,
+            json!({"model": "sluice/local", "messages": user("hi"), "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}}}),
+            422,
+            "invalid_response_format",
+            "not valid",
+        ),
+        bad(
+            "a schema for a policy that has one",
+            chat,
+            json!({"model": "sluice/contract-triage", "messages": user("hi"), "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}}),
+            422,
+            "invalid_response_format",
+            "answers in its own schema",
+        ),
+        bad(
+            "an empty document",
+            chat,
+            json!({"model": "sluice/local", "messages": user("  ")}),
+            400,
+            "empty_document",
+            "empty",
+        ),
+        bad(
+            "unknown workflow",
+            "/v1/workflows/nope",
+            json!({"document": "x"}),
+            404,
+            "model_not_found",
+            "does not exist",
+        ),
+        bad(
+            "workflow without a document",
+            "/v1/workflows/local",
+            json!({"metadata": {}}),
+            400,
+            "invalid_json",
+            "document",
+        ),
+        bad(
+            "workflow tags of the wrong type",
+            "/v1/workflows/local",
+            json!({"document": "x", "metadata": {"tags": 3}}),
+            400,
+            "",
+            "metadata.tags",
+        ),
+        Bad {
+            key: None,
+            ..bad(
+                "no key",
+                chat,
+                json!({}),
+                401,
+                "invalid_api_key",
+                "Authorization: Bearer",
+            )
+        },
+        Bad {
+            key: Some("sk-wrong"),
+            ..bad(
+                "a wrong key",
+                chat,
+                json!({}),
+                401,
+                "invalid_api_key",
+                "not valid",
+            )
+        },
+        Bad {
+            key: Some(ADMIN_KEY),
+            ..bad(
+                "an admin key on /v1",
+                chat,
+                json!({}),
+                403,
+                "insufficient_permissions",
+                "admin key",
+            )
+        },
+        Bad {
+            method: "GET",
+            body: None,
+            ..bad(
+                "a user key on /admin",
+                "/admin/stats",
+                json!({}),
+                403,
+                "insufficient_permissions",
+                "admin API",
+            )
+        },
+        Bad {
+            method: "GET",
+            key: Some(ADMIN_KEY),
+            body: None,
+            ..bad(
+                "a bad audit filter",
+                "/admin/audit?kind=bogus",
+                json!({}),
+                400,
+                "",
+                "not a record kind",
+            )
+        },
+        Bad {
+            method: "GET",
+            body: None,
+            ..bad(
+                "an unknown path",
+                "/v2/everything",
+                json!({}),
+                404,
+                "unknown_url",
+                "no endpoint",
+            )
+        },
+        Bad {
+            method: "GET",
+            ..bad(
+                "a wrong method",
+                chat,
+                json!({}),
+                405,
+                "method_not_allowed",
+                "does not take GET",
+            )
+        },
+    ];
+    for case in &cases {
+        let answer = server
+            .send(case.method, case.path, case.key, case.body.clone())
+            .await;
+        let error = &answer.body["error"];
+        assert_eq!(answer.status, case.status, "{}: {}", case.what, answer.body);
+        for field in ["message", "type", "param", "code"] {
+            assert!(
+                error.get(field).is_some(),
+                "{}: no {field} in {}",
+                case.what,
+                answer.body
+            );
+        }
+        if let Some(code) = case.code.filter(|c| !c.is_empty()) {
+            assert_eq!(error["code"], code, "{}: {}", case.what, answer.body);
+        }
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(case.says),
+            "{}: {message:?} does not say {:?}",
+            case.what,
+            case.says
+        );
+        assert!(
+            !message.contains(USER_KEY) && !message.contains(ADMIN_KEY),
+            "{}: a key in {message}",
+            case.what
+        );
+    }
+
+    // A client that goes away mid-stream: the server notices nothing but a
+    // closed socket.
+    let mut socket = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let body =
+        json!({"model": "sluice/cloud", "stream": true, "messages": user(CLAUSE)}).to_string();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {USER_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(body.as_bytes()).await.unwrap();
+    let mut first = [0u8; 64];
+    let read = socket.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    drop(socket);
+
+    // Still serving, and answering right.
+    let answer = server
+        .chat(json!({"model": "sluice/cloud", "messages": user(CLAUSE)}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["choices"][0]["message"]["content"], CLAUSE);
+    assert_eq!(answer.headers["x-sluice-route"], "cloud");
+    assert!(answer.headers.contains_key("x-sluice-decision-id"));
+    assert_eq!(server.send("GET", "/healthz", None, None).await.status, 200);
+    intact(&server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_metrics_and_readiness_tell_what_happened() {
+    let server = start(ServerSettings::default()).await;
+    let answer = server
+        .send(
+            "POST",
+            "/v1/workflows/cloud",
+            Some(USER_KEY),
+            Some(
+                json!({"document": CLAUSE, "metadata": {"tags": ["litigation"]}})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["result"], CLAUSE);
+    assert_eq!(answer.body["route"], "cloud");
+    assert_eq!(answer.body["answered_by"], "cloud");
+    let request_id = answer.body["id"].as_str().unwrap().to_string();
+    let decision = answer.body["decision_id"].as_str().unwrap().to_string();
+    assert_eq!(answer.headers["x-sluice-decision-id"], decision.as_str());
+    assert!(answer.body["usage"]["cloud"]["bytes"].as_u64().unwrap() > 0);
+
+    // A broken plugin file is refused and shown, the old version serving.
+    let broken = server.ws.policies().join("pii-detector.wasm");
+    let good = std::fs::read(&broken).unwrap();
+    std::fs::write(&broken, b"not a component").unwrap();
+    server.stack.host.registry().sync_path(&broken);
+    std::fs::write(&broken, good).unwrap();
+
+    let plugins = server.admin("/admin/plugins").await;
+    assert_eq!(plugins.status, 200, "{}", plugins.body);
+    let detector = plugins.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pii-detector")
+        .expect("pii-detector listed")
+        .clone();
+    assert_eq!(detector["status"], "ready", "{detector}");
+    assert_eq!(detector["world"], "anonymiser");
+    assert_eq!(detector["version"].as_str().unwrap().len(), 64);
+    assert!(detector["calls"].as_u64().unwrap() >= 1, "{detector}");
+    assert_eq!(detector["last_rejection"]["stage"], "parse", "{detector}");
+
+    let policies = server.admin("/admin/policies").await;
+    let names: Vec<&str> = policies.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "cloud",
+        "contract-triage",
+        "intent-classify",
+        "local",
+        "report-draft",
+    ] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+
+    let audit = server
+        .send(
+            "GET",
+            &format!("/admin/audit?request_id={request_id}"),
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(audit.status, 200);
+    assert_eq!(audit.headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = audit
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["route", "anonymise", "answer"], "{lines:?}");
+    assert_eq!(lines[2]["id"], decision.as_str());
+    assert!(!audit.text.contains("Restrepo"), "raw PII in the audit log");
+    let limited = server
+        .send("GET", "/admin/audit?limit=1", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(limited.text.lines().count(), 1);
+
+    let stats = server.admin("/admin/stats").await;
+    assert_eq!(stats.body["requests"], 1, "{}", stats.body);
+    assert_eq!(stats.body["cloud_share"], 1.0);
+    assert_eq!(stats.body["policies"]["cloud"]["routes"]["cloud"], 1);
+    assert!(stats.body["cloud_sent"]["bytes"].as_u64().unwrap() > 0);
+
+    let metrics = server.send("GET", "/metrics", None, None).await;
+    let text = &metrics.text;
+    for needle in [
+        "sluice_http_requests_total{path=\"/v1/workflows/{policy}\",method=\"POST\",status=\"200\"} 1",
+        "sluice_answers_total{policy=\"cloud\",route=\"cloud\",answered_by=\"cloud\",degraded=\"false\"} 1",
+        "sluice_stage_duration_seconds_bucket{le=",
+        "stage=\"anonymise\"",
+        "sluice_plugin_calls_total{plugin=\"pii-detector\"",
+        "sluice_local_queue_depth 0",
+        "sluice_cloud_retries_total 0",
+        "sluice_in_flight_requests 0",
+    ] {
+        assert!(text.contains(needle), "no {needle:?} in\n{text}");
+    }
+    let ready = server.send("GET", "/readyz", None, None).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert_eq!(ready.body["status"], "ready");
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_concurrency_cap_come_503s_not_memory_growth() {
+    let settings = ServerSettings {
+        max_concurrent: 4,
+        ..ServerSettings::default()
+    };
+    let server = Arc::new(start(settings).await);
+    server.fake.script(std::iter::repeat_n(
+        Reply::Slow(Duration::from_millis(150)),
+        100_000,
+    ));
+    let wave = |server: Arc<Server>| async move {
+        let tasks: Vec<_> = (0..48)
+            .map(|i| {
+                let server = server.clone();
+                tokio::spawn(async move {
+                    let answer = server
+                        .chat(json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": format!("Pedido {i} de la señora Marta Lucía Pérez.")}]}))
+                        .await;
+                    (answer.status, answer.headers.get("retry-after").cloned(), answer.body)
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut refused = 0;
+        for task in tasks {
+            let (status, retry_after, body) = task.await.unwrap();
+            match status {
+                200 => ok += 1,
+                503 => {
+                    assert_eq!(retry_after.unwrap(), "1");
+                    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+                    refused += 1;
+                }
+                other => panic!("status {other}: {body}"),
+            }
+        }
+        (ok, refused)
+    };
+    let (ok, refused) = wave(server.clone()).await;
+    assert!(ok >= 4 && refused > 0, "{ok} answered, {refused} refused");
+    let after_first = rss_kib();
+    let mut totals = (ok, refused);
+    for _ in 0..8 {
+        let (ok, refused) = wave(server.clone()).await;
+        totals.0 += ok;
+        totals.1 += refused;
+    }
+    let after_last = rss_kib();
+    println!(
+        "{} answered, {} refused with 503; RSS {} KiB after the first wave, {} KiB after nine",
+        totals.0, totals.1, after_first, after_last
+    );
+    assert!(
+        after_last < after_first + 48 * 1024,
+        "memory grew from {after_first} KiB to {after_last} KiB"
+    );
+    let overloaded = server.send("GET", "/metrics", None, None).await;
+    assert!(
+        overloaded
+            .text
+            .contains(&format!("sluice_overloaded_total {}", totals.1)),
+        "{}",
+        overloaded.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_requests_in_flight() {
+    let mut server = start(ServerSettings::default()).await;
+    server
+        .fake
+        .script([Reply::Slow(Duration::from_millis(800))]);
+    let http = server.http.clone();
+    let url = format!("{}/v1/chat/completions", server.url);
+    let in_flight = tokio::spawn(async move {
+        http.post(url)
+            .header("authorization", format!("Bearer {USER_KEY}"))
+            .json_body(
+                json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": CLAUSE}]}),
+            )
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop.take().unwrap().send(()).unwrap();
+    assert_eq!(in_flight.await.unwrap().unwrap(), 200);
+    (&mut server.task).await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
+            .await
+            .is_err()
+    );
+    intact(&server);
+}
+
+trait JsonBody {
+    fn json_body(self, body: Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, body: Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(body.to_string())
+    }
+}

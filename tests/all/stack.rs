@@ -1,0 +1,109 @@
+//! A running stack for the tests that need one: a policies folder (the
+//! shipped policies and the plugins they use, beside a copy of `schemas/`)
+//! with an audit log, the embedded model, a cloud on the fake, and the
+//! pipeline over them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice::audit::AuditLog;
+use sluice::cloud::{CloudClient, CloudConfig, Price};
+use sluice::local::{self, Backend, LocalRuntime};
+use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies};
+use sluice::plugins::{CallSettings, PluginHost};
+
+use crate::fake_cloud::FakeCloud;
+use crate::support::{built, host, root};
+
+/// A policies folder (the shipped policies, `extra` ones, the plugins they
+/// use) beside a copy of `schemas/`, and an audit log.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(extra: &[(&str, &str)]) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let policies = dir.path().join("policies");
+        let schemas = dir.path().join("schemas");
+        std::fs::create_dir_all(&policies).unwrap();
+        std::fs::create_dir_all(&schemas).unwrap();
+        for entry in std::fs::read_dir(root().join("schemas")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
+        }
+        for entry in std::fs::read_dir(root().join("policies")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        for plugin in ["complexity-router", "pii-detector", "confidence-merge"] {
+            std::fs::copy(built(plugin), policies.join(format!("{plugin}.wasm"))).unwrap();
+        }
+        for (name, text) in extra {
+            std::fs::write(policies.join(format!("{name}.toml")), text).unwrap();
+        }
+        Workspace { dir }
+    }
+
+    pub fn policies(&self) -> PathBuf {
+        self.dir.path().join("policies")
+    }
+
+    pub fn audit(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+}
+
+pub fn model() -> LocalRuntime {
+    let (engine, _) = local::load(&Backend::embedded()).expect("loading the embedded model");
+    LocalRuntime::start(engine, 4)
+}
+
+/// A cloud on the fake: short timeout, quick retries, a price so budgets bind.
+pub fn cloud_config(fake: &FakeCloud) -> CloudConfig {
+    let mut config = CloudConfig::at(&fake.url, "sk-test");
+    config.settings.model = "fake".into();
+    config.settings.timeout = Duration::from_secs(3);
+    config.settings.retry.base_delay = Duration::from_millis(10);
+    config.settings.retry.max_delay = Duration::from_millis(50);
+    config.settings.breaker.failures = 1000;
+    config.settings.prices.insert(
+        "fake".into(),
+        Price {
+            input_usd_per_mtok: 2.5,
+            output_usd_per_mtok: 15.0,
+        },
+    );
+    config
+}
+
+pub struct Setup {
+    pub pipeline: Arc<Pipeline>,
+    pub host: PluginHost,
+}
+
+pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>) -> Setup {
+    let host = host();
+    let audit = AuditLog::open(&ws.audit()).unwrap();
+    host.registry().audit_to(audit.clone());
+    host.registry().load_dir(&ws.policies());
+    let policies = Policies::load(&ws.policies(), CallSettings::default(), Some(audit.clone()));
+    assert!(
+        policies.rejections().is_empty(),
+        "{:?}",
+        policies.rejections()
+    );
+    let pipeline = Arc::new(Pipeline {
+        plugins: host.registry().clone(),
+        policies,
+        local: local.clone(),
+        cloud: cloud.map(|c| Arc::new(CloudClient::new(c))),
+        audit,
+        budgets: Budgets::default(),
+        divergence: Divergence::default(),
+    });
+    Setup { pipeline, host }
+}

@@ -1,0 +1,181 @@
+//! `cargo xtask bench api`: what sluice adds in front of a cloud. The
+//! shipped `cloud` policy (pii-detector on every request, three audit
+//! records, the answer re-identified) over real sockets, against calling the
+//! fake cloud directly, at a fixed open-loop rate; then rising rates, to
+//! find the highest whose p99 stays under 10 ms. Latency is measured from
+//! each request's scheduled send time, so a stalled server cannot hide its
+//! queue (no coordinated omission).
+//!
+//! Arguments: `--rate R` (default 500), `--seconds S` (default 10).
+
+#[path = "../all/fake_cloud.rs"]
+#[allow(dead_code)]
+mod fake_cloud;
+#[path = "../all/stack.rs"]
+#[allow(dead_code)]
+mod stack;
+#[path = "../all/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sluice::api::{self, Api, Keys, ServerSettings};
+
+const KEY: &str = "sk-bench";
+const SENTENCE: &str = "La señora Marta Lucía Pérez, identificada con C.C. 52.123.456, pide copia del contrato 2024-118 a marta.perez@example.co.";
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[at.min(sorted.len() - 1)]
+}
+
+struct Run {
+    p50: f64,
+    p99: f64,
+    sent: usize,
+    failed: usize,
+}
+
+/// Send `rate` requests a second for `seconds`, open loop; latencies in ms.
+async fn drive(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: &str,
+    rate: f64,
+    seconds: f64,
+) -> Run {
+    let total = (rate * seconds) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let mut request = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        tasks.push(tokio::spawn(async move {
+            let ok = match request.send().await {
+                Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            (due.elapsed().as_secs_f64() * 1e3, ok)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    let mut failed = 0;
+    for task in tasks {
+        let (ms, ok) = task.await.unwrap();
+        latencies.push(ms);
+        failed += usize::from(!ok);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Run {
+        p50: percentile(&latencies, 0.5),
+        p99: percentile(&latencies, 0.99),
+        sent: total,
+        failed,
+    }
+}
+
+fn arg(name: &str, default: f64) -> f64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+}
+
+fn main() {
+    let rate = arg("--rate", 500.0);
+    let seconds = arg("--seconds", 10.0);
+    // The server on its own runtime, as in `sluice serve`; the load on another.
+    let server_rt = tokio::runtime::Runtime::new().unwrap();
+    let ws = stack::Workspace::new(&[]);
+    let local = stack::model();
+    let (fake, url, _stack) = server_rt.block_on(async {
+        let fake = fake_cloud::FakeCloud::start().await;
+        let stack = stack::pipeline(&ws, &local, Some(stack::cloud_config(&fake)));
+        let keys = Keys::new(&[], &[], &[KEY.into()], &[]).unwrap();
+        let settings = ServerSettings {
+            max_concurrent: 1024,
+            ..ServerSettings::default()
+        };
+        let api = Api::new(stack.pipeline.clone(), settings, keys);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/v1/chat/completions",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(api::serve(listener, api, std::future::pending()));
+        (fake, url, stack)
+    });
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let direct_url = format!("{}/chat/completions", fake.url);
+    let via = json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": SENTENCE}]})
+        .to_string();
+    let direct = json!({"model": "fake", "messages": [
+        {"role": "system", "content": "Answer the request."},
+        {"role": "user", "content": SENTENCE}]})
+    .to_string();
+    client_rt.block_on(async {
+        // Warm both paths (connections, the detector's compiled code).
+        drive(&client, &direct_url, None, &direct, 100.0, 1.0).await;
+        drive(&client, &url, Some(KEY), &via, 100.0, 1.0).await;
+        println!("{rate} requests/s for {seconds} s each, alternating, latency from the scheduled send time (ms):");
+        let mut direct_runs = Vec::new();
+        let mut sluice_runs = Vec::new();
+        for _ in 0..2 {
+            direct_runs.push(drive(&client, &direct_url, None, &direct, rate, seconds / 2.0).await);
+            sluice_runs.push(drive(&client, &url, Some(KEY), &via, rate, seconds / 2.0).await);
+        }
+        let median = |runs: &[Run], f: fn(&Run) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            (v[0] + v[v.len() - 1]) / 2.0
+        };
+        let (d50, d99) = (median(&direct_runs, |r| r.p50), median(&direct_runs, |r| r.p99));
+        let (s50, s99) = (median(&sluice_runs, |r| r.p50), median(&sluice_runs, |r| r.p99));
+        let failed: usize = sluice_runs.iter().chain(&direct_runs).map(|r| r.failed).sum();
+        println!("  fake cloud directly   p50 {d50:7.3}  p99 {d99:7.3}");
+        println!("  through sluice        p50 {s50:7.3}  p99 {s99:7.3}");
+        println!("  added by sluice       p50 {:7.3}  p99 {:7.3}   (failed requests: {failed})", s50 - d50, s99 - d99);
+
+        println!("rising rates through sluice, {} s each:", seconds / 2.0);
+        let mut best = None;
+        for step in [250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0] {
+            let run = drive(&client, &url, Some(KEY), &via, step, seconds / 2.0).await;
+            println!(
+                "  {step:6.0}/s  p50 {:7.3}  p99 {:8.3}  failed {}/{}",
+                run.p50, run.p99, run.failed, run.sent
+            );
+            if run.p99 < 10.0 && run.failed == 0 {
+                best = Some(step);
+            } else {
+                break;
+            }
+        }
+        match best {
+            Some(r) => println!("highest rate with p99 under 10 ms: {r:.0} requests/s"),
+            None => println!("no rate tried kept p99 under 10 ms"),
+        }
+    });
+}
