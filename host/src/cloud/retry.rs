@@ -81,10 +81,14 @@ pub fn service(
 + Sync
 + 'static {
     let policy = Arc::new(policy);
+    // One client for every call: its connection pool is what makes a cloud
+    // call one round trip, and building one loads the TLS roots (~100 ms).
+    let client = reqwest::Client::new();
     tower::service_fn(move |request: HttpRequestFactory| {
         let policy = policy.clone();
         let retries = retries.clone();
-        async move { send(&policy, &retries, request).await }
+        let client = client.clone();
+        async move { send(&policy, &retries, &client, request).await }
     })
 }
 
@@ -106,12 +110,15 @@ fn retryable(result: &Result<reqwest::Response, OpenAIError>) -> Option<Option<D
 async fn send(
     policy: &RetryPolicy,
     retries: &RetryCount,
+    client: &reqwest::Client,
     request: HttpRequestFactory,
 ) -> Result<reqwest::Response, OpenAIError> {
     let deadline = DEADLINE.try_with(|d| *d).ok();
     let mut attempt = 0;
     loop {
-        let result = ReqwestService::default().oneshot(request.clone()).await;
+        let result = ReqwestService::new(client.clone())
+            .oneshot(request.clone())
+            .await;
         let Some(server_wait) = retryable(&result) else {
             return result;
         };
