@@ -6,7 +6,7 @@
 //! each request's scheduled send time, so a stalled server cannot hide its
 //! queue (no coordinated omission).
 //!
-//! Arguments: `--rate R` (default 500), `--seconds S` (default 10).
+//! Arguments: `--rate R` (default 500), `--seconds S` per round (default 3).
 
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
@@ -85,6 +85,21 @@ async fn drive(
     }
 }
 
+/// The median of one figure over rounds.
+fn median(runs: &[Run], figure: fn(&Run) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(figure).collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// Rounds per path at the fixed rate.
+const ROUNDS: usize = 7;
+
 fn arg(name: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -98,7 +113,7 @@ fn arg(name: &str, default: f64) -> f64 {
 
 fn main() {
     let rate = arg("--rate", 500.0);
-    let seconds = arg("--seconds", 10.0);
+    let seconds = arg("--seconds", 3.0);
     // The server on its own runtime, as in `sluice serve`; the load on another.
     let server_rt = tokio::runtime::Runtime::new().unwrap();
     let ws = stack::Workspace::new(&[]);
@@ -140,34 +155,47 @@ fn main() {
         // Warm both paths (connections, the detector's compiled code).
         drive(&client, &direct_url, None, &direct, 100.0, 1.0).await;
         drive(&client, &url, Some(KEY), &via, 100.0, 1.0).await;
-        println!("{rate} requests/s for {seconds} s each, alternating, latency from the scheduled send time (ms):");
+        // The machine is shared: a stall elsewhere can spoil one round's
+        // p99, so rounds alternate between the paths and each figure is the
+        // median over rounds.
+        println!(
+            "{rate} requests/s, {ROUNDS} rounds of {seconds} s per path, alternating; latency from the scheduled send time (ms), medians over rounds:"
+        );
         let mut direct_runs = Vec::new();
         let mut sluice_runs = Vec::new();
-        for _ in 0..2 {
-            direct_runs.push(drive(&client, &direct_url, None, &direct, rate, seconds / 2.0).await);
-            sluice_runs.push(drive(&client, &url, Some(KEY), &via, rate, seconds / 2.0).await);
+        for _ in 0..ROUNDS {
+            direct_runs.push(drive(&client, &direct_url, None, &direct, rate, seconds).await);
+            sluice_runs.push(drive(&client, &url, Some(KEY), &via, rate, seconds).await);
         }
-        let median = |runs: &[Run], f: fn(&Run) -> f64| {
-            let mut v: Vec<f64> = runs.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            (v[0] + v[v.len() - 1]) / 2.0
-        };
+        let failed: usize = sluice_runs.iter().chain(&direct_runs).map(|r| r.failed).sum();
         let (d50, d99) = (median(&direct_runs, |r| r.p50), median(&direct_runs, |r| r.p99));
         let (s50, s99) = (median(&sluice_runs, |r| r.p50), median(&sluice_runs, |r| r.p99));
-        let failed: usize = sluice_runs.iter().chain(&direct_runs).map(|r| r.failed).sum();
-        println!("  fake cloud directly   p50 {d50:7.3}  p99 {d99:7.3}");
-        println!("  through sluice        p50 {s50:7.3}  p99 {s99:7.3}");
-        println!("  added by sluice       p50 {:7.3}  p99 {:7.3}   (failed requests: {failed})", s50 - d50, s99 - d99);
+        let spread = |runs: &[Run]| {
+            let p99: Vec<f64> = runs.iter().map(|r| r.p99).collect();
+            let min = p99.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = p99.iter().copied().fold(0.0, f64::max);
+            format!("(p99 over rounds {min:.2}..{max:.2})")
+        };
+        println!("  fake cloud directly   p50 {d50:7.3}  p99 {d99:7.3}  {}", spread(&direct_runs));
+        println!("  through sluice        p50 {s50:7.3}  p99 {s99:7.3}  {}", spread(&sluice_runs));
+        println!(
+            "  added by sluice       p50 {:7.3}  p99 {:7.3}   (failed requests: {failed})",
+            s50 - d50,
+            s99 - d99
+        );
 
-        println!("rising rates through sluice, {} s each:", seconds / 2.0);
+        println!("rising rates through sluice, 3 rounds of {seconds} s each, median p99:");
         let mut best = None;
         for step in [250.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0] {
-            let run = drive(&client, &url, Some(KEY), &via, step, seconds / 2.0).await;
-            println!(
-                "  {step:6.0}/s  p50 {:7.3}  p99 {:8.3}  failed {}/{}",
-                run.p50, run.p99, run.failed, run.sent
-            );
-            if run.p99 < 10.0 && run.failed == 0 {
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(drive(&client, &url, Some(KEY), &via, step, seconds).await);
+            }
+            let (p50, p99) = (median(&runs, |r| r.p50), median(&runs, |r| r.p99));
+            let failed: usize = runs.iter().map(|r| r.failed).sum();
+            let sent: usize = runs.iter().map(|r| r.sent).sum();
+            println!("  {step:6.0}/s  p50 {p50:7.3}  p99 {p99:8.3}  failed {failed}/{sent}");
+            if p99 < 10.0 && failed == 0 {
                 best = Some(step);
             } else {
                 break;

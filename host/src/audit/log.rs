@@ -34,6 +34,9 @@ struct Chain {
 
 struct Shared {
     chain: Mutex<Chain>,
+    /// The same file, for `fsync` without the chain's lock: appends go on
+    /// while the disk catches up (a sync can take 100 ms).
+    sync_handle: std::fs::File,
     closed: AtomicBool,
     wake: Condvar,
 }
@@ -81,7 +84,11 @@ impl AuditLog {
             }
             None => (0, GENESIS.to_string()),
         };
+        let sync_handle = file
+            .try_clone()
+            .with_context(|| format!("opening {} for syncing", path.display()))?;
         let shared = Arc::new(Shared {
+            sync_handle,
             chain: Mutex::new(Chain {
                 file,
                 seq,
@@ -167,31 +174,36 @@ impl Drop for Shared {
     }
 }
 
+/// Sync what was written, if anything, holding the chain's lock only to
+/// read and clear the dirty flag.
 fn sync(shared: &Shared) -> std::io::Result<()> {
-    let mut chain = shared.chain.lock().unwrap_or_else(|p| p.into_inner());
-    if chain.dirty {
-        chain.file.sync_data()?;
+    {
+        let mut chain = shared.chain.lock().unwrap_or_else(|p| p.into_inner());
+        if !chain.dirty {
+            return Ok(());
+        }
         chain.dirty = false;
     }
-    Ok(())
+    shared.sync_handle.sync_data().inspect_err(|_| {
+        shared.chain.lock().unwrap_or_else(|p| p.into_inner()).dirty = true;
+    })
 }
 
 /// Every second, sync if something was written; stop when closed or when
 /// the log is the thread's alone.
 fn sync_loop(shared: &Arc<Shared>) {
-    let mut guard = shared.chain.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        let (next, _) = shared
-            .wake
-            .wait_timeout(guard, SYNC_INTERVAL)
-            .unwrap_or_else(|p| p.into_inner());
-        guard = next;
-        if guard.dirty {
-            if let Err(e) = guard.file.sync_data() {
-                tracing::error!("syncing the audit log: {e}");
-            } else {
-                guard.dirty = false;
-            }
+        {
+            let guard = shared.chain.lock().unwrap_or_else(|p| p.into_inner());
+            drop(
+                shared
+                    .wake
+                    .wait_timeout(guard, SYNC_INTERVAL)
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
+        }
+        if let Err(e) = sync(shared) {
+            tracing::error!("syncing the audit log: {e}");
         }
         if shared.closed.load(Ordering::SeqCst) || Arc::strong_count(shared) == 1 {
             return;
