@@ -718,8 +718,10 @@ async fn shutdown_answers_the_requests_in_flight() {
     let in_flight = tokio::spawn(async move {
         http.post(url)
             .header("authorization", format!("Bearer {USER_KEY}"))
-            .json_body(
-                json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": CLAUSE}]}),
+            .header("content-type", "application/json")
+            .body(
+                json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": CLAUSE}]})
+                    .to_string(),
             )
             .send()
             .await
@@ -735,15 +737,4 @@ async fn shutdown_answers_the_requests_in_flight() {
             .is_err()
     );
     intact(&server);
-}
-
-trait JsonBody {
-    fn json_body(self, body: Value) -> Self;
-}
-
-impl JsonBody for reqwest::RequestBuilder {
-    fn json_body(self, body: Value) -> Self {
-        self.header("content-type", "application/json")
-            .body(body.to_string())
-    }
 }

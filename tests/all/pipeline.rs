@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sluice::audit::{AuditLog, Filter, Kind, Record, verify};
 use sluice::cloud::CloudClient;
-use sluice::pipeline::{Policies, Request, Tier, sample};
+use sluice::pipeline::{Policies, Tier, sample};
 use sluice::plugins::CallSettings;
 
 use crate::fake_cloud::{FakeCloud, Reply};
-use crate::stack::{Workspace, cloud_config, model, pipeline};
+use crate::stack::{Workspace, cloud_config, model, pipeline, request};
 use crate::support::root;
 
 fn records(audit: &Path, request_id: &str) -> Vec<Record> {
@@ -115,13 +115,12 @@ async fn triage_escalate_sends_only_the_pseudonymised_extraction() {
         let before = fake.requests().len();
         let outcome = setup
             .pipeline
-            .run(Request {
-                id: format!("triage-{i}"),
-                policy: "contract-triage".into(),
-                document: document.clone(),
-                tags: vec!["hard".into()],
-                schema: None,
-            })
+            .run(request(
+                &format!("triage-{i}"),
+                "contract-triage",
+                &document,
+                &["hard"],
+            ))
             .await
             .unwrap();
         // Escalated on the tag, answered by the (echoing) cloud, re-identified.
@@ -279,13 +278,12 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
         let started = Instant::now();
         let outcome = setup
             .pipeline
-            .run(Request {
-                id: format!("fault-{i}"),
-                policy: "escalate".into(),
-                document: sentence.clone(),
-                tags: vec!["hard".into()],
-                schema: None,
-            })
+            .run(request(
+                &format!("fault-{i}"),
+                "escalate",
+                &sentence,
+                &["hard"],
+            ))
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let cloud_time = outcome.trace.iter().map(|s| s.ms).sum::<f64>();
@@ -346,13 +344,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
     let before = fake.requests().len();
     let outcome = setup
         .pipeline
-        .run(Request {
-            id: "over-budget".into(),
-            policy: "escalate".into(),
-            document: sentence.clone(),
-            tags: vec!["hard".into()],
-            schema: None,
-        })
+        .run(request("over-budget", "escalate", &sentence, &["hard"]))
         .await
         .unwrap();
     assert_eq!(fake.requests().len(), before);
@@ -364,13 +356,7 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
     let local_only = pipeline(&ws, &local, None);
     let outcome = local_only
         .pipeline
-        .run(Request {
-            id: "local-only".into(),
-            policy: "escalate".into(),
-            document: sentence.clone(),
-            tags: vec!["hard".into()],
-            schema: None,
-        })
+        .run(request("local-only", "escalate", &sentence, &["hard"]))
         .await
         .unwrap();
     assert!(outcome.degraded.unwrap().contains("local-only mode"));
@@ -385,13 +371,12 @@ async fn every_cloud_fault_ends_in_an_answer_within_the_timeout() {
         let before = fake.requests().len();
         let outcome = breaking
             .pipeline
-            .run(Request {
-                id: format!("breaker-{n}"),
-                policy: "escalate".into(),
-                document: sentence.clone(),
-                tags: vec!["hard".into()],
-                schema: None,
-            })
+            .run(request(
+                &format!("breaker-{n}"),
+                "escalate",
+                &sentence,
+                &["hard"],
+            ))
             .await
             .unwrap();
         assert_eq!(outcome.answered_by, Tier::Local);
@@ -425,13 +410,7 @@ async fn parallel_merge_samples_merges_and_counts_divergence() {
 
     let outcome = setup
         .pipeline
-        .run(Request {
-            id: over.clone(),
-            policy: "intent-classify".into(),
-            document: sentences[0].0.clone(),
-            tags: vec![],
-            schema: None,
-        })
+        .run(request(&over, "intent-classify", &sentences[0].0, &[]))
         .await
         .unwrap();
     assert_eq!(
@@ -449,13 +428,7 @@ async fn parallel_merge_samples_merges_and_counts_divergence() {
     let (sentence, secrets) = &sentences[1];
     let outcome = setup
         .pipeline
-        .run(Request {
-            id: under.clone(),
-            policy: "intent-classify".into(),
-            document: sentence.clone(),
-            tags: vec![],
-            schema: None,
-        })
+        .run(request(&under, "intent-classify", sentence, &[]))
         .await
         .unwrap();
     assert_eq!(outcome.route, "parallel", "{:?}", outcome.trace);
@@ -499,13 +472,7 @@ async fn draft_refine_sends_the_pseudonymised_draft_not_the_message() {
     let (sentence, secrets) = latam_sentences(3).remove(2);
     let outcome = setup
         .pipeline
-        .run(Request {
-            id: "draft-1".into(),
-            policy: "report-draft".into(),
-            document: sentence.clone(),
-            tags: vec![],
-            schema: None,
-        })
+        .run(request("draft-1", "report-draft", &sentence, &[]))
         .await
         .unwrap();
     assert_eq!(outcome.route, "draft-refine");

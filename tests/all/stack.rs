@@ -10,7 +10,7 @@ use std::time::Duration;
 use sluice::audit::AuditLog;
 use sluice::cloud::{CloudClient, CloudConfig, Price};
 use sluice::local::{self, Backend, LocalRuntime};
-use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies};
+use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies, Request};
 use sluice::plugins::{CallSettings, PluginHost};
 
 use crate::fake_cloud::FakeCloud;
@@ -106,4 +106,15 @@ pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>
         divergence: Divergence::default(),
     });
     Setup { pipeline, host }
+}
+
+/// A request for `policy` with the router tags given and no caller schema.
+pub fn request(id: &str, policy: &str, document: &str, tags: &[&str]) -> Request {
+    Request {
+        id: id.to_string(),
+        policy: policy.to_string(),
+        document: document.to_string(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        schema: None,
+    }
 }

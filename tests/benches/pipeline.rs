@@ -10,23 +10,19 @@
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
 mod fake_cloud;
+#[path = "../all/stack.rs"]
+#[allow(dead_code)]
+mod stack;
+#[path = "../all/support.rs"]
+#[allow(dead_code)]
+mod support;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use sluice::audit::AuditLog;
-use sluice::cloud::{CloudClient, CloudConfig, Price};
-use sluice::local::{self, Backend, LocalRuntime};
-use sluice::pipeline::{Budgets, Divergence, Pipeline, Policies, Request, Tier};
-use sluice::plugins::{CallSettings, HostConfig, PluginHost};
+use sluice::pipeline::Tier;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use support::root;
 
 /// The first `limit` contracts of the CUAD dev split, in name order.
 fn dev_contracts(limit: usize) -> Vec<PathBuf> {
@@ -71,40 +67,16 @@ fn main() {
 
 async fn run(limit: usize, tags: Vec<String>) {
     let fake = fake_cloud::FakeCloud::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let audit = AuditLog::open(&dir.path().join("audit.jsonl")).unwrap();
-    let policies_dir = root().join("policies");
-    let host = PluginHost::start(HostConfig {
-        cache_dir: root().join("target/test-cache/components"),
-        ..HostConfig::default()
-    })
-    .unwrap();
-    host.registry().load_dir(&policies_dir);
-    let policies = Policies::load(&policies_dir, CallSettings::default(), None);
-    let policy = policies
+    let ws = stack::Workspace::new(&[]);
+    let local = stack::model();
+    let setup = stack::pipeline(&ws, &local, Some(stack::cloud_config(&fake)));
+    let pipeline = &setup.pipeline;
+    let policy = pipeline
+        .policies
         .get("contract-triage")
         .expect("policies/contract-triage.toml");
-    let (engine, _) = local::load(&Backend::embedded()).unwrap();
-    let local = LocalRuntime::start(engine, 4);
-    let mut cloud = CloudConfig::at(&fake.url, "sk-bench");
-    cloud.settings.model = "fake".into();
-    cloud.settings.prices.insert(
-        "fake".into(),
-        Price {
-            input_usd_per_mtok: 2.5,
-            output_usd_per_mtok: 15.0,
-        },
-    );
-    let pipeline = Arc::new(Pipeline {
-        plugins: host.registry().clone(),
-        policies: policies.clone(),
-        local: local.clone(),
-        cloud: Some(Arc::new(CloudClient::new(cloud))),
-        audit: audit.clone(),
-        budgets: Budgets::default(),
-        divergence: Divergence::default(),
-    });
 
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
     let contracts = dev_contracts(limit);
     let (mut local_answers, mut escalated, mut degraded) = (0, 0, 0);
     let (mut sent_bytes, mut sent_tokens, mut baseline_bytes, mut baseline_tokens) =
@@ -118,13 +90,12 @@ async fn run(limit: usize, tags: Vec<String>) {
         let before = fake.requests().len();
         let started = Instant::now();
         let outcome = pipeline
-            .run(Request {
-                id: format!("bench-{i}"),
-                policy: "contract-triage".into(),
-                document: document.clone(),
-                tags: tags.clone(),
-                schema: None,
-            })
+            .run(stack::request(
+                &format!("bench-{i}"),
+                "contract-triage",
+                &document,
+                &tags,
+            ))
             .await
             .unwrap();
         per_document.push(started.elapsed().as_secs_f64());
@@ -154,7 +125,7 @@ async fn run(limit: usize, tags: Vec<String>) {
             .windows(8)
             .filter(|w| received.contains(&w.join(" ")))
             .count();
-        let latency = |stage: &str| outcome_latency(&audit, &outcome.decision_id, stage);
+        let latency = |stage: &str| outcome.latency_ms.get(stage).copied().unwrap_or(0.0);
         overhead.push(latency("total") - latency("local") - latency("cloud"));
         anonymise.push(latency("anonymise"));
         eprintln!(
@@ -167,7 +138,7 @@ async fn run(limit: usize, tags: Vec<String>) {
             path.file_name().unwrap().to_string_lossy()
         );
     }
-    audit.close().unwrap();
+    pipeline.audit.close().unwrap();
     let n = contracts.len() as f64;
     per_document.sort_by(f64::total_cmp);
     overhead.sort_by(f64::total_cmp);
@@ -206,14 +177,4 @@ async fn run(limit: usize, tags: Vec<String>) {
         percentile(&anonymise, 0.5),
         percentile(&anonymise, 0.99)
     );
-}
-
-/// A stage's milliseconds from the request's `answer` record.
-fn outcome_latency(audit: &AuditLog, decision_id: &str, stage: &str) -> f64 {
-    let text = std::fs::read_to_string(audit.path()).unwrap();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<sluice::audit::Record>(l).ok())
-        .find(|r| r.id == decision_id)
-        .and_then(|r| r.entry.latency_ms.get(stage).copied())
-        .unwrap_or(0.0)
 }

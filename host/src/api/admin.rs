@@ -122,12 +122,7 @@ impl AuditQuery {
             .kind
             .as_deref()
             .map(|k| {
-                serde_json::from_value::<Kind>(Value::String(k.into())).map_err(|_| {
-                    ApiError::invalid(format!(
-                        "kind {k:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, reload, rejection or recovery"
-                    ))
-                    .param("kind")
-                })
+                Kind::parse(k).map_err(|e| ApiError::invalid(format!("kind {e}")).param("kind"))
             })
             .transpose()?;
         Ok(Filter {

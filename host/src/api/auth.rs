@@ -30,9 +30,13 @@ pub struct Keys {
     admin: HashSet<Digest32>,
 }
 
+fn digest(key: &str) -> Digest32 {
+    Sha256::digest(key.trim().as_bytes()).into()
+}
+
 /// The digest the configuration stores for `key` (lowercase hex).
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.trim().as_bytes()))
+    hex::encode(digest(key))
 }
 
 impl Keys {
@@ -65,11 +69,7 @@ impl Keys {
             admin: parse("admin_keys", admin_digests)?,
         };
         for (set, plain) in [(&mut keys.api, api_plain), (&mut keys.admin, admin_plain)] {
-            set.extend(
-                plain
-                    .iter()
-                    .map(|k| -> Digest32 { Sha256::digest(k.trim().as_bytes()).into() }),
-            );
+            set.extend(plain.iter().map(|k| digest(k)));
         }
         Ok(keys)
     }
@@ -94,14 +94,14 @@ impl Keys {
                 "no API key: send it as the header `Authorization: Bearer <key>`",
             ));
         };
-        let digest: Digest32 = Sha256::digest(key.as_bytes()).into();
+        let presented = digest(key);
         let (wanted, other) = match scope {
             Scope::Api => (&self.api, &self.admin),
             Scope::Admin => (&self.admin, &self.api),
         };
-        if wanted.contains(&digest) {
+        if wanted.contains(&presented) {
             Ok(())
-        } else if other.contains(&digest) {
+        } else if other.contains(&presented) {
             Err(ApiError::forbidden(match scope {
                 Scope::Api => "this is an admin key; /v1 takes an API key (server.api_keys)",
                 Scope::Admin => {
@@ -116,21 +116,14 @@ impl Keys {
     }
 }
 
-pub async fn api_key(
-    State(api): State<Arc<Api>>,
+/// Let the request through if its key opens the scope (the router gives
+/// each part of the API its own).
+pub async fn require(
+    State((api, scope)): State<(Arc<Api>, Scope)>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    api.keys.check(request.headers(), Scope::Api)?;
-    Ok(next.run(request).await)
-}
-
-pub async fn admin_key(
-    State(api): State<Arc<Api>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    api.keys.check(request.headers(), Scope::Admin)?;
+    api.keys.check(request.headers(), scope)?;
     Ok(next.run(request).await)
 }
 

@@ -68,14 +68,7 @@ pub async fn complete(
         .and_then(|o| o.include_usage)
         .unwrap_or(false)
     {
-        events.push(json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": chat.model,
-            "choices": [],
-            "usage": openai::usage(&outcome),
-        }));
+        events.push(openai::usage_chunk(&id, &chat.model, created, &outcome));
     }
     let events = events
         .into_iter()

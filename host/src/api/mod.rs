@@ -38,6 +38,7 @@ use crate::api::error::ApiError;
 use crate::pipeline::{Outcome, Pipeline, PipelineError, Request};
 
 pub use auth::Keys;
+use auth::Scope;
 pub use settings::ServerSettings;
 
 /// What every handler shares.
@@ -176,13 +177,16 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/v1/models", get(chat::models))
         .route("/v1/workflows/{policy}", post(workflows::run))
         .layer(from_fn_with_state(api.clone(), limits::concurrency))
-        .layer(from_fn_with_state(api.clone(), auth::api_key));
+        .layer(from_fn_with_state((api.clone(), Scope::Api), auth::require));
     let admin = Router::new()
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/policies", get(admin::policies))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin::stats))
-        .layer(from_fn_with_state(api.clone(), auth::admin_key));
+        .layer(from_fn_with_state(
+            (api.clone(), Scope::Admin),
+            auth::require,
+        ));
     let open = Router::new()
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(healthz))

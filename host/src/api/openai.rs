@@ -315,6 +315,18 @@ pub fn chunk(id: &str, model: &str, created: u64, delta: Value, finish: Option<&
     })
 }
 
+/// The last chunk when `stream_options.include_usage`: no choices, the usage.
+pub fn usage_chunk(id: &str, model: &str, created: u64, outcome: &Outcome) -> Value {
+    json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage(outcome),
+    })
+}
+
 /// Text cut into pieces of about `size` bytes, on character boundaries.
 pub fn pieces(text: &str, size: usize) -> Vec<&str> {
     let mut out = Vec::new();

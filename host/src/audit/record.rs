@@ -30,6 +30,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A kind from its name (`route`, `answer`, …), for filters.
+    pub fn parse(name: &str) -> Result<Kind, String> {
+        serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
+            format!(
+                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, reload, rejection or recovery"
+            )
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Route => "route",

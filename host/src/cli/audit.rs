@@ -65,13 +65,7 @@ pub fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
     let kind = args
         .kind
         .as_deref()
-        .map(|k| {
-            serde_json::from_value::<Kind>(serde_json::Value::String(k.into())).map_err(|_| {
-                anyhow::anyhow!(
-                    "--kind {k:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, reload, rejection or recovery"
-                )
-            })
-        })
+        .map(|k| Kind::parse(k).map_err(|e| anyhow::anyhow!("--kind {e}")))
         .transpose()?;
     let filter = Filter {
         policy: args.policy.clone(),

@@ -7,6 +7,7 @@
 //! (governing law, signatures), the parts that carry the fields.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -26,7 +27,7 @@ const OPENING_TOKENS: usize = 96;
 
 pub struct TriageStage {
     schema: Value,
-    validator: jsonschema::Validator,
+    validator: Arc<jsonschema::Validator>,
     prompt: String,
 }
 
@@ -83,6 +84,15 @@ impl TriageStage {
     pub fn new(schema: Value, prompt: String) -> Result<Self, LocalError> {
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| LocalError::Schema(format!("not a valid JSON schema: {e}")))?;
+        Self::with_validator(schema, Arc::new(validator), prompt)
+    }
+
+    /// The same, with the schema already compiled (a policy's `Schema`).
+    pub fn with_validator(
+        schema: Value,
+        validator: Arc<jsonschema::Validator>,
+        prompt: String,
+    ) -> Result<Self, LocalError> {
         if !prompt.contains("{document}") {
             return Err(LocalError::Schema(
                 "the prompt has no {document} placeholder".into(),

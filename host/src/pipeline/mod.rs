@@ -54,6 +54,12 @@ pub struct Pipeline {
     pub divergence: Divergence,
 }
 
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").finish_non_exhaustive()
+    }
+}
+
 /// One document for one policy.
 #[derive(Debug, Clone, Default)]
 pub struct Request {

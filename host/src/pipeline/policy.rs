@@ -420,7 +420,12 @@ impl Policy {
         }
         let local_stage = match (&schema, &prompt) {
             (Some(schema), Some(prompt)) => Some(Arc::new(
-                TriageStage::new(schema.value.clone(), prompt.clone()).map_err(|e| {
+                TriageStage::with_validator(
+                    schema.value.clone(),
+                    schema.validator.clone(),
+                    prompt.clone(),
+                )
+                .map_err(|e| {
                     fail(
                         "schema",
                         e.to_string(),
@@ -477,15 +482,21 @@ impl Policy {
                 own.name()
             ));
         }
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| format!("response_format.json_schema.schema is not valid: {e}"))?;
-        let stage = TriageStage::new(schema.clone(), CALLER_SCHEMA_PROMPT.into())
-            .map_err(|e| format!("response_format.json_schema.schema: {e}"))?;
+        let validator = Arc::new(
+            jsonschema::validator_for(&schema)
+                .map_err(|e| format!("response_format.json_schema.schema is not valid: {e}"))?,
+        );
+        let stage = TriageStage::with_validator(
+            schema.clone(),
+            validator.clone(),
+            CALLER_SCHEMA_PROMPT.into(),
+        )
+        .map_err(|e| format!("response_format.json_schema.schema: {e}"))?;
         let mut policy = self.clone();
         policy.schema = Some(Schema {
             path: PathBuf::from(format!("{name}.json")),
             value: schema,
-            validator: Arc::new(validator),
+            validator,
         });
         policy.local_stage = Some(Arc::new(stage));
         Ok(policy)
