@@ -295,3 +295,95 @@ fn top(logits: &[f32], n: usize) -> Vec<usize> {
     ids.sort_by(|a, b| logits[*b].total_cmp(&logits[*a]));
     ids
 }
+
+/// The tokenizer loaded at start is the compiled one; it must give the ids
+/// of Hugging Face `tokenizers` (the reference, with special-token text
+/// encoded as text, as sluice does) on real contracts in English, on the
+/// Spanish, Portuguese and English PII sentences, and on random mixtures of
+/// the pieces tokenisers get wrong: added and special tokens written as
+/// text, byte-fallback characters, whitespace runs, `▁` itself.
+#[test]
+fn the_compiled_tokenizer_encodes_exactly_as_tokenizers_does() {
+    use rand::prelude::*;
+
+    let files = files();
+    let ours = Tokenizer::load(&files.tokenizer).unwrap();
+    assert!(
+        sluice::local::tokenizer::compiled::cache_path(&files.tokenizer).is_file(),
+        "the compiled tokenizer was not cached"
+    );
+    let mut reference = tokenizers::Tokenizer::from_file(&files.tokenizer).unwrap();
+    reference.set_encode_special_tokens(true);
+    let check = |text: &str| {
+        let expected = reference.encode(text, false).unwrap();
+        assert_eq!(
+            ours.encode(text),
+            expected.get_ids(),
+            "the compiled tokenizer differs on {text:?}"
+        );
+    };
+
+    let contracts = root().join("../shared/eval/contracts/cuad/contracts");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&contracts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    let mut checked = 0;
+    for path in paths.iter().step_by(8) {
+        check(&std::fs::read_to_string(path).unwrap());
+        checked += 1;
+    }
+    for set in ["latam_dev", "presidio_dev", "meddocan_dev"] {
+        let lines = std::fs::read_to_string(root().join(format!("../shared/eval/pii/{set}.jsonl")))
+            .unwrap();
+        for line in lines.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            check(record["text"].as_str().unwrap());
+            checked += 1;
+        }
+    }
+    let pieces = [
+        "<bos>",
+        "<eos>",
+        "<unused17>",
+        "<start_of_turn>",
+        "<mask>",
+        "<0x41>",
+        "<",
+        ">",
+        " ",
+        "  ",
+        "\n",
+        "\n\n",
+        "\t",
+        "\r\n",
+        "▁",
+        "▁▁",
+        "é",
+        "ñ",
+        "ção",
+        "🦀",
+        "中文",
+        "\u{200b}",
+        "\u{10FFFF}",
+        "a",
+        "ab",
+        "the",
+        " the",
+        "{\"",
+        "\":",
+        "1",
+        "2024-03-01",
+        "Bogotá",
+        "C.C.",
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..3000 {
+        let n = rng.random_range(1..40);
+        let text: String = (0..n).map(|_| *pieces.choose(&mut rng).unwrap()).collect();
+        check(&text);
+        checked += 1;
+    }
+    assert!(checked > 5000, "only {checked} texts checked");
+}

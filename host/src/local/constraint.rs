@@ -4,7 +4,6 @@
 //! to the model in one batch instead of being decoded one by one.
 
 use llguidance::api::TopLevelGrammar;
-use llguidance::earley::SlicedBiasComputer;
 use llguidance::toktrie::{InferenceCapabilities, SimpleVob};
 use llguidance::{JsonCompileOptions, Matcher, ParserFactory};
 use serde_json::Value;
@@ -28,12 +27,8 @@ impl Constraints {
             ff_tokens: true,
             ..Default::default()
         };
-        let mut factory = ParserFactory::new(
-            &tokenizer.tok_env(),
-            caps,
-            &SlicedBiasComputer::json_slices(),
-        )
-        .map_err(|e| LocalError::Schema(format!("cannot index the vocabulary: {e:#}")))?;
+        let mut factory = ParserFactory::new(&tokenizer.tok_env(), caps, &slices())
+            .map_err(|e| LocalError::Schema(format!("cannot index the vocabulary: {e:#}")))?;
         factory.quiet();
         Ok(Constraints { factory })
     }
@@ -56,6 +51,17 @@ impl Constraints {
         }
         Ok(Constraint { matcher })
     }
+}
+
+/// The vocabulary slices llguidance precomputes (the tokens that fit in
+/// the middle of a JSON string up to 30 bytes long). Measured on the
+/// 262,144-token Gemma vocabulary, contract triage: llguidance's four JSON
+/// slices take 0.94 s to index and 0.04 ms per mask; this one 0.47 s and
+/// 0.07 ms; none 0.33 s and 0.77 ms. A mask is computed once per sampled
+/// token, beside a forward pass of about 20 ms: the index is what counts,
+/// since it is built at every start.
+fn slices() -> Vec<String> {
+    vec![r#"[^"\\\x00-\x1F\x7F]{1,30}"#.to_string()]
 }
 
 /// One request's position in the grammar.
@@ -158,7 +164,13 @@ pub fn strip_annotations(value: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llguidance::earley::SlicedBiasComputer;
     use serde_json::json;
+
+    #[test]
+    fn the_slice_is_one_of_llguidances_json_slices() {
+        assert!(SlicedBiasComputer::json_slices().contains(&slices()[0]));
+    }
 
     #[test]
     fn computed_fields_and_annotations_are_not_generated() {

@@ -82,6 +82,13 @@ pub fn fetch(home: &Path) -> anyhow::Result<ModelFiles> {
     } else {
         fetch_tokenizer(dir, &files.tokenizer)?;
     }
+    // Compile the tokenizer now, so that the first start reads it in
+    // milliseconds instead of parsing tokenizer.json for seconds.
+    super::Tokenizer::load(&files.tokenizer)?;
+    eprintln!(
+        "tokenizer: compiled at {}",
+        super::tokenizer::compiled::cache_path(&files.tokenizer).display()
+    );
     Ok(files)
 }
 
