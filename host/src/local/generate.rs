@@ -229,13 +229,7 @@ impl Engine {
             let mask_started = Instant::now();
             let mask = constraint.as_mut().map(|c| c.mask()).transpose()?;
             timings.constraint += mask_started.elapsed();
-            let allowed = mask
-                .as_ref()
-                .map(|m| move |i: usize| m.is_allowed(i as TokenId));
-            let choice = sampler.choose(
-                &logits[..vocab],
-                allowed.as_ref().map(|f| f as &dyn Fn(usize) -> bool),
-            );
+            let choice = sampler.choose(&logits[..vocab], mask.as_ref());
             if self.tokenizer.is_stop_token(choice.token) {
                 break FinishReason::Stop;
             }
