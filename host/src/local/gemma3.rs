@@ -20,6 +20,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::RmsNorm;
 
+use super::gemv::Q8Matrix;
 use super::kv_cache::KvCache;
 use super::model::{LanguageModel, ModelInfo};
 use super::tokenizer::TokenId;
@@ -50,7 +51,7 @@ pub struct Gemma3 {
     embedding_scale: f64,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     local_rope: Rope,
     global_rope: Rope,
     shape: Shape,
@@ -61,19 +62,19 @@ pub struct Gemma3 {
 }
 
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
     attn_norm: RmsNorm,
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
     sliding: bool,
     cache: KvCache,
 }
@@ -178,7 +179,7 @@ impl Gemma3 {
             file.matmul("output.weight")?
         } else {
             // Gemma ties the output projection to the embedding.
-            QMatMul::from_arc(embedding.clone())?
+            Linear::new(embedding.clone())?
         };
         let norm = file.norm("output_norm.weight", eps)?;
         let parameters = file.parameters;
@@ -269,6 +270,49 @@ impl Gemma3 {
     }
 }
 
+/// A weight matrix: candle's quantized matmul, and for a one-row product
+/// by a Q8_0 matrix (every decode step) the AVX2 path of [`gemv`], which
+/// gives the same bits faster.
+struct Linear {
+    weights: Arc<QTensor>,
+    matmul: QMatMul,
+    single_row: Option<Q8Matrix>,
+}
+
+impl Linear {
+    fn new(weights: Arc<QTensor>) -> Result<Self> {
+        Ok(Linear {
+            single_row: Q8Matrix::of(&weights),
+            matmul: QMatMul::from_arc(weights.clone())?,
+            weights,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.single_row {
+            Some(m) if x.dims3()?.1 == 1 => m.forward(&self.weights, x),
+            _ => self.matmul.forward(x),
+        }
+    }
+
+    /// The product of one row, as a vector (the logits).
+    fn logits(&self, x: &Tensor) -> Result<Vec<f32>> {
+        match &self.single_row {
+            Some(m) => {
+                let mut out = Vec::new();
+                m.multiply(&self.weights, &x.flatten_all()?.to_vec1()?, &mut out)?;
+                Ok(out)
+            }
+            None => self
+                .matmul
+                .forward(x)?
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1(),
+        }
+    }
+}
+
 struct Shape {
     heads: usize,
     kv_heads: usize,
@@ -291,14 +335,14 @@ impl<R: std::io::Read + std::io::Seek> Weights<'_, R> {
         Ok(t)
     }
 
-    fn matmul(&mut self, name: &str) -> Result<QMatMul> {
+    fn matmul(&mut self, name: &str) -> Result<Linear> {
         let t = self.tensor(name)?;
         let t = if self.requantize_q5_0 && t.dtype() == GgmlDType::Q5_0 {
             QTensor::quantize(&t.dequantize(self.device)?, GgmlDType::Q8_0)?
         } else {
             t
         };
-        QMatMul::from_qtensor(t)
+        Linear::new(Arc::new(t))
     }
 
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
@@ -364,9 +408,8 @@ impl LanguageModel for Gemma3 {
             x = (x_mid + h)?;
         }
         self.cached = start + tokens.len();
-        let last = x.narrow(1, tokens.len() - 1, 1)?;
-        let logits = self.output.forward(&self.norm.forward(&last)?)?;
-        logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1()
+        let last = self.norm.forward(&x.narrow(1, tokens.len() - 1, 1)?)?;
+        self.output.logits(&last)
     }
 
     fn cached(&self) -> usize {

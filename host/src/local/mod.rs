@@ -6,6 +6,7 @@
 //!   `cuda` feature).
 //! - [`generate`]: the generation loop; [`constraint`]: JSON-schema
 //!   constrained decoding with llguidance; [`sampling`]: choosing tokens.
+//! - [`gemv`]: the Q8_0 matrix-vector product of a decode step (AVX2).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
 //! - [`triage`]: the contract-triage stage (schema, few-shot prompt).
 //!
@@ -17,6 +18,7 @@ mod error;
 pub mod fetch;
 pub mod gemma3;
 pub mod gemma4;
+pub mod gemv;
 pub mod generate;
 mod kv_cache;
 pub mod model;

@@ -211,8 +211,9 @@ fn log_sum_exp(values: &[f32]) -> f32 {
 fn exp(x: f32) -> f32 {
     let x = x.max(-87.0);
     let n = (x * std::f32::consts::LOG2_E).round_ties_even();
-    // ln 2 split in two so that n · ln 2 is subtracted exactly.
-    let r = (x - n * 0.693_359_375) + n * 2.121_944_4e-4;
+    // ln 2 split in two (0.693359375, exact in 9 bits, and a correction) so
+    // that n · ln 2 is subtracted exactly.
+    let r = (x - n * 0.693_359_4) + n * 2.121_944_4e-4;
     let p = 1.0
         + r * (1.0
             + r * (0.5
