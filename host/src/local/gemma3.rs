@@ -270,34 +270,33 @@ impl Gemma3 {
     }
 }
 
-/// A weight matrix: candle's quantized matmul, and for a one-row product
-/// by a Q8_0 matrix (every decode step) the AVX2 path of [`gemv`], which
-/// gives the same bits faster.
+/// A weight matrix: candle's quantized matmul, or for a Q8_0 matrix the
+/// AVX2 kernels of [`gemv`], which give the same bits faster.
 struct Linear {
     weights: Arc<QTensor>,
     matmul: QMatMul,
-    single_row: Option<Q8Matrix>,
+    q8: Option<Q8Matrix>,
 }
 
 impl Linear {
     fn new(weights: Arc<QTensor>) -> Result<Self> {
         Ok(Linear {
-            single_row: Q8Matrix::of(&weights),
+            q8: Q8Matrix::of(&weights),
             matmul: QMatMul::from_arc(weights.clone())?,
             weights,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.single_row {
-            Some(m) if x.dims3()?.1 == 1 => m.forward(&self.weights, x),
-            _ => self.matmul.forward(x),
+        match &self.q8 {
+            Some(m) => m.forward(&self.weights, x),
+            None => self.matmul.forward(x),
         }
     }
 
     /// The product of one row, as a vector (the logits).
     fn logits(&self, x: &Tensor) -> Result<Vec<f32>> {
-        match &self.single_row {
+        match &self.q8 {
             Some(m) => {
                 let mut out = Vec::new();
                 m.multiply(&self.weights, &x.flatten_all()?.to_vec1()?, &mut out)?;
