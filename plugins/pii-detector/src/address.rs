@@ -153,7 +153,7 @@ fn extension(text: &Text, t: usize) -> Option<usize> {
     if comma {
         i += 1;
     }
-    if text.is(i, "\n") || !text.is_gap(i) {
+    if !text.is_gap(i) {
         // `Suite 258` directly after the street, on the same line.
         return None;
     }
@@ -228,7 +228,7 @@ fn place_words(text: &Text, t: usize) -> Option<usize> {
     }
     let ends_clean = i >= text.tokens.len()
         || matches!(text.class(i), Some(Class::Punct))
-        || text.str(i).contains('\n')
+        || text.class(i) == Some(Class::Break)
         || (text.is_gap(i) && text.is(i + 1, "/"));
     (words > 0 && ends_clean).then_some(i)
 }

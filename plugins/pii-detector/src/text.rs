@@ -12,8 +12,10 @@ pub enum Class {
     Number,
     /// Letters and digits mixed (`45T`, `LEMX800125HCMZZJ01`).
     Alnum,
-    /// A run of whitespace.
+    /// A run of whitespace on one line.
     Space,
+    /// A run of whitespace with a line break, real or escaped (`\\n`).
+    Break,
     /// Any other single character.
     Punct,
 }
@@ -42,47 +44,51 @@ impl<'a> Text<'a> {
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 3);
         let mut i = 0;
         while i < bytes.len() {
-            let (c, len) = char_at(src, i);
             let start = i;
-            i += len;
-            let class = match c {
-                _ if c.is_whitespace() => Class::Space,
-                '0'..='9' => Class::Number,
-                _ if c.is_alphanumeric() => Class::Word,
-                _ => {
-                    tokens.push(Token {
-                        start,
-                        end: i,
-                        class: Class::Punct,
-                    });
-                    continue;
+            let b = bytes[i];
+            let class = if b < 0x80 {
+                match ASCII[b as usize] {
+                    A_LETTER => {
+                        i = word_end(src, i + 1);
+                        Class::Word
+                    }
+                    A_DIGIT => {
+                        i = word_end(src, i + 1);
+                        Class::Number
+                    }
+                    A_SPACE => {
+                        i = space_end(src, i + 1);
+                        Class::Space
+                    }
+                    _ if escaped_break(bytes, i) => {
+                        i = space_end(src, i);
+                        Class::Space
+                    }
+                    _ => {
+                        i += 1;
+                        Class::Punct
+                    }
+                }
+            } else {
+                let (c, len) = char_at(src, i);
+                if c.is_whitespace() {
+                    i = space_end(src, i + len);
+                    Class::Space
+                } else if c.is_alphanumeric() {
+                    i = word_end(src, i + len);
+                    Class::Word
+                } else {
+                    i += len;
+                    Class::Punct
                 }
             };
-            let mut class = class;
-            while i < bytes.len() {
-                let (n, len) = char_at(src, i);
-                let joins = if class == Class::Space {
-                    n.is_whitespace()
-                } else {
-                    n.is_alphanumeric()
-                        || is_mark(n)
-                        // An apostrophe inside a word: O'Brien, D'Angelo.
-                        || (n == '\''
-                            && class == Class::Word
-                            && char_at(src, i + 1).0.is_alphabetic())
-                };
-                if !joins {
-                    break;
+            let class = match class {
+                Class::Word | Class::Number => refine(&bytes[start..i], class),
+                Class::Space if bytes[start..i].iter().any(|&b| b == b'\n' || b == b'\\') => {
+                    Class::Break
                 }
-                if class != Class::Space {
-                    class = match (class, n.is_ascii_digit()) {
-                        (Class::Number, false) if n.is_alphabetic() => Class::Alnum,
-                        (Class::Word, true) => Class::Alnum,
-                        (c, _) => c,
-                    };
-                }
-                i += len;
-            }
+                c => c,
+            };
             tokens.push(Token {
                 start,
                 end: i,
@@ -131,7 +137,7 @@ impl<'a> Text<'a> {
 
     /// The next non-space token at or after `t`.
     pub fn skip_space(&self, mut t: usize) -> usize {
-        while t < self.tokens.len() && self.tokens[t].class == Class::Space {
+        while t < self.tokens.len() && matches!(self.tokens[t].class, Class::Space | Class::Break) {
             t += 1;
         }
         t
@@ -152,7 +158,7 @@ impl<'a> Text<'a> {
     fn ends_clause(&self, i: usize) -> bool {
         match self.tokens[i].class {
             Class::Punct => self.str(i) == ";",
-            Class::Space => self.str(i).contains('\n'),
+            Class::Break => true,
             _ => false,
         }
     }
@@ -164,7 +170,7 @@ impl<'a> Text<'a> {
             i -= 1;
             let tok = self.tokens[i];
             match tok.class {
-                Class::Space if self.str(i).contains('\n') => return true,
+                Class::Break => return true,
                 Class::Space => {}
                 Class::Punct => {
                     return matches!(
@@ -196,6 +202,98 @@ fn char_at(src: &str, i: usize) -> (char, usize) {
             .chars()
             .next()
             .map_or(('\0', 1), |c| (c, c.len_utf8())),
+    }
+}
+
+/// Byte classes of ASCII for the tokeniser.
+const A_OTHER: u8 = 0;
+const A_LETTER: u8 = 1;
+const A_DIGIT: u8 = 2;
+const A_SPACE: u8 = 3;
+
+static ASCII: [u8; 128] = {
+    let mut table = [A_OTHER; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => A_LETTER,
+            b'0'..=b'9' => A_DIGIT,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => A_SPACE,
+            _ => A_OTHER,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// A line break written as an escape (`\\n`, `\\r`), as in text copied out
+/// of JSON or logs; it reads as whitespace.
+fn escaped_break(bytes: &[u8], i: usize) -> bool {
+    bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'n' | b'r'))
+}
+
+/// The end of a word or number that continues at `i`: letters, digits,
+/// combining marks, and apostrophes between letters (O'Brien).
+fn word_end(src: &str, mut i: usize) -> usize {
+    let bytes = src.as_bytes();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            match ASCII[b as usize] {
+                A_LETTER | A_DIGIT => i += 1,
+                _ if b == b'\''
+                    && i > 0
+                    && !bytes[i - 1].is_ascii_digit()
+                    && char_at(src, i + 1).0.is_alphabetic() =>
+                {
+                    i += 1
+                }
+                _ => return i,
+            }
+        } else {
+            let (c, len) = char_at(src, i);
+            if !(c.is_alphanumeric() || is_mark(c)) {
+                return i;
+            }
+            i += len;
+        }
+    }
+    i
+}
+
+/// The end of whitespace (and escaped line breaks) that continues at `i`.
+fn space_end(src: &str, mut i: usize) -> usize {
+    let bytes = src.as_bytes();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if ASCII[b as usize] == A_SPACE {
+                i += 1;
+            } else if escaped_break(bytes, i) {
+                i += 2;
+            } else {
+                return i;
+            }
+        } else {
+            let (c, len) = char_at(src, i);
+            if !c.is_whitespace() {
+                return i;
+            }
+            i += len;
+        }
+    }
+    i
+}
+
+/// A word that holds digits is [`Class::Alnum`]; a number with letters too.
+fn refine(token: &[u8], class: Class) -> Class {
+    let digits = token.iter().any(u8::is_ascii_digit);
+    let letters =
+        class == Class::Number && token.iter().any(|&b| !b.is_ascii_digit() && b != b'\'');
+    match class {
+        Class::Word if digits => Class::Alnum,
+        Class::Number if letters => Class::Alnum,
+        c => c,
     }
 }
 
