@@ -18,6 +18,7 @@ const FLAGGED: &[(&str, u16)] = &[
     ("street_suffixes", 1 << 6),
     ("units", 1 << 7),
     ("org_prefixes", 1 << 8),
+    ("not_names", 1 << 9),
 ];
 
 fn main() {

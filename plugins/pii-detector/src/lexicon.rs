@@ -15,6 +15,7 @@ pub mod list {
     pub const STREET_SUFFIX: u16 = 1 << 6;
     pub const UNIT: u16 = 1 << 7;
     pub const ORG_PREFIX: u16 = 1 << 8;
+    pub const NOT_NAME: u16 = 1 << 9;
 }
 
 /// The lists holding a capitalised word (see [`list`]), trying its

@@ -162,7 +162,7 @@ fn kind_names() -> String {
 }
 
 /// Find personal data in `src` (`lang` is a hint: `es`, `pt`, `en`).
-pub fn detect(src: &str, _lang: &str, options: &Options) -> Vec<Finding> {
+pub fn detect(src: &str, lang: &str, options: &Options) -> Vec<Finding> {
     let text = Text::new(src);
     let mut found = Vec::new();
     numbers::find(&text, &mut found);
@@ -170,7 +170,7 @@ pub fn detect(src: &str, _lang: &str, options: &Options) -> Vec<Finding> {
     contact::find(&text, &mut found);
     dates::find(&text, &mut found);
     address::find(&text, &mut found);
-    names::find(&text, &mut found);
+    names::find(&text, lang, &mut found);
     let mut kept = resolve(found);
     kept.retain(|f| options.kinds.contains(&f.kind) && f.confidence >= options.min_confidence);
     kept

@@ -260,7 +260,9 @@ fn skip_stop_words(text: &Text, mut start: usize, last: usize) -> usize {
     start
 }
 
-fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
+/// `shapes`: whether capitalised words that no list holds may be taken for a
+/// name by their shape alone, as in English, which capitalises little else.
+fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Finding>) {
     let n = text.tokens.len();
     let mut t = 0;
     while t < n {
@@ -321,10 +323,17 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
             .collect();
         let given_first = known[0].0;
         let any_known = known.iter().filter(|k| k.0 || k.1).count();
-        let cue_before = text
-            .words_before(t, 1)
-            .next()
-            .is_some_and(|w| has_lower(&PERSON_CUES, w))
+        // Places, peoples, days; words in capitals that are no known name.
+        let not_name = words.iter().any(|&w| text.has_flag(w, list::NOT_NAME));
+        let shouted = words.iter().zip(&known).any(|(&w, k)| {
+            !(k.0 || k.1) && text.str(w).len() > 1 && !text.str(w).chars().any(char::is_lowercase)
+        });
+        let mut before = text.words_before(t, 2);
+        let (w1, w2) = (before.next(), before.next());
+        let cue_before = w1.is_some_and(|w| has_lower(&PERSON_CUES, w))
+            // `My name is Szonja Tot`
+            || w1.is_some_and(|w| w.eq_ignore_ascii_case("is"))
+                && w2.is_some_and(|w| w.eq_ignore_ascii_case("name"))
             || (t >= 2 && text.has_flag(t - 2, list::TITLE))
             || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
         let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
@@ -332,7 +341,20 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
             .iter()
             .any(|c| after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes()));
         let sentence_start = text.starts_sentence(t);
+        // `Tamara shouted`, `Arya: What`, `Manlio's address`: a name at the
+        // start of a sentence that does not start a capitalised phrase.
+        let speaks = text.is(end, ":")
+            || text.is(end, "'")
+            || text.is(end, "’")
+            || text.is(end, ",")
+            || text.is_gap(end)
+                && text.class(end + 1) == Some(Class::Word)
+                && text.str(end + 1).starts_with(|c: char| c.is_lowercase());
+        // A name alone on its line (`Leigha Mackay\n\n425 ...`).
+        let own_line = (t == 0 || text.class(t - 1) == Some(Class::Break))
+            && (end >= n || text.class(end) == Some(Class::Break));
         let confidence: f32 = match words.len() {
+            _ if shouted || not_name && !cue_before => 0.0,
             1 => {
                 let (g, s) = known[0];
                 match (g || s, cue_before || cue_after) {
@@ -340,6 +362,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
                     (false, true) => 0.7,
                     (true, false) if !sentence_start && g => 0.6,
                     (true, false) if !sentence_start => 0.5,
+                    (true, false) if g && speaks => 0.6,
                     _ => 0.0,
                 }
             }
@@ -351,6 +374,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
                 (false, _, true) => 0.7,
                 (false, k, false) if k == words.len() => 0.6,
                 (false, k, false) if k >= 1 && !sentence_start => 0.55,
+                // The shape of a name: capitalised words that no list holds.
+                (false, _, false) if shapes && (!sentence_start || own_line) => 0.5,
                 _ => 0.0,
             },
         };
@@ -371,9 +396,10 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
     }
 }
 
-pub fn find(text: &Text, out: &mut Vec<Finding>) {
+/// `lang` is the caller's hint: names by shape alone only in English.
+pub fn find(text: &Text, lang: &str, out: &mut Vec<Finding>) {
     let orgs = organisations(text, out);
-    people(text, &orgs, out);
+    people(text, &orgs, !matches!(lang, "es" | "pt"), out);
 }
 
 #[cfg(test)]
@@ -437,5 +463,28 @@ mod tests {
             vec![("Katrine N Jessen", Kind::Person)]
         );
         assert!(found("El presente Contrato de Arrendamiento se firma").is_empty());
+    }
+
+    #[test]
+    fn people_by_shape_cues_and_speech() {
+        let en = |s| {
+            crate::detect(s, "en", &crate::Options::default())
+                .into_iter()
+                .filter(|f| f.kind == Kind::Person)
+                .map(|f| &s[f.start..f.end])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            en("a huge fan of Hatsuho Yoneda today"),
+            vec!["Hatsuho Yoneda"]
+        );
+        assert_eq!(en("My name is Szonja Tot"), vec!["Szonja Tot"]);
+        assert_eq!(en("Tamara shouted at him"), vec!["Tamara"]);
+        assert_eq!(en("Voleta Mailly\n425 Main Street"), vec!["Voleta Mailly"]);
+        assert!(en("The White Stripes played in Spain").is_empty());
+        assert!(en("we sold PRESS NEXT units").is_empty());
+        assert!(en("Sales rose in the Czech Republic").is_empty());
+        // Capitalised headings are not names in Spanish text.
+        assert!(found("servicio de Medicina Interna del hospital").is_empty());
     }
 }
