@@ -31,6 +31,26 @@ pub fn numeric(groups: &[&str], seps: &[char]) -> Option<f32> {
     }
 }
 
+/// A time of day after the gap at `t` (`09:56`, `20:45:30.058091`): the token past it.
+pub fn time_after(text: &Text, t: usize) -> Option<usize> {
+    let two_digits = |i: usize| text.class(i) == Some(Class::Number) && text.str(i).len() == 2;
+    if !text.is_gap(t)
+        || !number_in(text, t + 1, 0..=23)
+        || !text.is(t + 2, ":")
+        || !two_digits(t + 3)
+    {
+        return None;
+    }
+    let mut end = t + 4;
+    if text.is(end, ":") && two_digits(end + 1) {
+        end += 2;
+        if text.is(end, ".") && text.class(end + 1) == Some(Class::Number) {
+            end += 2;
+        }
+    }
+    Some(end)
+}
+
 fn number_in(text: &Text, t: usize, range: std::ops::RangeInclusive<u32>) -> bool {
     text.class(t) == Some(Class::Number)
         && text.str(t).parse::<u32>().is_ok_and(|n| range.contains(&n))
@@ -176,5 +196,9 @@ mod tests {
             vec!["25/10/2021", "2010-01-03"]
         );
         assert!(dates("el 45/10/2021").is_empty());
+        assert_eq!(
+            dates("at 2018-03-30 09:56:50.532667 and 2020-01-02 10:30."),
+            vec!["2018-03-30 09:56:50.532667", "2020-01-02 10:30"]
+        );
     }
 }

@@ -15,6 +15,8 @@ struct Chain<'a> {
     end: usize,
     /// First token of the chain (for the words before it).
     first: usize,
+    /// Last token of the chain.
+    last: usize,
     /// The text as written.
     s: &'a str,
     /// The digit groups.
@@ -159,6 +161,10 @@ fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
         }
     };
     loop {
+        // A date ends the chain: `2018-03-30 09:56` is a date and a time.
+        if text.is_gap(t) && dates::numeric(&groups, &seps).is_some() {
+            break;
+        }
         // `.`, `-`, `/` or one space, then a number.
         if t + 1 < tok.len()
             && tok[t + 1].class == Class::Number
@@ -169,6 +175,17 @@ fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
             end_tok = t + 1;
             t += 2;
             continue;
+        }
+        // An extension ends a phone number: `-8831x7121`.
+        if t + 1 < tok.len()
+            && tok[t + 1].class == Class::Alnum
+            && let Some(c) = sep(t).filter(|&c| c != ' ')
+            && let Some(digits) = extension(text.str(t + 1))
+        {
+            groups.push(digits);
+            seps.push(c);
+            end_tok = t + 1;
+            break;
         }
         // `(601) 325`: the area code closes the leading parenthesis.
         if lead_paren && !paren && groups.len() == 1 && text.is(t, ")") {
@@ -204,9 +221,23 @@ fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
     } else {
         first
     };
-    let plus = start_tok >= 1 && text.is(start_tok - 1, "+");
+    let mut plus = start_tok >= 1 && text.is(start_tok - 1, "+");
     if plus {
         start_tok -= 1;
+    }
+    // `+46 (0)8 425 241 05`: the country code before a trunk prefix.
+    if paren
+        && !plus
+        && start_tok >= 3
+        && text.is_gap(start_tok - 1)
+        && text.class(start_tok - 2) == Some(Class::Number)
+        && text.str(start_tok - 2).len() <= 3
+        && text.is(start_tok - 3, "+")
+    {
+        groups.insert(0, text.str(start_tok - 2));
+        seps.insert(0, ' ');
+        plus = true;
+        start_tok -= 3;
     }
     let (start, end) = (tok[start_tok].start, tok[end_tok].end);
     (
@@ -214,6 +245,7 @@ fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
             start,
             end,
             first: start_tok,
+            last: end_tok,
             s: &text.src[start..end],
             groups,
             seps,
@@ -222,6 +254,13 @@ fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
         },
         end_tok + 1,
     )
+}
+
+/// The digits of `3395x2111` before the extension mark.
+fn extension(token: &str) -> Option<&str> {
+    let (digits, ext) = token.split_once(['x', 'X'])?;
+    let numeric = |s: &str| !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit());
+    (numeric(digits) && numeric(ext) && digits.len() >= 3).then_some(digits)
 }
 
 fn push(out: &mut Vec<Finding>, chain: &Chain, kind: Kind, confidence: f32, strength: u8) {
@@ -284,7 +323,16 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
         return; // a year or a short number
     }
     if let Some(confidence) = dates::numeric(&c.groups, &c.seps) {
-        return push(out, c, Kind::Date, confidence, EXACT_SHAPE);
+        // `2018-03-30 09:56:50.532667`: with its time.
+        let end = dates::time_after(text, c.last + 1).map_or(c.end, |t| text.tokens[t - 1].end);
+        out.push(Finding {
+            start: c.start,
+            end,
+            kind: Kind::Date,
+            confidence,
+            strength: EXACT_SHAPE,
+        });
+        return;
     }
     if shape.len() == 4 && c.seps_are("...") && c.s.parse::<std::net::Ipv4Addr>().is_ok() {
         return push(out, c, Kind::IpAddress, 0.95, EXACT_SHAPE);
@@ -325,8 +373,10 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
     // Phone numbers: 7 to 15 digits in a phone-like layout.
     let thousands =
         c.seps.iter().all(|&s| s == '.') && shape[1..].iter().all(|&g| g == 3) && shape.len() > 1;
-    if (7..=15).contains(&digits) && !thousands {
-        let cue = cued(&before, PHONE_CUES);
+    let cue = cued(&before, PHONE_CUES);
+    // `Mobile: 33 93 31`: short local numbers in groups, when named.
+    let short_named = digits == 6 && cue && shape.len() >= 3 && c.seps_are("  ");
+    if ((7..=15).contains(&digits) || short_named) && !thousands {
         let layout = c.plus
             || c.paren
             || (shape.len() >= 2 && shape.iter().all(|&g| g >= 2))
@@ -384,6 +434,10 @@ mod tests {
             "+34 612 345 678",
             "(555) 123-4567",
             "+1 212 555 0188",
+            "+46 (0)8 425 241 05",
+            "442-067-8831x7121",
+            "(919)541-9876x3514",
+            "333.433.3395x2111",
         ] {
             assert_eq!(
                 kinds(&format!("llamar al {phone}.")),
@@ -409,5 +463,10 @@ mod tests {
         );
         assert!(kinds("por valor de $3.000.000 pesos").is_empty());
         assert!(kinds("la Ley 1581 de 2012").is_empty());
+        assert_eq!(
+            kinds("Mobile: 33 93 31"),
+            vec![("33 93 31".into(), Kind::Phone)]
+        );
+        assert!(kinds("scores 33 93 31").is_empty());
     }
 }
