@@ -78,7 +78,7 @@ fn suffix_at(text: &Text, t: usize) -> Option<usize> {
 }
 
 /// The first characters of [`ORG_SUFFIXES`] (a test keeps them in step).
-const SUFFIX_INITIALS: &str = "&ABCEFGHILNPSTacepy";
+const SUFFIX_INITIALS: &str = "&ABCEFGHIKLNPSTacepy";
 
 /// The token index whose start is `offset` (or the first after it).
 fn token_at(text: &Text, offset: usize) -> usize {
@@ -211,6 +211,26 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 continue;
             }
         }
+        // A suffix written onto the last word: `Maxell HoldingsLtd.`, `IPSInc.`.
+        if tok.class == Class::Word
+            && text.is_capitalised(t)
+            && let Some(mut end) = glued_suffix(text.str(t)).map(|_| tok.end)
+        {
+            if text.is(t + 1, ".") {
+                end += 1;
+            }
+            let start = skip_stop_words(text, org_start(text, t), t);
+            out.push(Finding {
+                start: text.tokens[start].start,
+                end,
+                kind: Kind::Organisation,
+                confidence: 0.85,
+                strength: STRUCTURE,
+            });
+            spans.push((text.tokens[start].start, end));
+            t = token_at(text, end);
+            continue;
+        }
         // Prefix (`Grupo Éxito`) or cue (`la sociedad Zayas, Brito y Abreu`).
         if text.is_capitalised(t) {
             let prefix = text.has_flag(t, list::ORG_PREFIX)
@@ -247,6 +267,19 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         t += 1;
     }
     spans
+}
+
+/// Company suffixes that lists of companies write onto the name.
+const GLUED: &[&str] = &["Ltd", "Inc", "Limited", "LTD", "INC", "LIMITED"];
+
+/// The suffix at the end of a word such as `HoldingsLtd` or `IPSInc`, after
+/// at least three letters of name.
+fn glued_suffix(word: &str) -> Option<&'static str> {
+    GLUED.iter().copied().find(|g| {
+        word.len() >= g.len() + 3
+            && word.ends_with(g)
+            && word.is_char_boundary(word.len() - g.len())
+    })
 }
 
 /// Drop leading function words (`El`, `La`) from a run that starts at `start`.
@@ -438,6 +471,15 @@ mod tests {
             found("pagado por Grupo Éxito hoy"),
             vec![("Grupo Éxito", Kind::Organisation)]
         );
+        assert_eq!(
+            found("spent a year at ASAHI KOGYOSHA CO.LTD. as"),
+            vec![("ASAHI KOGYOSHA CO.LTD.", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("works at Maxell HoldingsLtd. now"),
+            vec![("Maxell HoldingsLtd.", Kind::Organisation)]
+        );
+        assert!(found("an UNLIMITED plan").is_empty());
     }
 
     #[test]
