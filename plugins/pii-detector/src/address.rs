@@ -129,7 +129,7 @@ fn house_number(text: &Text, t: usize) -> bool {
 
 /// Words of a street name from `t` (capitalised words, particles, lower-case
 /// street words), then a house number: the token past it.
-fn named_number_core(text: &Text, t: usize, numbered: bool) -> Option<usize> {
+fn named_number_core(text: &Text, t: usize, lenient: bool) -> Option<usize> {
     let mut i = t;
     let mut words = 0;
     while words < 4 {
@@ -138,7 +138,7 @@ fn named_number_core(text: &Text, t: usize, numbered: bool) -> Option<usize> {
             text.is_name_like(i)
                 || is_street_type(text, i)
                 || lower_street
-                || numbered && text.is_capitalised(i)
+                || lenient && text.is_capitalised(i)
         } else {
             text.is_name_like(i) || is_particle(text, i) || lower_street
         };
@@ -310,13 +310,17 @@ fn word_core(text: &Text, t: usize) -> Option<usize> {
     if let Some(end) = named_suffix_core(text, t) {
         return Some(end);
     }
-    let cued = text
+    // Cheap shape first, then the words before it.
+    let core = named_number_core(text, t, true)?;
+    if text
         .words_before(t, 6)
-        .any(|w| CUES.iter().any(|c| c.eq_ignore_ascii_case(w)));
-    let core = named_number_core(text, t, cued)?;
+        .any(|w| CUES.iter().any(|c| c.eq_ignore_ascii_case(w)))
+    {
+        return Some(core);
+    }
     // `Ποσειδώνος 54 street`
-    let named_street = text.is_gap(core) && matches!(text.str(core + 1), "street" | "St");
-    (cued || named_street).then_some(core)
+    let core = named_number_core(text, t, false)?;
+    (text.is_gap(core) && matches!(text.str(core + 1), "street" | "St")).then_some(core)
 }
 
 /// Street names without a house number, ending in a street suffix written

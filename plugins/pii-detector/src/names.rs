@@ -298,6 +298,7 @@ fn skip_stop_words(text: &Text, mut start: usize, last: usize) -> usize {
 fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Finding>) {
     let n = text.tokens.len();
     let mut t = 0;
+    let (mut words, mut known) = (Vec::with_capacity(6), Vec::with_capacity(6));
     while t < n {
         let at = text.tokens[t].start;
         let in_org = || {
@@ -314,7 +315,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
             continue;
         }
         // The run: name words, particles between them, initials.
-        let mut words = vec![t];
+        words.clear();
+        words.push(t);
         let mut end = t + 1;
         loop {
             let next = if (text.is(end, "-")
@@ -345,15 +347,13 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                 _ => break,
             }
         }
-        let known: Vec<(bool, bool)> = words
-            .iter()
-            .map(|&w| {
-                (
-                    text.has_flag(w, list::GIVEN_NAME),
-                    text.has_flag(w, list::SURNAME),
-                )
-            })
-            .collect();
+        known.clear();
+        known.extend(words.iter().map(|&w| {
+            (
+                text.has_flag(w, list::GIVEN_NAME),
+                text.has_flag(w, list::SURNAME),
+            )
+        }));
         let given_first = known[0].0;
         let any_known = known.iter().filter(|k| k.0 || k.1).count();
         // Places, peoples, days; words in capitals that are no known name.
