@@ -18,15 +18,6 @@ use crate::strength::STRUCTURE;
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
 
-const PARTICLES: &[&str] = &[
-    "de", "del", "la", "las", "los", "da", "das", "do", "dos", "e", "y", "di", "van", "von", "d",
-    "du", "des", "della", "der", "den", "ter", "op", "na", "el", "al",
-];
-const DIRECTIONS: &[&str] = &[
-    "Sur", "Norte", "Este", "Oeste", "Bis", "Sul", "Leste", "N", "S", "E", "W", "NE", "NW", "SE",
-    "SW",
-];
-
 fn is_number_like(text: &Text, t: usize) -> bool {
     matches!(text.class(t), Some(Class::Number | Class::Alnum))
         && text.str(t).starts_with(|c: char| c.is_ascii_digit())
@@ -34,10 +25,11 @@ fn is_number_like(text: &Text, t: usize) -> bool {
 
 fn is_particle(text: &Text, t: usize) -> bool {
     let w = text.str(t);
-    text.class(t) == Some(Class::Word)
-        && (PARTICLES.contains(&w)
-            // `d'Ouchy`, `l'Église`
-            || (w.starts_with("d'") || w.starts_with("l'")) && w.len() > 3)
+    text.has_flag(t, list::STREET_PARTICLE)
+        // `d'Ouchy`, `l'Église`
+        || text.class(t) == Some(Class::Word)
+            && (w.starts_with("d'") || w.starts_with("l'"))
+            && w.len() > 3
 }
 
 /// Endings of street names written as one word (German, Dutch, Nordic).
@@ -45,32 +37,6 @@ const NAME_ENDINGS: &[&str] = &[
     "weg", "straße", "strasse", "str", "gasse", "allee", "platz", "damm", "ring", "ufer", "straat",
     "laan", "gracht", "plein", "gatan", "gata", "vägen", "vej", "veien", "vegen", "vegur", "gade",
     "gyden", "stræde", "stíg", "katu", "tie", "utca", "ulica",
-];
-
-/// Words before a place name that say it is an address.
-const CUES: &[&str] = &[
-    "address",
-    "lives",
-    "live",
-    "lived",
-    "living",
-    "located",
-    "corner",
-    "resides",
-    "reside",
-    "moved",
-    "domicilio",
-    "domiciliado",
-    "domiciliada",
-    "residente",
-    "endereço",
-    "reside",
-];
-
-/// Lower-case words inside a street name (`Baross tér`, `Jõe põik`).
-const LOWER_STREET_WORDS: &[&str] = &[
-    "tér", "út", "utca", "u", "põik", "tn", "tee", "gade", "gate", "gata", "vej", "väg", "vegen",
-    "veien", "rue", "via", "str", "ul", "ulica", "ulice", "straße", "strasse",
 ];
 
 /// Ship names of US military post (`USNS Sidorova`, then `FPO AP 46755`).
@@ -87,7 +53,7 @@ fn is_street_type(text: &Text, t: usize) -> bool {
 }
 
 /// Whether the word at `t`, capitalised or in lower case, is in the list `bit`.
-fn in_list_any_case(text: &Text, t: usize, bit: u16) -> bool {
+fn in_list_any_case(text: &Text, t: usize, bit: u32) -> bool {
     if text.has_flag(t, bit) {
         return true;
     }
@@ -133,7 +99,7 @@ fn named_number_core(text: &Text, t: usize, lenient: bool) -> Option<usize> {
     let mut i = t;
     let mut words = 0;
     while words < 4 {
-        let lower_street = LOWER_STREET_WORDS.contains(&text.str(i));
+        let lower_street = text.has_flag(i, list::STREET_WORD);
         let named = if words == 0 {
             text.is_name_like(i)
                 || is_street_type(text, i)
@@ -193,7 +159,7 @@ fn house_number_end(text: &Text, mut t: usize) -> usize {
     if text.is(t, "-") && is_number_like(text, t + 1) {
         t += 2;
     }
-    if text.is_gap(t) && DIRECTIONS.contains(&text.str(t + 1)) {
+    if text.is_gap(t) && text.has_flag(t + 1, list::DIRECTION) {
         t += 2;
     }
     t
@@ -312,10 +278,7 @@ fn word_core(text: &Text, t: usize) -> Option<usize> {
     }
     // Cheap shape first, then the words before it.
     let core = named_number_core(text, t, true)?;
-    if text
-        .words_before(t, 6)
-        .any(|w| CUES.iter().any(|c| c.eq_ignore_ascii_case(w)))
-    {
+    if text.flags_before(t, 6) & list::ADDRESS_CUE != 0 {
         return Some(core);
     }
     // `Ποσειδώνος 54 street`

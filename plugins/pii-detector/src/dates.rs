@@ -3,7 +3,7 @@
 //! 2020`, `1º de janeiro de 2020`, `March 3, 2021`, `3 March 2021`) are
 //! found by [`find`].
 
-use crate::lexicon::is_month;
+use crate::lexicon::list;
 use crate::strength::EXACT_SHAPE;
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
@@ -17,9 +17,8 @@ pub fn numeric(groups: &[&str], seps: &[char]) -> Option<f32> {
     if groups.len() != 3 || seps[0] != seps[1] || !matches!(seps[0], '/' | '-' | '.') {
         return None;
     }
-    let n: Vec<u32> = groups.iter().map(|g| g.parse().unwrap_or(0)).collect();
-    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    match lens.as_slice() {
+    let n = [0, 1, 2].map(|i| groups[i].parse::<u32>().unwrap_or(0));
+    match [0, 1, 2].map(|i| groups[i].len()) {
         // Year first: 2010-01-03.
         [4, 1..=2, 1..=2] if valid(n[2], n[1]) => Some(0.95),
         // Day or month first, then the year: 25/10/2021, 1/16/1986, 05.02.05.
@@ -107,13 +106,10 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             if text.is_gap(i)
                 && is_word(text, i + 1, &["de", "of"])
                 && text.is_gap(i + 2)
-                && is_month(text.str(i + 3))
+                && text.has_flag(i + 3, list::MONTH)
             {
                 m = Some(i + 3);
-            } else if text.is_gap(i)
-                && text.class(i + 1) == Some(Class::Word)
-                && is_month(text.str(i + 1))
-            {
+            } else if text.is_gap(i) && text.has_flag(i + 1, list::MONTH) {
                 m = Some(i + 1);
             }
             if let Some(m) = m {
@@ -131,7 +127,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             }
         }
         // March 3, 2021 | Mar. 3rd 2021 | octubre de 2020
-        if tok.class == Class::Word && is_month(text.str(t)) && text.str(t).len() >= 3 {
+        if text.has_flag(t, list::MONTH) {
             let mut i = t + 1;
             if text.is(i, ".") {
                 i += 1;

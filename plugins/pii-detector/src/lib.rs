@@ -19,7 +19,9 @@
 //! (default: all), and `min_confidence` (default 0.5).
 //!
 //! Every call runs in a fresh instance, so nothing is built at start: word
-//! lists are sorted static tables and the recognisers are plain scans.
+//! lists are one static hash table ([`lexicon`]), looked up once per word
+//! when the text is tokenised, and the recognisers are plain scans that read
+//! the tokens' list bits.
 
 pub mod address;
 pub mod checksum;
@@ -30,6 +32,7 @@ pub mod lexicon;
 pub mod names;
 pub mod numbers;
 pub mod text;
+mod word_hash;
 
 use text::Text;
 

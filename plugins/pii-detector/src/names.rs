@@ -9,16 +9,11 @@
 //! scored by the given-name and surname lists, by cues before them (`Sr.`,
 //! `representada por`, `Hola`) and after them (`, identificado con`, `, CPF`).
 
-use crate::lexicon::{ORG_CUES, ORG_SUFFIXES, PERSON_CUES, has_lower, list};
+use crate::lexicon::{ORG_SUFFIXES, list};
 use crate::strength::{CONTEXT, NAME, STRUCTURE};
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
 
-const PARTICLES: &[&str] = &[
-    "de", "del", "la", "las", "los", "da", "das", "do", "dos", "di", "van", "von", "der", "den",
-    "du", "le", "y", "e", "st",
-];
-const CONNECTORS: &[&str] = &["and", "y", "e", "&"];
 /// Text just after a person's name that says it was one.
 const AFTER_PERSON: &[&str] = &[
     ", identificad",
@@ -65,20 +60,25 @@ fn initial(text: &Text, t: usize) -> Option<usize> {
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
     let tok = *text.tokens.get(t)?;
-    let rest = &text.src[tok.start..];
-    if !rest.starts_with(|c: char| SUFFIX_INITIALS.contains(c)) {
-        return None;
-    }
-    ORG_SUFFIXES
+    let rest = &text.src.as_bytes()[tok.start..];
+    let suffixes = ORG_SUFFIXES.get(usize::from(rest[0]))?;
+    suffixes
         .iter()
-        .filter(|s| rest.starts_with(**s))
+        .filter(|s| rest.starts_with(s.as_bytes()))
         .map(|s| tok.start + s.len())
         .filter(|&end| !text.src[end..].starts_with(|c: char| c.is_alphanumeric()))
         .max()
 }
 
-/// The first characters of [`ORG_SUFFIXES`] (a test keeps them in step).
-const SUFFIX_INITIALS: &str = "&ABCEFGHIKLNPSTacepy";
+/// A particle inside a name (`da`, `van`).
+fn is_particle(text: &Text, t: usize) -> bool {
+    text.has_flag(t, list::NAME_PARTICLE)
+}
+
+/// A word joining a list of names: `and`, `y`, `e`, `&`.
+fn is_connector(text: &Text, t: usize) -> bool {
+    text.has_flag(t, list::NAME_CONNECTOR) || text.is(t, "&")
+}
 
 /// The token index whose start is `offset` (or the first after it).
 fn token_at(text: &Text, offset: usize) -> usize {
@@ -108,11 +108,10 @@ fn org_start(text: &Text, t: usize) -> usize {
         }
         // `Bristol and West`, `Zayas, Brito y Abreu`, `Banco de Bogotá`
         if s >= 4 && text.is_gap(s - 1) && text.is_gap(s - 3) && name_like(text, s - 4) {
-            let w = text.str(s - 2);
+            let w = s - 2;
             let single_before = !(s >= 6 && text.is_gap(s - 5) && name_like(text, s - 6));
-            let list_ahead =
-                CONNECTORS.contains(&w) && (single_before || comma_before(text, s - 4));
-            if list_ahead || PARTICLES.contains(&w) && w != "y" && w != "e" {
+            let list_ahead = is_connector(text, w) && (single_before || comma_before(text, s - 4));
+            if list_ahead || is_particle(text, w) && !text.is(w, "y") && !text.is(w, "e") {
                 start = s - 4;
                 continue;
             }
@@ -137,7 +136,7 @@ fn run_end(text: &Text, t: usize, lists: bool) -> usize {
         } else if text.is_gap(end)
             && text.is_gap(end + 2)
             && name_like(text, end + 3)
-            && joins(text.str(end + 1), lists)
+            && joins(text, end + 1, lists)
         {
             end += 4;
         } else if lists
@@ -153,20 +152,20 @@ fn run_end(text: &Text, t: usize, lists: bool) -> usize {
     }
 }
 
-/// Whether a lower-case word joins two parts of a name: particles always,
-/// `and`/`y`/`e`/`&` only in a list of names.
-fn joins(word: &str, lists: bool) -> bool {
-    if CONNECTORS.contains(&word) {
+/// Whether the lower-case word `t` joins two parts of a name: particles
+/// always, `and`/`y`/`e`/`&` only in a list of names.
+fn joins(text: &Text, t: usize, lists: bool) -> bool {
+    if is_connector(text, t) {
         lists
     } else {
-        PARTICLES.contains(&word)
+        is_particle(text, t)
     }
 }
 
 /// From a list item at `t`, whether `y`/`and`/`e` follows within the list.
 fn list_continues(text: &Text, t: usize) -> bool {
     let end = run_end(text, t, false);
-    (text.is_gap(end) && CONNECTORS.contains(&text.str(end + 1)))
+    (text.is_gap(end) && is_connector(text, end + 1))
         || (text.is(end, ",") && text.is_gap(end + 1) && name_like(text, end + 2))
 }
 
@@ -236,12 +235,7 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
             let prefix = text.has_flag(t, list::ORG_PREFIX)
                 && text.is_gap(t + 1)
                 && text.is_capitalised(t + 2);
-            let cue = !prefix
-                && text
-                    .words_before(t, 1)
-                    .next()
-                    .is_some_and(|w| has_lower(&ORG_CUES, w))
-                && name_like(text, t);
+            let cue = !prefix && text.flags_before(t, 1) & list::ORG_CUE != 0 && name_like(text, t);
             if prefix || cue {
                 let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
                 let mut end = text.tokens[end_tok - 1].end;
@@ -332,8 +326,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
             } else if text.is_gap(end)
                 && text.is_gap(end + 2)
                 && name_like(text, end + 3)
-                && PARTICLES.contains(&text.str(end + 1))
-                && !CONNECTORS.contains(&text.str(end + 1))
+                && is_particle(text, end + 1)
+                && !is_connector(text, end + 1)
             {
                 Some((end + 3, end + 4))
             } else {
@@ -361,12 +355,13 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
         let shouted = words.iter().zip(&known).any(|(&w, k)| {
             !(k.0 || k.1) && text.str(w).len() > 1 && !text.str(w).chars().any(char::is_lowercase)
         });
-        let mut before = text.words_before(t, 2);
-        let (w1, w2) = (before.next(), before.next());
-        let cue_before = w1.is_some_and(|w| has_lower(&PERSON_CUES, w))
+        let w1 = text.word_before(t);
+        let cue_before = w1.is_some_and(|w| text.has_flag(w, list::PERSON_CUE))
             // `My name is Szonja Tot`
-            || w1.is_some_and(|w| w.eq_ignore_ascii_case("is"))
-                && w2.is_some_and(|w| w.eq_ignore_ascii_case("name"))
+            || w1.is_some_and(|w| text.str(w).eq_ignore_ascii_case("is"))
+                && w1
+                    .and_then(|w| text.word_before(w))
+                    .is_some_and(|w| text.str(w).eq_ignore_ascii_case("name"))
             || (t >= 2 && text.has_flag(t - 2, list::TITLE))
             || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
         let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
@@ -438,16 +433,6 @@ pub fn find(text: &Text, lang: &str, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::{Kind, found};
-
-    #[test]
-    fn suffix_initials_cover_every_suffix() {
-        for suffix in crate::lexicon::ORG_SUFFIXES.iter() {
-            assert!(
-                super::SUFFIX_INITIALS.contains(suffix.chars().next().unwrap()),
-                "{suffix}"
-            );
-        }
-    }
 
     #[test]
     fn organisations_by_suffix_prefix_and_cue() {

@@ -5,6 +5,7 @@
 
 use crate::checksum;
 use crate::dates;
+use crate::lexicon::list;
 use crate::strength::{CHECKED, CONTEXT, EXACT_SHAPE, SHAPE, STRUCTURE};
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
@@ -32,8 +33,13 @@ impl Chain<'_> {
         self.groups.iter().map(|g| g.len()).sum()
     }
 
-    fn shape(&self) -> Vec<usize> {
-        self.groups.iter().map(|g| g.len()).collect()
+    /// The lengths of the groups.
+    fn shape(&self) -> impl Iterator<Item = usize> + '_ {
+        self.groups.iter().map(|g| g.len())
+    }
+
+    fn shape_is(&self, lengths: &[usize]) -> bool {
+        self.shape().eq(lengths.iter().copied())
     }
 
     fn seps_are(&self, expected: &str) -> bool {
@@ -41,100 +47,18 @@ impl Chain<'_> {
     }
 }
 
-/// Words that, just before a number, say what it is.
-const CEDULA_CUES: &[&str] = &[
-    // `C.C.` tokenises as the words `C`, `C`.
-    "c",
-    "cédula",
-    "cedula",
-    "c.c",
-    "cc",
-    "ciudadanía",
-    "ciudadania",
-    "identificado",
-    "identificada",
-    "identificación",
-    "identificacion",
-    "documento",
-    "dni",
-    "nie",
-    "rg",
-    "pasaporte",
-    "passport",
-    "nhc",
-    "nass",
-    "historia",
-    "id",
-    "tarjeta",
-    "extranjería",
-    "ce",
-    "ti",
-];
-const ACCOUNT_CUES: &[&str] = &[
-    "cuenta",
-    "conta",
-    "account",
-    "acct",
-    "ahorros",
-    "corriente",
-    "poupança",
-    "agência",
-    "agencia",
-    "clabe",
-    "iban",
-    "routing",
-    "sort",
-];
-const PHONE_CUES: &[&str] = &[
-    "teléfono",
-    "telefono",
-    "telefone",
-    "tel",
-    "tlf",
-    "phone",
-    "celular",
-    "móvil",
-    "movil",
-    "cel",
-    "whatsapp",
-    "fax",
-    "call",
-    "número",
-    "numero",
-    "mobile",
-    "llamar",
-    "ligar",
-    "contacto",
-    "contato",
-    "extensión",
-    "ramal",
-    "on",
-    "at",
-    "al",
-    "no",
-    "nº",
-];
-const MONEY_CUES: &[&str] = &[
-    "$", "us$", "r$", "usd", "cop", "mxn", "brl", "eur", "pesos", "reais", "dólares", "dolares",
-    "dollars", "€", "£", "suma", "valor", "monto", "total",
-];
-
-/// Whether one of the words is a cue (ASCII case ignored).
-fn cued(before: &[&str], cues: &[&str]) -> bool {
-    before
-        .iter()
-        .any(|w| cues.iter().any(|c| c.eq_ignore_ascii_case(w)))
-}
-
 pub fn find(text: &Text, out: &mut Vec<Finding>) {
     let mut t = 0;
+    // The groups and separators of one chain, reused for the next.
+    let mut buffers = (Vec::new(), Vec::new());
     while t < text.tokens.len() {
         if text.tokens[t].class != Class::Number || glued_to_letters(text, t) {
             t += 1;
             continue;
         }
-        let (chain, next) = chain_at(text, t);
+        let (chain, next) = chain_at(text, t, buffers);
         classify(text, &chain, out);
+        buffers = (chain.groups, chain.seps);
         t = next;
     }
 }
@@ -144,12 +68,19 @@ fn glued_to_letters(text: &Text, t: usize) -> bool {
     t > 0 && matches!(text.class(t - 1), Some(Class::Word | Class::Alnum))
 }
 
-fn chain_at<'a>(text: &Text<'a>, first: usize) -> (Chain<'a>, usize) {
+/// The chain starting at the number `first`, read into the emptied
+/// `groups` and `seps`; and the token past it.
+fn chain_at<'a>(
+    text: &Text<'a>,
+    first: usize,
+    (mut groups, mut seps): (Vec<&'a str>, Vec<char>),
+) -> (Chain<'a>, usize) {
     let tok = &text.tokens;
     let lead_paren = first >= 1 && text.is(first - 1, "(");
     let mut paren = false;
-    let mut groups = vec![text.str(first)];
-    let mut seps = Vec::new();
+    groups.clear();
+    seps.clear();
+    groups.push(text.str(first));
     let mut t = first + 1;
     let mut end_tok = first;
     let sep = |i: usize| -> Option<char> {
@@ -275,23 +206,26 @@ fn push(out: &mut Vec<Finding>, chain: &Chain, kind: Kind, confidence: f32, stre
 
 fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
     let digits = c.digits();
-    let shape = c.shape();
-    let plain = c.groups.len() == 1;
-    let before: Vec<&str> = text.words_before(c.first, 4).collect();
-    let near = &before[..before.len().min(2)];
+    let groups = c.groups.len();
+    let plain = groups == 1;
+    let before = text.flags_before(c.first, 4);
+    let near = |cue: &str| {
+        text.words_before(c.first, 2)
+            .any(|w| text.str(w).eq_ignore_ascii_case(cue))
+    };
     let dashed_check = c.seps.last() == Some(&'-') && c.groups.last().is_some_and(|g| g.len() == 1);
 
     // Identifiers whose check digits hold.
-    if digits == 14 && (plain || shape == [2, 3, 3, 4, 2]) && checksum::cnpj(c.s) {
+    if digits == 14 && (plain || c.shape_is(&[2, 3, 3, 4, 2])) && checksum::cnpj(c.s) {
         return push(out, c, Kind::TaxId, 0.99, CHECKED);
     }
-    if digits == 11 && shape == [3, 3, 3, 2] && c.seps_are("..-") && checksum::cpf(c.s) {
+    if digits == 11 && c.shape_is(&[3, 3, 3, 2]) && c.seps_are("..-") && checksum::cpf(c.s) {
         return push(out, c, Kind::NationalId, 0.99, CHECKED);
     }
-    if digits == 11 && plain && checksum::cpf(c.s) && cued(near, &["cpf"]) {
+    if digits == 11 && plain && checksum::cpf(c.s) && near("cpf") {
         return push(out, c, Kind::NationalId, 0.95, CHECKED);
     }
-    if (dashed_check || cued(near, &["nit"])) && (8..=11).contains(&digits) && checksum::nit(c.s) {
+    if (dashed_check || near("nit")) && (8..=11).contains(&digits) && checksum::nit(c.s) {
         return push(
             out,
             c,
@@ -303,12 +237,11 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
     if digits == 18 && plain && checksum::clabe(c.s) {
         return push(out, c, Kind::BankAccount, 0.97, CHECKED);
     }
+    let last = c.groups[groups - 1].len();
     let card_groups = plain
-        || shape
-            .iter()
-            .all(|&g| g == 4 || g <= 4 && g == *shape.last().unwrap())
-        || shape == [4, 6, 5]
-        || shape == [4, 6, 4];
+        || c.shape().all(|g| g == 4 || g <= 4 && g == last)
+        || c.shape_is(&[4, 6, 5])
+        || c.shape_is(&[4, 6, 4]);
     if (12..=19).contains(&digits) && card_groups && !c.plus && !c.paren && checksum::luhn(c.s) {
         return push(
             out,
@@ -319,7 +252,7 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
         );
     }
     // Shapes that say what they are.
-    if shape == [4] && c.s.len() == 4 {
+    if c.shape_is(&[4]) && c.s.len() == 4 {
         return; // a year or a short number
     }
     if let Some(confidence) = dates::numeric(&c.groups, &c.seps) {
@@ -334,10 +267,10 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
         });
         return;
     }
-    if shape.len() == 4 && c.seps_are("...") && c.s.parse::<std::net::Ipv4Addr>().is_ok() {
+    if groups == 4 && c.seps_are("...") && c.s.parse::<std::net::Ipv4Addr>().is_ok() {
         return push(out, c, Kind::IpAddress, 0.95, EXACT_SHAPE);
     }
-    if shape == [3, 2, 4] && c.seps_are("--") {
+    if c.shape_is(&[3, 2, 4]) && c.seps_are("--") {
         let issued = checksum::ssn_issued(c.s);
         return push(
             out,
@@ -347,39 +280,33 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
             EXACT_SHAPE,
         );
     }
-    let money = cued(&before[..before.len().min(1)], MONEY_CUES)
+    let money = text.flags_before(c.first, 1) & list::MONEY_CUE != 0
         || c.s.contains(',')
         || text.src[..c.start].ends_with('$');
     if money {
         return;
     }
     // Identifiers told by the words before them.
-    if cued(&before, ACCOUNT_CUES) && (6..=22).contains(&digits) {
+    if before & list::ACCOUNT_CUE != 0 && (6..=22).contains(&digits) {
         return push(out, c, Kind::BankAccount, 0.9, CONTEXT);
     }
-    if cued(&before, CEDULA_CUES) && (5..=12).contains(&digits) && !c.plus {
+    if before & list::ID_CUE != 0 && (5..=12).contains(&digits) && !c.plus {
         return push(out, c, Kind::NationalId, 0.9, CONTEXT);
     }
-    if cued(
-        &before,
-        &[
-            "nit", "cpf", "cnpj", "rut", "ruc", "rfc", "ein", "tin", "vat", "cuit",
-        ],
-    ) && (8..=14).contains(&digits)
-    {
+    if before & list::TAX_CUE != 0 && (8..=14).contains(&digits) {
         // Named as a tax number but its check digits fail: still someone's number.
         return push(out, c, Kind::TaxId, 0.7, CONTEXT);
     }
     // Phone numbers: 7 to 15 digits in a phone-like layout.
     let thousands =
-        c.seps.iter().all(|&s| s == '.') && shape[1..].iter().all(|&g| g == 3) && shape.len() > 1;
-    let cue = cued(&before, PHONE_CUES);
+        c.seps.iter().all(|&s| s == '.') && c.shape().skip(1).all(|g| g == 3) && groups > 1;
+    let cue = before & list::PHONE_CUE != 0;
     // `Mobile: 33 93 31`: short local numbers in groups, when named.
-    let short_named = digits == 6 && cue && shape.len() >= 3 && c.seps_are("  ");
+    let short_named = digits == 6 && cue && groups >= 3 && c.seps_are("  ");
     if ((7..=15).contains(&digits) || short_named) && !thousands {
         let layout = c.plus
             || c.paren
-            || (shape.len() >= 2 && shape.iter().all(|&g| g >= 2))
+            || (groups >= 2 && c.shape().all(|g| g >= 2))
             || (10..=13).contains(&digits);
         if layout || cue {
             let confidence = match (c.plus || c.paren, cue) {
@@ -391,7 +318,7 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
         }
     }
     // Dotted thousands (`1.165.012.888`) are how cédulas are written; amounts were excluded above.
-    if thousands && (6..=10).contains(&digits) && shape[0] <= 3 {
+    if thousands && (6..=10).contains(&digits) && c.groups[0].len() <= 3 {
         push(out, c, Kind::NationalId, 0.6, STRUCTURE)
     }
 }

@@ -25,17 +25,22 @@ pub struct Token {
     pub start: usize,
     pub end: usize,
     pub class: Class,
+    /// [`CAPITALISED`] and the [`list`] bits of a word, looked up once;
+    /// zero for every other token.
+    flags: u32,
+    /// The nearest word or code before this token in its clause, or [`NONE`].
+    word_before: u32,
 }
 
-/// Bits of [`Text::flags`] beyond the word lists' ([`list`]).
-pub const CAPITALISED: u16 = 1;
+/// Bit of [`Token::flags`] beyond the word lists' ([`list`]).
+pub const CAPITALISED: u32 = 1;
+
+/// No token.
+const NONE: u32 = u32::MAX;
 
 pub struct Text<'a> {
     pub src: &'a str,
     pub tokens: Vec<Token>,
-    /// Per token: [`CAPITALISED`] and the [`list`] bits of capitalised
-    /// words, looked up once; zero for every other token.
-    flags: Vec<u16>,
 }
 
 impl<'a> Text<'a> {
@@ -43,6 +48,7 @@ impl<'a> Text<'a> {
         let bytes = src.as_bytes();
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 3);
         let mut i = 0;
+        let mut word_before = NONE;
         while i < bytes.len() {
             let start = i;
             let b = bytes[i];
@@ -89,18 +95,34 @@ impl<'a> Text<'a> {
                 }
                 c => c,
             };
+            let word = &src[start..i];
+            let flags = match class {
+                Class::Word if word.starts_with(char::is_uppercase) => {
+                    CAPITALISED | lexicon::classify(word)
+                }
+                Class::Word => lexicon::classify(word),
+                _ => 0,
+            };
             tokens.push(Token {
                 start,
                 end: i,
                 class,
+                flags,
+                word_before,
             });
+            // `;` and line breaks end a clause.
+            match class {
+                Class::Word | Class::Alnum => word_before = tokens.len() as u32 - 1,
+                Class::Break => word_before = NONE,
+                Class::Punct if word == ";" => word_before = NONE,
+                _ => {}
+            }
         }
-        let flags = tokens.iter().map(|t| word_flags(t, src)).collect();
-        Text { src, tokens, flags }
+        Text { src, tokens }
     }
 
-    pub fn has_flag(&self, t: usize, bit: u16) -> bool {
-        self.flags.get(t).is_some_and(|f| f & bit != 0)
+    pub fn has_flag(&self, t: usize, bit: u32) -> bool {
+        self.tokens.get(t).is_some_and(|tok| tok.flags & bit != 0)
     }
 
     /// The text of token `t`; empty past the end.
@@ -125,9 +147,9 @@ impl<'a> Text<'a> {
 
     /// A capitalised word that is not a function word: it may be part of a name.
     pub fn is_name_like(&self, t: usize) -> bool {
-        self.flags
+        self.tokens
             .get(t)
-            .is_some_and(|f| f & (CAPITALISED | list::STOP_WORD) == CAPITALISED)
+            .is_some_and(|tok| tok.flags & (CAPITALISED | list::STOP_WORD) == CAPITALISED)
     }
 
     /// Whether token `t` is a single space (not a line break).
@@ -143,24 +165,23 @@ impl<'a> Text<'a> {
         t
     }
 
-    /// Up to `n` words (or codes) before token `t`, nearest first, not
-    /// crossing a `;` or a line break.
-    pub fn words_before(&self, t: usize, n: usize) -> impl Iterator<Item = &'a str> + '_ {
-        (0..t.min(self.tokens.len()))
-            .rev()
-            .take_while(move |&i| !self.ends_clause(i))
-            .filter(move |&i| matches!(self.tokens[i].class, Class::Word | Class::Alnum))
-            .take(n)
-            .map(move |i| self.str(i))
+    /// The nearest word (or code) before token `t`, not crossing a `;` or a
+    /// line break.
+    pub fn word_before(&self, t: usize) -> Option<usize> {
+        let w = self.tokens.get(t)?.word_before;
+        (w != NONE).then_some(w as usize)
     }
 
-    /// A `;` or a line break.
-    fn ends_clause(&self, i: usize) -> bool {
-        match self.tokens[i].class {
-            Class::Punct => self.str(i) == ";",
-            Class::Break => true,
-            _ => false,
-        }
+    /// Up to `n` words (or codes) before token `t`, nearest first, not
+    /// crossing a `;` or a line break.
+    pub fn words_before(&self, t: usize, n: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.word_before(t), |&w| self.word_before(w)).take(n)
+    }
+
+    /// The [`list`] bits of the `n` words before token `t`, together.
+    pub fn flags_before(&self, t: usize, n: usize) -> u32 {
+        self.words_before(t, n)
+            .fold(0, |bits, w| bits | self.tokens[w].flags)
     }
 
     /// Whether a sentence starts at token `t` (first token, or after `.`, `!`, `?`, `:` or a line break).
@@ -183,14 +204,6 @@ impl<'a> Text<'a> {
         }
         true
     }
-}
-
-fn word_flags(tok: &Token, src: &str) -> u16 {
-    let word = &src[tok.start..tok.end];
-    if tok.class != Class::Word || !word.starts_with(char::is_uppercase) {
-        return 0;
-    }
-    CAPITALISED | lexicon::word(word)
 }
 
 /// The character at byte `i` and its length (`\0` past the end); ASCII without decoding.
@@ -336,7 +349,9 @@ mod tests {
         assert!(text.starts_sentence(0));
         assert!(!text.starts_sentence(2));
         assert_eq!(
-            text.words_before(10, 3).collect::<Vec<_>>(),
+            text.words_before(10, 3)
+                .map(|w| text.str(w))
+                .collect::<Vec<_>>(),
             vec!["C", "C", "O'Neil"]
         );
     }
