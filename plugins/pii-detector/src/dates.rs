@@ -95,7 +95,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
     while t < n {
         let tok = text.tokens[t];
         // 21 de octubre [de 2020] | 1º de janeiro | 3 March 2021
-        if day_at(text, t) {
+        if matches!(tok.class, Class::Number | Class::Alnum) && day_at(text, t) {
             let mut i = t + 1;
             if matches!(text.class(i), Some(Class::Word | Class::Punct))
                 && matches!(text.str(i), "º" | "°" | "o" | "st" | "nd" | "rd" | "th")

@@ -41,15 +41,16 @@ pub mod list {
     pub(super) const CUES: u32 = (1 << 25) - (1 << 16);
 }
 
-/// The bits of `key` exactly as written; 0 when no list holds it.
-fn lookup(key: &[u8]) -> u32 {
-    if key.is_empty() || key.len() > LONGEST {
+/// The bits of `key` exactly as written in `slots` ([`CAPITALS`] for a
+/// word that starts with a capital, else [`OTHERS`]); 0 when no list holds it.
+fn lookup(slots: &[[u32; 2]], key: &[u8]) -> u32 {
+    if key.len() > LONGEST {
         return 0;
     }
-    let mask = SLOTS.len() - 1;
+    let mask = slots.len() - 1;
     let mut i = word_hash::hash(key) as usize & mask;
     loop {
-        let [at, bits] = SLOTS[i];
+        let [at, bits] = slots[i];
         let len = (at & 0xff) as usize;
         if len == 0 {
             return 0;
@@ -65,7 +66,7 @@ fn lookup(key: &[u8]) -> u32 {
 /// The capitalised-word lists holding `word`, trying its title-case form
 /// when it is written in capitals (`PÉREZ`).
 pub fn word(word: &str) -> u32 {
-    capitalised(word, lookup(word.as_bytes()))
+    capitalised(word, lookup(&CAPITALS, word.as_bytes()))
 }
 
 /// [`word`], given the bits of `word` as written.
@@ -88,26 +89,27 @@ fn capitalised(word: &str, exact: u32) -> u32 {
         }
         len += c.encode_utf8(&mut buf[len..]).len();
     }
-    lookup(&buf[..len]) & list::CAPITALISED_LISTS
+    lookup(&CAPITALS, &buf[..len]) & list::CAPITALISED_LISTS
 }
 
 /// Every list holding the word token `w`: the capitalised-word lists when
 /// it starts with a capital, the lists of words as written, and the cue
 /// lists after lower-casing its ASCII letters (`Cédula` → `cédula`).
 pub fn classify(w: &str) -> u32 {
-    let exact = lookup(w.as_bytes());
+    let capital = w.starts_with(char::is_uppercase);
+    let exact = lookup(if capital { &CAPITALS } else { &OTHERS }, w.as_bytes());
     let mut bits = exact & list::EXACT_LISTS;
-    if w.starts_with(char::is_uppercase) {
+    if capital {
         bits |= capitalised(w, exact);
     }
-    let cues = if !w.bytes().any(|b| b.is_ascii_uppercase()) {
+    let cues = if !capital && !w.bytes().any(|b| b.is_ascii_uppercase()) {
         exact
     } else if w.len() <= 32 {
         let mut buf = [0u8; 32];
         for (b, c) in buf.iter_mut().zip(w.bytes()) {
             *b = c.to_ascii_lowercase();
         }
-        lookup(&buf[..w.len()])
+        lookup(&OTHERS, &buf[..w.len()])
     } else {
         0
     } & list::CUES;
