@@ -5,7 +5,9 @@
 //!   hash tables (see `src/word_hash.rs`), word → bits (`lexicon::list`), so
 //!   that a token costs one lookup however many lists hold it. Words that
 //!   start with a capital are apart from the few hundred others, whose table
-//!   stays in the processor's nearest cache;
+//!   stays in the processor's nearest cache. A slot is one `u32`: where the
+//!   word is in `KEYS` (its bits, four bytes, then the word), six bits of its
+//!   hash and its length (`offset << 11 | tag << 5 | length`; 0 when empty);
 //! - `ORG_SUFFIXES`: the company suffixes, grouped by their first byte.
 
 #[path = "src/word_hash.rs"]
@@ -75,7 +77,7 @@ fn main() {
     }
 
     let mut code = String::new();
-    let mut keys = String::new();
+    let mut keys = Vec::new();
     let (capitals, others): (Vec<_>, Vec<_>) = bits
         .iter()
         .partition(|(word, _)| word.starts_with(char::is_uppercase));
@@ -87,7 +89,13 @@ fn main() {
         bits.keys().map(String::len).max().unwrap_or(0)
     )
     .unwrap();
-    writeln!(code, "static KEYS: &str = {keys:?};").unwrap();
+    let out = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(format!("{out}/keys.bin"), keys).expect("writing the words");
+    writeln!(
+        code,
+        "static KEYS: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/keys.bin\"));"
+    )
+    .unwrap();
 
     let mut by_initial: Vec<Vec<String>> = vec![Vec::new(); 128];
     for suffix in read("org_suffixes") {
@@ -105,28 +113,25 @@ fn main() {
         writeln!(code, "&{group:?},").unwrap();
     }
     writeln!(code, "];").unwrap();
-    let out = std::env::var("OUT_DIR").expect("OUT_DIR");
     std::fs::write(format!("{out}/lexicon.rs"), code).expect("writing the tables");
 }
 
 /// Emit the table `name` of `words`: open addressing with linear probing,
-/// at most half full; each slot is the word's offset in `keys` and length
-/// (`offset << 8 | length`, 0 when empty), then its bits.
-fn table(code: &mut String, name: &str, words: &[(&String, &u32)], keys: &mut String) {
-    let size = (words.len() * 2).next_power_of_two();
-    let mut slots = vec![[0u32; 2]; size];
+/// at most two thirds full, so that a miss reads a few neighbouring slots.
+fn table(code: &mut String, name: &str, words: &[(&String, &u32)], keys: &mut Vec<u8>) {
+    let size = (words.len() * 3 / 2 + 1).next_power_of_two();
+    let mut slots = vec![0u32; size];
     for &(word, &bits) in words {
-        assert!((1..256).contains(&word.len()), "{word:?}");
-        let mut i = word_hash::hash(word.as_bytes()) as usize & (size - 1);
-        while slots[i][0] != 0 {
+        assert!((1..32).contains(&word.len()), "{word:?} fits five bits");
+        assert!(keys.len() < 1 << 21, "the words fit 21 bits of offset");
+        let hash = word_hash::hash(word.as_bytes());
+        let mut i = hash as usize & (size - 1);
+        while slots[i] != 0 {
             i = (i + 1) & (size - 1);
         }
-        slots[i] = [((keys.len() as u32) << 8) | word.len() as u32, bits];
-        keys.push_str(word);
+        slots[i] = (keys.len() as u32) << 11 | (hash >> 26) << 5 | word.len() as u32;
+        keys.extend(bits.to_le_bytes());
+        keys.extend(word.as_bytes());
     }
-    write!(code, "static {name}: [[u32; 2]; {size}] = [").unwrap();
-    for [a, b] in &slots {
-        write!(code, "[{a},{b}],").unwrap();
-    }
-    writeln!(code, "];").unwrap();
+    writeln!(code, "static {name}: [u32; {size}] = {slots:?};").unwrap();
 }

@@ -263,11 +263,10 @@ fn word_core(text: &Text, t: usize) -> Option<usize> {
     if let Some(end) = po_box(text, t) {
         return Some(end);
     }
-    if has_street_ending(text, t) {
-        let i = if text.is(t + 1, ".") { t + 2 } else { t + 1 };
-        if text.is_gap(i) && house_number(text, i + 1) {
-            return Some(i + 2);
-        }
+    // The house number first: it is cheaper to check than the endings.
+    let i = if text.is(t + 1, ".") { t + 2 } else { t + 1 };
+    if text.is_gap(i) && house_number(text, i + 1) && has_street_ending(text, t) {
+        return Some(i + 2);
     }
     // `USNS Sidorova`
     if SHIPS.contains(&text.str(t)) && text.is_gap(t + 1) && text.is_capitalised(t + 2) {

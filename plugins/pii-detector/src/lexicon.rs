@@ -42,22 +42,27 @@ pub mod list {
 }
 
 /// The bits of `key` exactly as written in `slots` ([`CAPITALS`] for a
-/// word that starts with a capital, else [`OTHERS`]); 0 when no list holds it.
-fn lookup(slots: &[[u32; 2]], key: &[u8]) -> u32 {
+/// word that starts with a capital, else [`OTHERS`]); 0 when no list holds
+/// it. The build script lays the slots out.
+fn lookup(slots: &[u32], key: &[u8]) -> u32 {
     if key.len() > LONGEST {
         return 0;
     }
+    let hash = word_hash::hash(key);
     let mask = slots.len() - 1;
-    let mut i = word_hash::hash(key) as usize & mask;
+    // The hash's top six bits and the length, as the slot holds them.
+    let want = (hash >> 26) << 5 | key.len() as u32;
+    let mut i = hash as usize & mask;
     loop {
-        let [at, bits] = slots[i];
-        let len = (at & 0xff) as usize;
-        if len == 0 {
+        let slot = slots[i];
+        if slot == 0 {
             return 0;
         }
-        let start = (at >> 8) as usize;
-        if len == key.len() && KEYS.as_bytes()[start..start + len] == *key {
-            return bits;
+        let at = (slot >> 11) as usize;
+        if slot & 0x7ff == want && KEYS[at + 4..at + 4 + key.len()] == *key {
+            let mut bits = [0; 4];
+            bits.copy_from_slice(&KEYS[at..at + 4]);
+            return u32::from_le_bytes(bits);
         }
         i = (i + 1) & mask;
     }

@@ -184,18 +184,16 @@ pub fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| {
         (b.strength, b.end - b.start, a.start).cmp(&(a.strength, a.end - a.start, b.start))
     });
-    // Kept spans never overlap, so only the nearest kept span starting before `end` can.
-    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    // Kept spans, in text order, never overlap, so only the nearest kept
+    // span starting before `end` can.
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
     for f in found {
-        let clashes = kept
-            .range(..f.end)
-            .next_back()
-            .is_some_and(|(_, k)| k.end > f.start);
-        if !clashes {
-            kept.insert(f.start, f);
+        let i = kept.partition_point(|k| k.start < f.end);
+        if i == 0 || kept[i - 1].end <= f.start {
+            kept.insert(i, f);
         }
     }
-    kept.into_values().collect()
+    kept
 }
 
 #[cfg(target_arch = "wasm32")]

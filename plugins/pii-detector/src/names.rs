@@ -365,9 +365,11 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
             || (t >= 2 && text.has_flag(t - 2, list::TITLE))
             || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
         let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
-        let cue_after = AFTER_PERSON
-            .iter()
-            .any(|c| after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes()));
+        // Every cue after starts with `, ` or a space: most runs are done at the first byte.
+        let cue_after = matches!(after.first(), Some(b',' | b' '))
+            && AFTER_PERSON.iter().any(|c| {
+                after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes())
+            });
         let sentence_start = text.starts_sentence(t);
         // `Tamara shouted`, `Arya: What`, `Manlio's address`: a name at the
         // start of a sentence that does not start a capitalised phrase.
@@ -433,6 +435,13 @@ pub fn find(text: &Text, lang: &str, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use crate::{Kind, found};
+
+    #[test]
+    fn cues_after_a_person_start_with_a_comma_or_a_space() {
+        for cue in super::AFTER_PERSON {
+            assert!(cue.starts_with([',', ' ']), "{cue}");
+        }
+    }
 
     #[test]
     fn organisations_by_suffix_prefix_and_cue() {

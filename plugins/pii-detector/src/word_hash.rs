@@ -1,6 +1,6 @@
-//! The hash that lays out the word table: the build script places every word
-//! by it and [`crate::lexicon`] finds them by it. Eight bytes at a time, so a
-//! short word costs two multiplications.
+//! The hash that lays out the word tables: the build script places every
+//! word by it and [`crate::lexicon`] finds them by it. Eight bytes at a time,
+//! so a short word costs two multiplications.
 
 pub fn hash(key: &[u8]) -> u32 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -10,9 +10,11 @@ pub fn hash(key: &[u8]) -> u32 {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         h = (h ^ word).wrapping_mul(K).rotate_left(29);
     }
-    let rest = chunks.remainder();
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    let last = chunks
+        .remainder()
+        .iter()
+        .rev()
+        .fold(0u64, |last, &b| last << 8 | u64::from(b));
+    h = (h ^ last).wrapping_mul(K);
     (h >> 32) as u32
 }
