@@ -513,8 +513,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
         }
         let confidence = if pieces > 0 { 0.9 } else { 0.8 };
         out.push(Finding {
-            start: text.tokens[t].start,
-            end: text.tokens[end - 1].end,
+            start: text.tokens[t].start(),
+            end: text.tokens[end - 1].end(),
             kind: Kind::Address,
             confidence,
             strength: STRUCTURE,

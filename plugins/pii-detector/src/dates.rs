@@ -116,8 +116,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
                 let end_tok = year_after(text, m + 1).unwrap_or(m + 1);
                 let confidence = if end_tok > m + 1 { 0.95 } else { 0.75 };
                 out.push(Finding {
-                    start: tok.start,
-                    end: text.tokens[end_tok - 1].end,
+                    start: tok.start(),
+                    end: text.tokens[end_tok - 1].end(),
                     kind: Kind::Date,
                     confidence,
                     strength: EXACT_SHAPE,
@@ -139,8 +139,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
                 }
                 if let Some(end_tok) = year_after(text, j) {
                     out.push(Finding {
-                        start: tok.start,
-                        end: text.tokens[end_tok - 1].end,
+                        start: tok.start(),
+                        end: text.tokens[end_tok - 1].end(),
                         kind: Kind::Date,
                         confidence: 0.95,
                         strength: EXACT_SHAPE,
@@ -151,8 +151,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             }
             if let Some(end_tok) = year_after(text, t + 1).filter(|_| text.str(t).len() > 3) {
                 out.push(Finding {
-                    start: tok.start,
-                    end: text.tokens[end_tok - 1].end,
+                    start: tok.start(),
+                    end: text.tokens[end_tok - 1].end(),
                     kind: Kind::Date,
                     confidence: 0.6,
                     strength: EXACT_SHAPE,

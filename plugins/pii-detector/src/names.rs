@@ -60,12 +60,12 @@ fn initial(text: &Text, t: usize) -> Option<usize> {
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
     let tok = *text.tokens.get(t)?;
-    let rest = &text.src.as_bytes()[tok.start..];
+    let rest = &text.src.as_bytes()[tok.start()..];
     let suffixes = ORG_SUFFIXES.get(usize::from(rest[0]))?;
     suffixes
         .iter()
         .filter(|s| rest.starts_with(s.as_bytes()))
-        .map(|s| tok.start + s.len())
+        .map(|s| tok.start() + s.len())
         .filter(|&end| !text.src[end..].starts_with(|c: char| c.is_alphanumeric()))
         .max()
 }
@@ -82,7 +82,7 @@ fn is_connector(text: &Text, t: usize) -> bool {
 
 /// The token index whose start is `offset` (or the first after it).
 fn token_at(text: &Text, offset: usize) -> usize {
-    text.tokens.partition_point(|t| t.start < offset)
+    text.tokens.partition_point(|t| t.start() < offset)
 }
 
 /// Walk back from token `t` (the last name word) over an organisation's name:
@@ -199,13 +199,13 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 let start = org_start(text, last);
                 let start = skip_stop_words(text, start, last);
                 out.push(Finding {
-                    start: text.tokens[start].start,
+                    start: text.tokens[start].start(),
                     end,
                     kind: Kind::Organisation,
                     confidence: 0.9,
                     strength: STRUCTURE,
                 });
-                spans.push((text.tokens[start].start, end));
+                spans.push((text.tokens[start].start(), end));
                 t = token_at(text, end);
                 continue;
             }
@@ -213,20 +213,20 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         // A suffix written onto the last word: `Maxell HoldingsLtd.`, `IPSInc.`.
         if tok.class == Class::Word
             && text.is_capitalised(t)
-            && let Some(mut end) = glued_suffix(text.str(t)).map(|_| tok.end)
+            && let Some(mut end) = glued_suffix(text.str(t)).map(|_| tok.end())
         {
             if text.is(t + 1, ".") {
                 end += 1;
             }
             let start = skip_stop_words(text, org_start(text, t), t);
             out.push(Finding {
-                start: text.tokens[start].start,
+                start: text.tokens[start].start(),
                 end,
                 kind: Kind::Organisation,
                 confidence: 0.85,
                 strength: STRUCTURE,
             });
-            spans.push((text.tokens[start].start, end));
+            spans.push((text.tokens[start].start(), end));
             t = token_at(text, end);
             continue;
         }
@@ -238,7 +238,7 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
             let cue = !prefix && text.flags_before(t, 1) & list::ORG_CUE != 0 && name_like(text, t);
             if prefix || cue {
                 let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
-                let mut end = text.tokens[end_tok - 1].end;
+                let mut end = text.tokens[end_tok - 1].end();
                 if text.is_gap(end_tok)
                     && let Some(e) = suffix_at(text, end_tok + 1)
                 {
@@ -247,13 +247,13 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 }
                 let confidence = if prefix { 0.8 } else { 0.75 };
                 out.push(Finding {
-                    start: tok.start,
+                    start: tok.start(),
                     end,
                     kind: Kind::Organisation,
                     confidence,
                     strength: CONTEXT,
                 });
-                spans.push((tok.start, end));
+                spans.push((tok.start(), end));
                 t = end_tok;
                 continue;
             }
@@ -294,7 +294,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
     let mut t = 0;
     let (mut words, mut known) = (Vec::with_capacity(6), Vec::with_capacity(6));
     while t < n {
-        let at = text.tokens[t].start;
+        let at = text.tokens[t].start();
         let in_org = || {
             let i = orgs.partition_point(|&(s, _)| s <= at);
             i > 0 && orgs[i - 1].1 > at
@@ -364,7 +364,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                     .is_some_and(|w| text.str(w).eq_ignore_ascii_case("name"))
             || (t >= 2 && text.has_flag(t - 2, list::TITLE))
             || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
-        let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
+        let after = &text.src.as_bytes()[text.tokens[end - 1].end()..];
         // Every cue after starts with `, ` or a space: most runs are done at the first byte.
         let cue_after = matches!(after.first(), Some(b',' | b' '))
             && AFTER_PERSON.iter().any(|c| {
@@ -411,8 +411,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
         };
         if confidence > 0.0 {
             out.push(Finding {
-                start: text.tokens[t].start,
-                end: text.tokens[end - 1].end,
+                start: text.tokens[t].start(),
+                end: text.tokens[end - 1].end(),
                 kind: Kind::Person,
                 confidence,
                 strength: if cue_before || cue_after {

@@ -170,7 +170,7 @@ fn chain_at<'a>(
         plus = true;
         start_tok -= 3;
     }
-    let (start, end) = (tok[start_tok].start, tok[end_tok].end);
+    let (start, end) = (tok[start_tok].start(), tok[end_tok].end());
     (
         Chain {
             start,
@@ -257,7 +257,7 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
     }
     if let Some(confidence) = dates::numeric(&c.groups, &c.seps) {
         // `2018-03-30 09:56:50.532667`: with its time.
-        let end = dates::time_after(text, c.last + 1).map_or(c.end, |t| text.tokens[t - 1].end);
+        let end = dates::time_after(text, c.last + 1).map_or(c.end, |t| text.tokens[t - 1].end());
         out.push(Finding {
             start: c.start,
             end,

@@ -20,16 +20,28 @@ pub enum Class {
     Punct,
 }
 
+/// A token: its byte offsets are `u32`, which keeps tokens small (texts
+/// past 4 GiB are not supported; a component's memory cannot hold them).
 #[derive(Clone, Copy, Debug)]
 pub struct Token {
-    pub start: usize,
-    pub end: usize,
+    start: u32,
+    end: u32,
     pub class: Class,
     /// [`CAPITALISED`] and the [`list`] bits of a word, looked up once;
     /// zero for every other token.
     flags: u32,
     /// The nearest word or code before this token in its clause, or [`NONE`].
     word_before: u32,
+}
+
+impl Token {
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
 }
 
 /// Bit of [`Token::flags`] beyond the word lists' ([`list`]).
@@ -45,6 +57,7 @@ pub struct Text<'a> {
 
 impl<'a> Text<'a> {
     pub fn new(src: &'a str) -> Text<'a> {
+        assert!(u32::try_from(src.len()).is_ok(), "texts up to 4 GiB");
         let bytes = src.as_bytes();
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 3);
         let mut i = 0;
@@ -52,49 +65,25 @@ impl<'a> Text<'a> {
         while i < bytes.len() {
             let start = i;
             let b = bytes[i];
-            let class = if b < 0x80 {
+            let (end, class) = if b < 0x80 {
                 match ASCII[b as usize] {
-                    A_LETTER => {
-                        i = word_end(src, i + 1);
-                        Class::Word
-                    }
-                    A_DIGIT => {
-                        i = word_end(src, i + 1);
-                        Class::Number
-                    }
-                    A_SPACE => {
-                        i = space_end(src, i + 1);
-                        Class::Space
-                    }
-                    _ if escaped_break(bytes, i) => {
-                        i = space_end(src, i);
-                        Class::Space
-                    }
-                    _ => {
-                        i += 1;
-                        Class::Punct
-                    }
+                    A_LETTER => word_end(src, i + 1, Class::Word),
+                    A_DIGIT => word_end(src, i + 1, Class::Number),
+                    A_SPACE => space_end(src, i + 1, b == b'\n'),
+                    _ if escaped_break(bytes, i) => space_end(src, i, true),
+                    _ => (i + 1, Class::Punct),
                 }
             } else {
                 let (c, len) = char_at(src, i);
                 if c.is_whitespace() {
-                    i = space_end(src, i + len);
-                    Class::Space
+                    space_end(src, i + len, false)
                 } else if c.is_alphanumeric() {
-                    i = word_end(src, i + len);
-                    Class::Word
+                    word_end(src, i + len, Class::Word)
                 } else {
-                    i += len;
-                    Class::Punct
+                    (i + len, Class::Punct)
                 }
             };
-            let class = match class {
-                Class::Word | Class::Number => refine(&bytes[start..i], class),
-                Class::Space if bytes[start..i].iter().any(|&b| b == b'\n' || b == b'\\') => {
-                    Class::Break
-                }
-                c => c,
-            };
+            i = end;
             let word = &src[start..i];
             let flags = match class {
                 Class::Word if word.starts_with(char::is_uppercase) => {
@@ -104,8 +93,8 @@ impl<'a> Text<'a> {
                 _ => 0,
             };
             tokens.push(Token {
-                start,
-                end: i,
+                start: start as u32,
+                end: i as u32,
                 class,
                 flags,
                 word_before,
@@ -129,7 +118,7 @@ impl<'a> Text<'a> {
     pub fn str(&self, t: usize) -> &'a str {
         self.tokens
             .get(t)
-            .map_or("", |tok| &self.src[tok.start..tok.end])
+            .map_or("", |tok| &self.src[tok.start()..tok.end()])
     }
 
     pub fn class(&self, t: usize) -> Option<Class> {
@@ -245,69 +234,69 @@ fn escaped_break(bytes: &[u8], i: usize) -> bool {
     bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'n' | b'r'))
 }
 
-/// The end of a word or number that continues at `i`: letters, digits,
-/// combining marks, and apostrophes between letters (O'Brien).
-fn word_end(src: &str, mut i: usize) -> usize {
+/// The end of a word or number (`class`) that continues at `i`: letters,
+/// digits, combining marks, and apostrophes between letters (O'Brien). A
+/// word that holds ASCII digits is [`Class::Alnum`]; a number that holds
+/// anything but digits and apostrophes too.
+fn word_end(src: &str, mut i: usize, class: Class) -> (usize, Class) {
     let bytes = src.as_bytes();
+    let (mut digits, mut others) = (false, false);
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             match ASCII[b as usize] {
-                A_LETTER | A_DIGIT => i += 1,
+                A_LETTER => others = true,
+                A_DIGIT => digits = true,
                 _ if b == b'\''
                     && i > 0
                     && !bytes[i - 1].is_ascii_digit()
-                    && char_at(src, i + 1).0.is_alphabetic() =>
-                {
-                    i += 1
-                }
-                _ => return i,
+                    && char_at(src, i + 1).0.is_alphabetic() => {}
+                _ => break,
             }
+            i += 1;
         } else {
             let (c, len) = char_at(src, i);
             if !(c.is_alphanumeric() || is_mark(c)) {
-                return i;
+                break;
             }
+            others = true;
             i += len;
         }
     }
-    i
+    let class = match class {
+        Class::Word if digits => Class::Alnum,
+        Class::Number if others => Class::Alnum,
+        c => c,
+    };
+    (i, class)
 }
 
-/// The end of whitespace (and escaped line breaks) that continues at `i`.
-fn space_end(src: &str, mut i: usize) -> usize {
+/// The end of whitespace (and escaped line breaks) that continues at `i`:
+/// [`Class::Break`] if it holds a line break (or `broken` already), else
+/// [`Class::Space`].
+fn space_end(src: &str, mut i: usize, mut broken: bool) -> (usize, Class) {
     let bytes = src.as_bytes();
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             if ASCII[b as usize] == A_SPACE {
+                broken |= b == b'\n';
                 i += 1;
             } else if escaped_break(bytes, i) {
+                broken = true;
                 i += 2;
             } else {
-                return i;
+                break;
             }
         } else {
             let (c, len) = char_at(src, i);
             if !c.is_whitespace() {
-                return i;
+                break;
             }
             i += len;
         }
     }
-    i
-}
-
-/// A word that holds digits is [`Class::Alnum`]; a number with letters too.
-fn refine(token: &[u8], class: Class) -> Class {
-    let digits = token.iter().any(u8::is_ascii_digit);
-    let letters =
-        class == Class::Number && token.iter().any(|&b| !b.is_ascii_digit() && b != b'\'');
-    match class {
-        Class::Word if digits => Class::Alnum,
-        Class::Number if letters => Class::Alnum,
-        c => c,
-    }
+    (i, if broken { Class::Break } else { Class::Space })
 }
 
 /// Combining marks, which belong to the letter before them.
