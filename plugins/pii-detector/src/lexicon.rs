@@ -59,13 +59,25 @@ fn lookup(slots: &[u32], key: &[u8]) -> u32 {
             return 0;
         }
         let at = (slot >> 11) as usize;
-        if slot & 0x7ff == want && KEYS[at + 4..at + 4 + key.len()] == *key {
+        if slot & 0x7ff == want && same(&KEYS[at + 4..at + 4 + key.len()], key) {
             let mut bits = [0; 4];
             bits.copy_from_slice(&KEYS[at..at + 4]);
             return u32::from_le_bytes(bits);
         }
         i = (i + 1) & mask;
     }
+}
+
+/// Whether two words of the same length are equal, eight bytes at a time:
+/// words are short, and a call to `memcmp` costs more than comparing them.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8]| match s.try_into() {
+        Ok(eight) => u64::from_le_bytes(eight),
+        Err(_) => s.iter().fold(0u64, |w, &b| w << 8 | u64::from(b)),
+    };
+    a.chunks(8)
+        .zip(b.chunks(8))
+        .all(|(x, y)| word(x) == word(y))
 }
 
 /// The capitalised-word lists holding `word`, trying its title-case form

@@ -293,13 +293,13 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
     let n = text.tokens.len();
     let mut t = 0;
     let (mut words, mut known) = (Vec::with_capacity(6), Vec::with_capacity(6));
+    // The organisations not yet passed; `t` only moves forward.
+    let mut orgs = orgs.iter().peekable();
     while t < n {
         let at = text.tokens[t].start();
-        let in_org = || {
-            let i = orgs.partition_point(|&(s, _)| s <= at);
-            i > 0 && orgs[i - 1].1 > at
-        };
-        if !text.is_capitalised(t) || in_org() {
+        while orgs.next_if(|&&(_, end)| end <= at).is_some() {}
+        let in_org = orgs.peek().is_some_and(|&&(start, _)| start <= at);
+        if !text.is_capitalised(t) || in_org {
             t += 1;
             continue;
         }

@@ -125,8 +125,12 @@ impl<'a> Text<'a> {
         self.tokens.get(t).map(|t| t.class)
     }
 
+    /// Whether token `t` is `s` (compared as bytes: token offsets are
+    /// character boundaries already).
     pub fn is(&self, t: usize, s: &str) -> bool {
-        t < self.tokens.len() && self.str(t) == s
+        self.tokens
+            .get(t)
+            .is_some_and(|tok| self.src.as_bytes()[tok.start()..tok.end()] == *s.as_bytes())
     }
 
     /// Whether token `t` is a word that starts with a capital letter.
@@ -143,7 +147,11 @@ impl<'a> Text<'a> {
 
     /// Whether token `t` is a single space (not a line break).
     pub fn is_gap(&self, t: usize) -> bool {
-        t < self.tokens.len() && self.tokens[t].class == Class::Space && self.str(t) == " "
+        self.tokens.get(t).is_some_and(|tok| {
+            tok.class == Class::Space
+                && tok.end - tok.start == 1
+                && self.src.as_bytes()[tok.start()] == b' '
+        })
     }
 
     /// The next non-space token at or after `t`.
