@@ -84,12 +84,17 @@ impl<'a> Text<'a> {
                 }
             };
             i = end;
-            let word = &src[start..i];
             let flags = match class {
-                Class::Word if word.starts_with(char::is_uppercase) => {
-                    CAPITALISED | lexicon::classify(word)
+                Class::Word => {
+                    let word = &src[start..i];
+                    let capital = if b < 0x80 {
+                        b.is_ascii_uppercase()
+                    } else {
+                        word.starts_with(char::is_uppercase)
+                    };
+                    let bits = lexicon::classify(word);
+                    if capital { CAPITALISED | bits } else { bits }
                 }
-                Class::Word => lexicon::classify(word),
                 _ => 0,
             };
             tokens.push(Token {
@@ -103,7 +108,7 @@ impl<'a> Text<'a> {
             match class {
                 Class::Word | Class::Alnum => word_before = tokens.len() as u32 - 1,
                 Class::Break => word_before = NONE,
-                Class::Punct if word == ";" => word_before = NONE,
+                Class::Punct if b == b';' => word_before = NONE,
                 _ => {}
             }
         }
