@@ -1,15 +1,23 @@
 //! Compiles the word lists in `data/` (one entry per line, `#` comments) into
-//! perfect-hash tables (`phf`), so that a fresh instance looks words up in one
-//! hash and one comparison without building anything at run time:
-//! - `WORD_FLAGS`: every capitalised-word list in one map, word → bits
-//!   (`lexicon::word`), so a word costs one lookup however many lists hold it;
-//! - one set per other list (`MONTHS`, `PERSON_CUES`, ...), named after the file.
+//! static tables, so that a fresh instance looks words up without building
+//! anything at run time:
+//! - `CAPITALS`, `OTHERS` and `KEYS`: every word list in two open-addressing
+//!   hash tables (see `src/word_hash.rs`), word → bits (`lexicon::list`), so
+//!   that a token costs one lookup however many lists hold it. Words that
+//!   start with a capital are apart from the few hundred others, whose table
+//!   stays in the processor's nearest cache. A slot is one `u32`: where the
+//!   word is in `KEYS` (its bits, four bytes, then the word), six bits of its
+//!   hash and its length (`offset << 11 | tag << 5 | length`; 0 when empty);
+//! - `ORG_SUFFIXES`: the company suffixes, grouped by their first byte.
+
+#[path = "src/word_hash.rs"]
+mod word_hash;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Lists merged into `WORD_FLAGS`, with their bit.
-const FLAGGED: &[(&str, u16)] = &[
+/// Lists of capitalised words, as written (`lexicon::list`).
+const CAPITALISED: &[(&str, u32)] = &[
     ("stop_words", 1 << 1),
     ("given_names", 1 << 2),
     ("surnames", 1 << 3),
@@ -18,54 +26,112 @@ const FLAGGED: &[(&str, u16)] = &[
     ("street_suffixes", 1 << 6),
     ("units", 1 << 7),
     ("org_prefixes", 1 << 8),
+    ("not_names", 1 << 9),
 ];
+
+/// Lists of words compared as written, in any position.
+const EXACT: &[(&str, u32)] = &[
+    ("name_particles", 1 << 10),
+    ("name_connectors", 1 << 11),
+    ("street_particles", 1 << 12),
+    ("directions", 1 << 13),
+    ("street_words", 1 << 14),
+];
+
+/// Lists of lower-case words that match in any ASCII case.
+const CUES: &[(&str, u32)] = &[
+    ("org_cues", 1 << 16),
+    ("person_cues", 1 << 17),
+    ("months", 1 << 18),
+    ("id_cues", 1 << 19),
+    ("account_cues", 1 << 20),
+    ("phone_cues", 1 << 21),
+    ("money_cues", 1 << 22),
+    ("tax_cues", 1 << 23),
+    ("address_cues", 1 << 24),
+];
+
+fn read(stem: &str) -> Vec<String> {
+    std::fs::read_to_string(format!("data/{stem}.txt"))
+        .expect("word list")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
 
 fn main() {
     println!("cargo::rerun-if-changed=data");
+    println!("cargo::rerun-if-changed=src/word_hash.rs");
+    let mut bits: BTreeMap<String, u32> = BTreeMap::new();
+    for &(stem, bit) in CAPITALISED.iter().chain(EXACT) {
+        for word in read(stem) {
+            *bits.entry(word).or_default() |= bit;
+        }
+    }
+    for &(stem, bit) in CUES {
+        for word in read(stem) {
+            assert_eq!(word, word.to_ascii_lowercase(), "cues are lower case");
+            *bits.entry(word).or_default() |= bit;
+        }
+    }
+
     let mut code = String::new();
-    let mut flags: BTreeMap<String, u16> = BTreeMap::new();
-    let mut files: Vec<_> = std::fs::read_dir("data")
-        .expect("data folder")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    for path in files {
-        let text = std::fs::read_to_string(&path).expect("word list");
-        let words: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        if let Some((_, bit)) = FLAGGED.iter().find(|(name, _)| *name == stem) {
-            for w in words {
-                *flags.entry(w.to_string()).or_default() |= bit;
-            }
-            continue;
-        }
-        let mut set = phf_codegen::Set::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for w in words.into_iter().filter(|w| seen.insert(*w)) {
-            set.entry(w);
-        }
-        writeln!(
-            code,
-            "pub static {}: phf::Set<&'static str> = {};",
-            stem.to_uppercase(),
-            set.build()
-        )
-        .unwrap();
-    }
-    let mut map = phf_codegen::Map::new();
-    for (word, bits) in &flags {
-        map.entry(word.as_str(), bits.to_string());
-    }
+    let mut keys = Vec::new();
+    let (capitals, others): (Vec<_>, Vec<_>) = bits
+        .iter()
+        .partition(|(word, _)| word.starts_with(char::is_uppercase));
+    table(&mut code, "CAPITALS", &capitals, &mut keys);
+    table(&mut code, "OTHERS", &others, &mut keys);
     writeln!(
         code,
-        "static WORD_FLAGS: phf::Map<&'static str, u16> = {};",
-        map.build()
+        "/// The longest word in the tables.\nconst LONGEST: usize = {};",
+        bits.keys().map(String::len).max().unwrap_or(0)
     )
     .unwrap();
     let out = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(format!("{out}/keys.bin"), keys).expect("writing the words");
+    writeln!(
+        code,
+        "static KEYS: &[u8] = include_bytes!(concat!(env!(\"OUT_DIR\"), \"/keys.bin\"));"
+    )
+    .unwrap();
+
+    let mut by_initial: Vec<Vec<String>> = vec![Vec::new(); 128];
+    for suffix in read("org_suffixes") {
+        let initial = suffix.as_bytes()[0];
+        assert!(initial.is_ascii(), "{suffix:?} starts with ASCII");
+        by_initial[initial as usize].push(suffix);
+    }
+    writeln!(
+        code,
+        "/// Company suffixes (`data/org_suffixes.txt`) by their first byte.\n\
+         pub static ORG_SUFFIXES: [&[&str]; 128] = ["
+    )
+    .unwrap();
+    for group in &by_initial {
+        writeln!(code, "&{group:?},").unwrap();
+    }
+    writeln!(code, "];").unwrap();
     std::fs::write(format!("{out}/lexicon.rs"), code).expect("writing the tables");
+}
+
+/// Emit the table `name` of `words`: open addressing with linear probing,
+/// at most two thirds full, so that a miss reads a few neighbouring slots.
+fn table(code: &mut String, name: &str, words: &[(&String, &u32)], keys: &mut Vec<u8>) {
+    let size = (words.len() * 3 / 2 + 1).next_power_of_two();
+    let mut slots = vec![0u32; size];
+    for &(word, &bits) in words {
+        assert!((1..32).contains(&word.len()), "{word:?} fits five bits");
+        assert!(keys.len() < 1 << 21, "the words fit 21 bits of offset");
+        let hash = word_hash::hash(word.as_bytes());
+        let mut i = hash as usize & (size - 1);
+        while slots[i] != 0 {
+            i = (i + 1) & (size - 1);
+        }
+        slots[i] = (keys.len() as u32) << 11 | (hash >> 26) << 5 | word.len() as u32;
+        keys.extend(bits.to_le_bytes());
+        keys.extend(word.as_bytes());
+    }
+    writeln!(code, "static {name}: [u32; {size}] = {slots:?};").unwrap();
 }

@@ -16,7 +16,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
         let s = text.str(t);
         let mut push = |end: usize, kind, confidence, strength| {
             out.push(Finding {
-                start: tok.start,
+                start: tok.start(),
                 end,
                 kind,
                 confidence,
@@ -24,17 +24,17 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             });
         };
         match s.len() {
-            18 if checksum::curp(s) => push(tok.end, Kind::NationalId, 0.99, CHECKED),
+            18 if checksum::curp(s) => push(tok.end(), Kind::NationalId, 0.99, CHECKED),
             18 if s.is_ascii()
                 && checksum::yymmdd(&s[4..10])
                 && s[..4].bytes().all(|b| b.is_ascii_uppercase()) =>
             {
                 // The shape of a CURP whose check digit fails: a typo of one.
-                push(tok.end, Kind::NationalId, 0.75, STRUCTURE)
+                push(tok.end(), Kind::NationalId, 0.75, STRUCTURE)
             }
             12 | 13 if s.is_ascii() => match checksum::rfc(s) {
-                Some(true) => push(tok.end, Kind::TaxId, 0.97, CHECKED),
-                Some(false) => push(tok.end, Kind::TaxId, 0.85, STRUCTURE),
+                Some(true) => push(tok.end(), Kind::TaxId, 0.97, CHECKED),
+                Some(false) => push(tok.end(), Kind::TaxId, 0.85, STRUCTURE),
                 None => {}
             },
             _ => {}
@@ -69,8 +69,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             }
             if checksum::iban(&compact) {
                 out.push(Finding {
-                    start: tok.start,
-                    end: text.tokens[end_tok].end,
+                    start: tok.start(),
+                    end: text.tokens[end_tok].end(),
                     kind: Kind::BankAccount,
                     confidence: 0.99,
                     strength: CHECKED,

@@ -3,7 +3,7 @@
 //! 2020`, `1º de janeiro de 2020`, `March 3, 2021`, `3 March 2021`) are
 //! found by [`find`].
 
-use crate::lexicon::is_month;
+use crate::lexicon::list;
 use crate::strength::EXACT_SHAPE;
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
@@ -17,9 +17,8 @@ pub fn numeric(groups: &[&str], seps: &[char]) -> Option<f32> {
     if groups.len() != 3 || seps[0] != seps[1] || !matches!(seps[0], '/' | '-' | '.') {
         return None;
     }
-    let n: Vec<u32> = groups.iter().map(|g| g.parse().unwrap_or(0)).collect();
-    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    match lens.as_slice() {
+    let n = [0, 1, 2].map(|i| groups[i].parse::<u32>().unwrap_or(0));
+    match [0, 1, 2].map(|i| groups[i].len()) {
         // Year first: 2010-01-03.
         [4, 1..=2, 1..=2] if valid(n[2], n[1]) => Some(0.95),
         // Day or month first, then the year: 25/10/2021, 1/16/1986, 05.02.05.
@@ -29,6 +28,26 @@ pub fn numeric(groups: &[&str], seps: &[char]) -> Option<f32> {
         }
         _ => None,
     }
+}
+
+/// A time of day after the gap at `t` (`09:56`, `20:45:30.058091`): the token past it.
+pub fn time_after(text: &Text, t: usize) -> Option<usize> {
+    let two_digits = |i: usize| text.class(i) == Some(Class::Number) && text.str(i).len() == 2;
+    if !text.is_gap(t)
+        || !number_in(text, t + 1, 0..=23)
+        || !text.is(t + 2, ":")
+        || !two_digits(t + 3)
+    {
+        return None;
+    }
+    let mut end = t + 4;
+    if text.is(end, ":") && two_digits(end + 1) {
+        end += 2;
+        if text.is(end, ".") && text.class(end + 1) == Some(Class::Number) {
+            end += 2;
+        }
+    }
+    Some(end)
 }
 
 fn number_in(text: &Text, t: usize, range: std::ops::RangeInclusive<u32>) -> bool {
@@ -76,7 +95,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
     while t < n {
         let tok = text.tokens[t];
         // 21 de octubre [de 2020] | 1º de janeiro | 3 March 2021
-        if day_at(text, t) {
+        if matches!(tok.class, Class::Number | Class::Alnum) && day_at(text, t) {
             let mut i = t + 1;
             if matches!(text.class(i), Some(Class::Word | Class::Punct))
                 && matches!(text.str(i), "º" | "°" | "o" | "st" | "nd" | "rd" | "th")
@@ -87,21 +106,18 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             if text.is_gap(i)
                 && is_word(text, i + 1, &["de", "of"])
                 && text.is_gap(i + 2)
-                && is_month(text.str(i + 3))
+                && text.has_flag(i + 3, list::MONTH)
             {
                 m = Some(i + 3);
-            } else if text.is_gap(i)
-                && text.class(i + 1) == Some(Class::Word)
-                && is_month(text.str(i + 1))
-            {
+            } else if text.is_gap(i) && text.has_flag(i + 1, list::MONTH) {
                 m = Some(i + 1);
             }
             if let Some(m) = m {
                 let end_tok = year_after(text, m + 1).unwrap_or(m + 1);
                 let confidence = if end_tok > m + 1 { 0.95 } else { 0.75 };
                 out.push(Finding {
-                    start: tok.start,
-                    end: text.tokens[end_tok - 1].end,
+                    start: tok.start(),
+                    end: text.tokens[end_tok - 1].end(),
                     kind: Kind::Date,
                     confidence,
                     strength: EXACT_SHAPE,
@@ -111,7 +127,7 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             }
         }
         // March 3, 2021 | Mar. 3rd 2021 | octubre de 2020
-        if tok.class == Class::Word && is_month(text.str(t)) && text.str(t).len() >= 3 {
+        if text.has_flag(t, list::MONTH) {
             let mut i = t + 1;
             if text.is(i, ".") {
                 i += 1;
@@ -123,8 +139,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
                 }
                 if let Some(end_tok) = year_after(text, j) {
                     out.push(Finding {
-                        start: tok.start,
-                        end: text.tokens[end_tok - 1].end,
+                        start: tok.start(),
+                        end: text.tokens[end_tok - 1].end(),
                         kind: Kind::Date,
                         confidence: 0.95,
                         strength: EXACT_SHAPE,
@@ -135,8 +151,8 @@ pub fn find(text: &Text, out: &mut Vec<Finding>) {
             }
             if let Some(end_tok) = year_after(text, t + 1).filter(|_| text.str(t).len() > 3) {
                 out.push(Finding {
-                    start: tok.start,
-                    end: text.tokens[end_tok - 1].end,
+                    start: tok.start(),
+                    end: text.tokens[end_tok - 1].end(),
                     kind: Kind::Date,
                     confidence: 0.6,
                     strength: EXACT_SHAPE,
@@ -176,5 +192,9 @@ mod tests {
             vec!["25/10/2021", "2010-01-03"]
         );
         assert!(dates("el 45/10/2021").is_empty());
+        assert_eq!(
+            dates("at 2018-03-30 09:56:50.532667 and 2020-01-02 10:30."),
+            vec!["2018-03-30 09:56:50.532667", "2020-01-02 10:30"]
+        );
     }
 }

@@ -1,64 +1,145 @@
 //! Word lists compiled in from `data/` by the build script: given names and
 //! surnames (from the pip package `faker`, every Latin-script locale; see
 //! `data/names.py`), and the hand-written cue words of Spanish, Portuguese
-//! and English that the recognisers look for.
+//! and English that the recognisers look for. Every list is one bit of one
+//! table, so [`classify`] tells all the lists holding a token at once.
+
+use crate::word_hash;
 
 include!(concat!(env!("OUT_DIR"), "/lexicon.rs"));
 
-/// Bits of [`word`]: which capitalised-word lists hold a word.
+/// Bits of [`classify`]: which lists hold a word.
 pub mod list {
-    pub const STOP_WORD: u16 = 1 << 1;
-    pub const GIVEN_NAME: u16 = 1 << 2;
-    pub const SURNAME: u16 = 1 << 3;
-    pub const TITLE: u16 = 1 << 4;
-    pub const STREET_TYPE: u16 = 1 << 5;
-    pub const STREET_SUFFIX: u16 = 1 << 6;
-    pub const UNIT: u16 = 1 << 7;
-    pub const ORG_PREFIX: u16 = 1 << 8;
+    // Capitalised words, as written (title case; capitals find them too).
+    pub const STOP_WORD: u32 = 1 << 1;
+    pub const GIVEN_NAME: u32 = 1 << 2;
+    pub const SURNAME: u32 = 1 << 3;
+    pub const TITLE: u32 = 1 << 4;
+    pub const STREET_TYPE: u32 = 1 << 5;
+    pub const STREET_SUFFIX: u32 = 1 << 6;
+    pub const UNIT: u32 = 1 << 7;
+    pub const ORG_PREFIX: u32 = 1 << 8;
+    pub const NOT_NAME: u32 = 1 << 9;
+    pub(super) const CAPITALISED_LISTS: u32 = (1 << 10) - 2;
+    // Words as written, anywhere.
+    pub const NAME_PARTICLE: u32 = 1 << 10;
+    pub const NAME_CONNECTOR: u32 = 1 << 11;
+    pub const STREET_PARTICLE: u32 = 1 << 12;
+    pub const DIRECTION: u32 = 1 << 13;
+    pub const STREET_WORD: u32 = 1 << 14;
+    pub(super) const EXACT_LISTS: u32 = (1 << 15) - (1 << 10);
+    // Cue words, in any ASCII case.
+    pub const ORG_CUE: u32 = 1 << 16;
+    pub const PERSON_CUE: u32 = 1 << 17;
+    pub const MONTH: u32 = 1 << 18;
+    pub const ID_CUE: u32 = 1 << 19;
+    pub const ACCOUNT_CUE: u32 = 1 << 20;
+    pub const PHONE_CUE: u32 = 1 << 21;
+    pub const MONEY_CUE: u32 = 1 << 22;
+    pub const TAX_CUE: u32 = 1 << 23;
+    pub const ADDRESS_CUE: u32 = 1 << 24;
+    pub(super) const CUES: u32 = (1 << 25) - (1 << 16);
 }
 
-/// The lists holding a capitalised word (see [`list`]), trying its
-/// title-case form when it is written in capitals (`PÉREZ`).
-pub fn word(word: &str) -> u16 {
-    if let Some(bits) = WORD_FLAGS.get(word) {
-        return *bits;
-    }
-    let mut chars = word.chars();
-    if word.len() < 2 || !word.chars().all(char::is_uppercase) {
+/// The bits of `key` exactly as written in `slots` ([`CAPITALS`] for a
+/// word that starts with a capital, else [`OTHERS`]); 0 when no list holds
+/// it. The build script lays the slots out.
+fn lookup(slots: &[u32], key: &[u8]) -> u32 {
+    if key.len() > LONGEST {
         return 0;
     }
-    let title: String = chars
+    let hash = word_hash::hash(key);
+    let mask = slots.len() - 1;
+    // The hash's top six bits and the length, as the slot holds them.
+    let want = (hash >> 26) << 5 | key.len() as u32;
+    let mut i = hash as usize & mask;
+    loop {
+        let slot = slots[i];
+        if slot == 0 {
+            return 0;
+        }
+        let at = (slot >> 11) as usize;
+        if slot & 0x7ff == want && same(&KEYS[at + 4..at + 4 + key.len()], key) {
+            let mut bits = [0; 4];
+            bits.copy_from_slice(&KEYS[at..at + 4]);
+            return u32::from_le_bytes(bits);
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/// Whether two words of the same length are equal, eight bytes at a time:
+/// words are short, and a call to `memcmp` costs more than comparing them.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let word = |s: &[u8]| match s.try_into() {
+        Ok(eight) => u64::from_le_bytes(eight),
+        Err(_) => s.iter().fold(0u64, |w, &b| w << 8 | u64::from(b)),
+    };
+    a.chunks(8)
+        .zip(b.chunks(8))
+        .all(|(x, y)| word(x) == word(y))
+}
+
+/// The capitalised-word lists holding `word`, trying its title-case form
+/// when it is written in capitals (`PÉREZ`).
+pub fn word(word: &str) -> u32 {
+    capitalised(word, lookup(&CAPITALS, word.as_bytes()))
+}
+
+/// [`word`], given the bits of `word` as written.
+fn capitalised(word: &str, exact: u32) -> u32 {
+    let bits = exact & list::CAPITALISED_LISTS;
+    if bits != 0 || word.len() < 2 || !word.chars().all(char::is_uppercase) {
+        return bits;
+    }
+    // Title case into a buffer; a form longer than any word is in no list.
+    let mut buf = [0u8; LONGEST + 4];
+    let mut len = 0;
+    let mut chars = word.chars();
+    for c in chars
         .next()
         .into_iter()
         .chain(chars.flat_map(char::to_lowercase))
-        .collect();
-    WORD_FLAGS.get(title.as_str()).copied().unwrap_or(0)
+    {
+        if len + c.len_utf8() > buf.len() {
+            return 0;
+        }
+        len += c.encode_utf8(&mut buf[len..]).len();
+    }
+    lookup(&CAPITALS, &buf[..len]) & list::CAPITALISED_LISTS
 }
 
-/// Whether `word`, lower-cased (ASCII letters only, so `Cédula` → `cédula`), is in `table`.
-pub fn has_lower(table: &phf::Set<&'static str>, word: &str) -> bool {
-    let mut buf = [0u8; 32];
-    if word.len() > buf.len() {
-        return false;
+/// Every list holding the word token `w`: the capitalised-word lists when
+/// it starts with a capital, the lists of words as written, and the cue
+/// lists after lower-casing its ASCII letters (`Cédula` → `cédula`).
+pub fn classify(w: &str) -> u32 {
+    let capital = w.starts_with(char::is_uppercase);
+    let exact = lookup(if capital { &CAPITALS } else { &OTHERS }, w.as_bytes());
+    let mut bits = exact & list::EXACT_LISTS;
+    if capital {
+        bits |= capitalised(w, exact);
     }
-    for (b, c) in buf.iter_mut().zip(word.bytes()) {
-        *b = c.to_ascii_lowercase();
+    let cues = if !capital && !w.bytes().any(|b| b.is_ascii_uppercase()) {
+        exact
+    } else if w.len() <= 32 {
+        let mut buf = [0u8; 32];
+        for (b, c) in buf.iter_mut().zip(w.bytes()) {
+            *b = c.to_ascii_lowercase();
+        }
+        lookup(&OTHERS, &buf[..w.len()])
+    } else {
+        0
+    } & list::CUES;
+    if cues & list::MONTH != 0 && !month_shape(w) {
+        return bits | (cues & !list::MONTH);
     }
-    std::str::from_utf8(&buf[..word.len()]).is_ok_and(|w| table.contains(w))
+    bits | cues
 }
 
-/// Whether `word` names a month (any case; `Sept.` too), without allocating.
-pub fn is_month(word: &str) -> bool {
-    let word = word.trim_end_matches('.');
-    if !word.starts_with(|c: char| "ADFJMNOSadfjmnos".contains(c)) {
-        return false;
-    }
-    if !(3..=10).contains(&word.len()) || !word.is_ascii() && !word.contains('ç') {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    for (b, c) in buf.iter_mut().zip(word.bytes()) {
-        *b = c.to_ascii_lowercase();
-    }
-    std::str::from_utf8(&buf[..word.len()]).is_ok_and(|w| MONTHS.contains(w))
+/// What a month's name looks like beyond being listed: three to ten bytes,
+/// ASCII save `ç`, starting as the months of the three languages do.
+fn month_shape(w: &str) -> bool {
+    w.starts_with(|c: char| "ADFJMNOSadfjmnos".contains(c))
+        && (3..=10).contains(&w.len())
+        && (w.is_ascii() || w.contains('ç'))
 }

@@ -19,7 +19,9 @@
 //! (default: all), and `min_confidence` (default 0.5).
 //!
 //! Every call runs in a fresh instance, so nothing is built at start: word
-//! lists are sorted static tables and the recognisers are plain scans.
+//! lists are one static hash table ([`lexicon`]), looked up once per word
+//! when the text is tokenised, and the recognisers are plain scans that read
+//! the tokens' list bits.
 
 pub mod address;
 pub mod checksum;
@@ -30,6 +32,7 @@ pub mod lexicon;
 pub mod names;
 pub mod numbers;
 pub mod text;
+mod word_hash;
 
 use text::Text;
 
@@ -162,7 +165,7 @@ fn kind_names() -> String {
 }
 
 /// Find personal data in `src` (`lang` is a hint: `es`, `pt`, `en`).
-pub fn detect(src: &str, _lang: &str, options: &Options) -> Vec<Finding> {
+pub fn detect(src: &str, lang: &str, options: &Options) -> Vec<Finding> {
     let text = Text::new(src);
     let mut found = Vec::new();
     numbers::find(&text, &mut found);
@@ -170,7 +173,7 @@ pub fn detect(src: &str, _lang: &str, options: &Options) -> Vec<Finding> {
     contact::find(&text, &mut found);
     dates::find(&text, &mut found);
     address::find(&text, &mut found);
-    names::find(&text, &mut found);
+    names::find(&text, lang, &mut found);
     let mut kept = resolve(found);
     kept.retain(|f| options.kinds.contains(&f.kind) && f.confidence >= options.min_confidence);
     kept
@@ -181,18 +184,16 @@ pub fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| {
         (b.strength, b.end - b.start, a.start).cmp(&(a.strength, a.end - a.start, b.start))
     });
-    // Kept spans never overlap, so only the nearest kept span starting before `end` can.
-    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    // Kept spans, in text order, never overlap, so only the nearest kept
+    // span starting before `end` can.
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
     for f in found {
-        let clashes = kept
-            .range(..f.end)
-            .next_back()
-            .is_some_and(|(_, k)| k.end > f.start);
-        if !clashes {
-            kept.insert(f.start, f);
+        let i = kept.partition_point(|k| k.start < f.end);
+        if i == 0 || kept[i - 1].end <= f.start {
+            kept.insert(i, f);
         }
     }
-    kept.into_values().collect()
+    kept
 }
 
 #[cfg(target_arch = "wasm32")]

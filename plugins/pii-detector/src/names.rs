@@ -9,16 +9,11 @@
 //! scored by the given-name and surname lists, by cues before them (`Sr.`,
 //! `representada por`, `Hola`) and after them (`, identificado con`, `, CPF`).
 
-use crate::lexicon::{ORG_CUES, ORG_SUFFIXES, PERSON_CUES, has_lower, list};
+use crate::lexicon::{ORG_SUFFIXES, list};
 use crate::strength::{CONTEXT, NAME, STRUCTURE};
 use crate::text::{Class, Text};
 use crate::{Finding, Kind};
 
-const PARTICLES: &[&str] = &[
-    "de", "del", "la", "las", "los", "da", "das", "do", "dos", "di", "van", "von", "der", "den",
-    "du", "le", "y", "e", "st",
-];
-const CONNECTORS: &[&str] = &["and", "y", "e", "&"];
 /// Text just after a person's name that says it was one.
 const AFTER_PERSON: &[&str] = &[
     ", identificad",
@@ -55,34 +50,36 @@ fn name_like(text: &Text, t: usize) -> bool {
 
 /// A single capital letter, as in `Katrine N Jessen` or `John F. Kennedy`: the token past it.
 fn initial(text: &Text, t: usize) -> Option<usize> {
-    let s = text.str(t);
-    (text.class(t) == Some(Class::Word)
-        && s.chars().count() == 1
-        && s.chars().all(char::is_uppercase))
-    .then(|| if text.is(t + 1, ".") { t + 2 } else { t + 1 })
+    (text.is_capitalised(t) && text.str(t).chars().nth(1).is_none())
+        .then(|| if text.is(t + 1, ".") { t + 2 } else { t + 1 })
 }
 
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
     let tok = *text.tokens.get(t)?;
-    let rest = &text.src[tok.start..];
-    if !rest.starts_with(|c: char| SUFFIX_INITIALS.contains(c)) {
-        return None;
-    }
-    ORG_SUFFIXES
+    let rest = &text.src.as_bytes()[tok.start()..];
+    let suffixes = ORG_SUFFIXES.get(usize::from(rest[0]))?;
+    suffixes
         .iter()
-        .filter(|s| rest.starts_with(**s))
-        .map(|s| tok.start + s.len())
+        .filter(|s| rest.starts_with(s.as_bytes()))
+        .map(|s| tok.start() + s.len())
         .filter(|&end| !text.src[end..].starts_with(|c: char| c.is_alphanumeric()))
         .max()
 }
 
-/// The first characters of [`ORG_SUFFIXES`] (a test keeps them in step).
-const SUFFIX_INITIALS: &str = "&ABCEFGHILNPSTacepy";
+/// A particle inside a name (`da`, `van`).
+fn is_particle(text: &Text, t: usize) -> bool {
+    text.has_flag(t, list::NAME_PARTICLE)
+}
+
+/// A word joining a list of names: `and`, `y`, `e`, `&`.
+fn is_connector(text: &Text, t: usize) -> bool {
+    text.has_flag(t, list::NAME_CONNECTOR) || text.is(t, "&")
+}
 
 /// The token index whose start is `offset` (or the first after it).
 fn token_at(text: &Text, offset: usize) -> usize {
-    text.tokens.partition_point(|t| t.start < offset)
+    text.tokens.partition_point(|t| t.start() < offset)
 }
 
 /// Walk back from token `t` (the last name word) over an organisation's name:
@@ -108,11 +105,10 @@ fn org_start(text: &Text, t: usize) -> usize {
         }
         // `Bristol and West`, `Zayas, Brito y Abreu`, `Banco de Bogotá`
         if s >= 4 && text.is_gap(s - 1) && text.is_gap(s - 3) && name_like(text, s - 4) {
-            let w = text.str(s - 2);
+            let w = s - 2;
             let single_before = !(s >= 6 && text.is_gap(s - 5) && name_like(text, s - 6));
-            let list_ahead =
-                CONNECTORS.contains(&w) && (single_before || comma_before(text, s - 4));
-            if list_ahead || PARTICLES.contains(&w) && w != "y" && w != "e" {
+            let list_ahead = is_connector(text, w) && (single_before || comma_before(text, s - 4));
+            if list_ahead || is_particle(text, w) && !text.is(w, "y") && !text.is(w, "e") {
                 start = s - 4;
                 continue;
             }
@@ -137,7 +133,7 @@ fn run_end(text: &Text, t: usize, lists: bool) -> usize {
         } else if text.is_gap(end)
             && text.is_gap(end + 2)
             && name_like(text, end + 3)
-            && joins(text.str(end + 1), lists)
+            && joins(text, end + 1, lists)
         {
             end += 4;
         } else if lists
@@ -153,20 +149,20 @@ fn run_end(text: &Text, t: usize, lists: bool) -> usize {
     }
 }
 
-/// Whether a lower-case word joins two parts of a name: particles always,
-/// `and`/`y`/`e`/`&` only in a list of names.
-fn joins(word: &str, lists: bool) -> bool {
-    if CONNECTORS.contains(&word) {
+/// Whether the lower-case word `t` joins two parts of a name: particles
+/// always, `and`/`y`/`e`/`&` only in a list of names.
+fn joins(text: &Text, t: usize, lists: bool) -> bool {
+    if is_connector(text, t) {
         lists
     } else {
-        PARTICLES.contains(&word)
+        is_particle(text, t)
     }
 }
 
 /// From a list item at `t`, whether `y`/`and`/`e` follows within the list.
 fn list_continues(text: &Text, t: usize) -> bool {
     let end = run_end(text, t, false);
-    (text.is_gap(end) && CONNECTORS.contains(&text.str(end + 1)))
+    (text.is_gap(end) && is_connector(text, end + 1))
         || (text.is(end, ",") && text.is_gap(end + 1) && name_like(text, end + 2))
 }
 
@@ -200,31 +196,46 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 let start = org_start(text, last);
                 let start = skip_stop_words(text, start, last);
                 out.push(Finding {
-                    start: text.tokens[start].start,
+                    start: text.tokens[start].start(),
                     end,
                     kind: Kind::Organisation,
                     confidence: 0.9,
                     strength: STRUCTURE,
                 });
-                spans.push((text.tokens[start].start, end));
+                spans.push((text.tokens[start].start(), end));
                 t = token_at(text, end);
                 continue;
             }
+        }
+        // A suffix written onto the last word: `Maxell HoldingsLtd.`, `IPSInc.`.
+        if tok.class == Class::Word
+            && text.is_capitalised(t)
+            && let Some(mut end) = glued_suffix(text.str(t)).map(|_| tok.end())
+        {
+            if text.is(t + 1, ".") {
+                end += 1;
+            }
+            let start = skip_stop_words(text, org_start(text, t), t);
+            out.push(Finding {
+                start: text.tokens[start].start(),
+                end,
+                kind: Kind::Organisation,
+                confidence: 0.85,
+                strength: STRUCTURE,
+            });
+            spans.push((text.tokens[start].start(), end));
+            t = token_at(text, end);
+            continue;
         }
         // Prefix (`Grupo Éxito`) or cue (`la sociedad Zayas, Brito y Abreu`).
         if text.is_capitalised(t) {
             let prefix = text.has_flag(t, list::ORG_PREFIX)
                 && text.is_gap(t + 1)
                 && text.is_capitalised(t + 2);
-            let cue = !prefix
-                && text
-                    .words_before(t, 1)
-                    .next()
-                    .is_some_and(|w| has_lower(&ORG_CUES, w))
-                && name_like(text, t);
+            let cue = !prefix && text.flags_before(t, 1) & list::ORG_CUE != 0 && name_like(text, t);
             if prefix || cue {
                 let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
-                let mut end = text.tokens[end_tok - 1].end;
+                let mut end = text.tokens[end_tok - 1].end();
                 if text.is_gap(end_tok)
                     && let Some(e) = suffix_at(text, end_tok + 1)
                 {
@@ -233,13 +244,13 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                 }
                 let confidence = if prefix { 0.8 } else { 0.75 };
                 out.push(Finding {
-                    start: tok.start,
+                    start: tok.start(),
                     end,
                     kind: Kind::Organisation,
                     confidence,
                     strength: CONTEXT,
                 });
-                spans.push((tok.start, end));
+                spans.push((tok.start(), end));
                 t = end_tok;
                 continue;
             }
@@ -247,6 +258,19 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         t += 1;
     }
     spans
+}
+
+/// Company suffixes that lists of companies write onto the name.
+const GLUED: &[&str] = &["Ltd", "Inc", "Limited", "LTD", "INC", "LIMITED"];
+
+/// The suffix at the end of a word such as `HoldingsLtd` or `IPSInc`, after
+/// at least three letters of name.
+fn glued_suffix(word: &str) -> Option<&'static str> {
+    GLUED.iter().copied().find(|g| {
+        word.len() >= g.len() + 3
+            && word.ends_with(g)
+            && word.is_char_boundary(word.len() - g.len())
+    })
 }
 
 /// Drop leading function words (`El`, `La`) from a run that starts at `start`.
@@ -260,16 +284,19 @@ fn skip_stop_words(text: &Text, mut start: usize, last: usize) -> usize {
     start
 }
 
-fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
+/// `shapes`: whether capitalised words that no list holds may be taken for a
+/// name by their shape alone, as in English, which capitalises little else.
+fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Finding>) {
     let n = text.tokens.len();
     let mut t = 0;
+    let (mut words, mut known) = (Vec::with_capacity(6), Vec::with_capacity(6));
+    // The organisations not yet passed; `t` only moves forward.
+    let mut orgs = orgs.iter().peekable();
     while t < n {
-        let at = text.tokens[t].start;
-        let in_org = || {
-            let i = orgs.partition_point(|&(s, _)| s <= at);
-            i > 0 && orgs[i - 1].1 > at
-        };
-        if !text.is_capitalised(t) || in_org() {
+        let at = text.tokens[t].start();
+        while orgs.next_if(|&&(_, end)| end <= at).is_some() {}
+        let in_org = orgs.peek().is_some_and(|&&(start, _)| start <= at);
+        if !text.is_capitalised(t) || in_org {
             t += 1;
             continue;
         }
@@ -279,7 +306,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
             continue;
         }
         // The run: name words, particles between them, initials.
-        let mut words = vec![t];
+        words.clear();
+        words.push(t);
         let mut end = t + 1;
         loop {
             let next = if (text.is(end, "-")
@@ -295,8 +323,8 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
             } else if text.is_gap(end)
                 && text.is_gap(end + 2)
                 && name_like(text, end + 3)
-                && PARTICLES.contains(&text.str(end + 1))
-                && !CONNECTORS.contains(&text.str(end + 1))
+                && is_particle(text, end + 1)
+                && !is_connector(text, end + 1)
             {
                 Some((end + 3, end + 4))
             } else {
@@ -310,29 +338,53 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
                 _ => break,
             }
         }
-        let known: Vec<(bool, bool)> = words
-            .iter()
-            .map(|&w| {
-                (
-                    text.has_flag(w, list::GIVEN_NAME),
-                    text.has_flag(w, list::SURNAME),
-                )
-            })
-            .collect();
+        known.clear();
+        known.extend(words.iter().map(|&w| {
+            (
+                text.has_flag(w, list::GIVEN_NAME),
+                text.has_flag(w, list::SURNAME),
+            )
+        }));
         let given_first = known[0].0;
         let any_known = known.iter().filter(|k| k.0 || k.1).count();
-        let cue_before = text
-            .words_before(t, 1)
-            .next()
-            .is_some_and(|w| has_lower(&PERSON_CUES, w))
+        // Places, peoples, days; words in capitals that are no known name.
+        let not_name = words.iter().any(|&w| text.has_flag(w, list::NOT_NAME));
+        let shouted = words.iter().zip(&known).any(|(&w, k)| {
+            !(k.0 || k.1) && text.str(w).len() > 1 && !text.str(w).chars().any(char::is_lowercase)
+        });
+        let w1 = text.word_before(t);
+        let cue_before = w1.is_some_and(|w| text.has_flag(w, list::PERSON_CUE))
+            // `My name is Szonja Tot`
+            || w1.is_some_and(|w| text.str(w).eq_ignore_ascii_case("is"))
+                && w1
+                    .and_then(|w| text.word_before(w))
+                    .is_some_and(|w| text.str(w).eq_ignore_ascii_case("name"))
             || (t >= 2 && text.has_flag(t - 2, list::TITLE))
             || (t >= 3 && text.is(t - 2, ".") && text.has_flag(t - 3, list::TITLE));
-        let after = &text.src.as_bytes()[text.tokens[end - 1].end..];
-        let cue_after = AFTER_PERSON
-            .iter()
-            .any(|c| after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes()));
+        let after = &text.src.as_bytes()[text.tokens[end - 1].end()..];
+        // Every cue after starts with `, ` or a space: most runs are done at the first byte.
+        let cue_after = matches!(after.first(), Some(b',' | b' '))
+            && AFTER_PERSON.iter().any(|c| {
+                let c = c.as_bytes();
+                after.len() >= c.len()
+                    && after[2].eq_ignore_ascii_case(&c[2])
+                    && after[..c.len()].eq_ignore_ascii_case(c)
+            });
         let sentence_start = text.starts_sentence(t);
+        // `Tamara shouted`, `Arya: What`, `Manlio's address`: a name at the
+        // start of a sentence that does not start a capitalised phrase.
+        let speaks = text.is(end, ":")
+            || text.is(end, "'")
+            || text.is(end, "’")
+            || text.is(end, ",")
+            || text.is_gap(end)
+                && text.class(end + 1) == Some(Class::Word)
+                && text.str(end + 1).starts_with(|c: char| c.is_lowercase());
+        // A name alone on its line (`Leigha Mackay\n\n425 ...`).
+        let own_line = (t == 0 || text.class(t - 1) == Some(Class::Break))
+            && (end >= n || text.class(end) == Some(Class::Break));
         let confidence: f32 = match words.len() {
+            _ if shouted || not_name && !cue_before => 0.0,
             1 => {
                 let (g, s) = known[0];
                 match (g || s, cue_before || cue_after) {
@@ -340,6 +392,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
                     (false, true) => 0.7,
                     (true, false) if !sentence_start && g => 0.6,
                     (true, false) if !sentence_start => 0.5,
+                    (true, false) if g && speaks => 0.6,
                     _ => 0.0,
                 }
             }
@@ -351,13 +404,15 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
                 (false, _, true) => 0.7,
                 (false, k, false) if k == words.len() => 0.6,
                 (false, k, false) if k >= 1 && !sentence_start => 0.55,
+                // The shape of a name: capitalised words that no list holds.
+                (false, _, false) if shapes && (!sentence_start || own_line) => 0.5,
                 _ => 0.0,
             },
         };
         if confidence > 0.0 {
             out.push(Finding {
-                start: text.tokens[t].start,
-                end: text.tokens[end - 1].end,
+                start: text.tokens[t].start(),
+                end: text.tokens[end - 1].end(),
                 kind: Kind::Person,
                 confidence,
                 strength: if cue_before || cue_after {
@@ -371,9 +426,10 @@ fn people(text: &Text, orgs: &[(usize, usize)], out: &mut Vec<Finding>) {
     }
 }
 
-pub fn find(text: &Text, out: &mut Vec<Finding>) {
+/// `lang` is the caller's hint: names by shape alone only in English.
+pub fn find(text: &Text, lang: &str, out: &mut Vec<Finding>) {
     let orgs = organisations(text, out);
-    people(text, &orgs, out);
+    people(text, &orgs, !matches!(lang, "es" | "pt"), out);
 }
 
 #[cfg(test)]
@@ -381,12 +437,9 @@ mod tests {
     use crate::{Kind, found};
 
     #[test]
-    fn suffix_initials_cover_every_suffix() {
-        for suffix in crate::lexicon::ORG_SUFFIXES.iter() {
-            assert!(
-                super::SUFFIX_INITIALS.contains(suffix.chars().next().unwrap()),
-                "{suffix}"
-            );
+    fn cues_after_a_person_start_with_a_comma_or_a_space_and_go_on() {
+        for cue in super::AFTER_PERSON {
+            assert!(cue.len() >= 3 && cue.starts_with([',', ' ']), "{cue}");
         }
     }
 
@@ -412,6 +465,15 @@ mod tests {
             found("pagado por Grupo Éxito hoy"),
             vec![("Grupo Éxito", Kind::Organisation)]
         );
+        assert_eq!(
+            found("spent a year at ASAHI KOGYOSHA CO.LTD. as"),
+            vec![("ASAHI KOGYOSHA CO.LTD.", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("works at Maxell HoldingsLtd. now"),
+            vec![("Maxell HoldingsLtd.", Kind::Organisation)]
+        );
+        assert!(found("an UNLIMITED plan").is_empty());
     }
 
     #[test]
@@ -437,5 +499,28 @@ mod tests {
             vec![("Katrine N Jessen", Kind::Person)]
         );
         assert!(found("El presente Contrato de Arrendamiento se firma").is_empty());
+    }
+
+    #[test]
+    fn people_by_shape_cues_and_speech() {
+        let en = |s| {
+            crate::detect(s, "en", &crate::Options::default())
+                .into_iter()
+                .filter(|f| f.kind == Kind::Person)
+                .map(|f| &s[f.start..f.end])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            en("a huge fan of Hatsuho Yoneda today"),
+            vec!["Hatsuho Yoneda"]
+        );
+        assert_eq!(en("My name is Szonja Tot"), vec!["Szonja Tot"]);
+        assert_eq!(en("Tamara shouted at him"), vec!["Tamara"]);
+        assert_eq!(en("Voleta Mailly\n425 Main Street"), vec!["Voleta Mailly"]);
+        assert!(en("The White Stripes played in Spain").is_empty());
+        assert!(en("we sold PRESS NEXT units").is_empty());
+        assert!(en("Sales rose in the Czech Republic").is_empty());
+        // Capitalised headings are not names in Spanish text.
+        assert!(found("servicio de Medicina Interna del hospital").is_empty());
     }
 }

@@ -12,104 +12,130 @@ pub enum Class {
     Number,
     /// Letters and digits mixed (`45T`, `LEMX800125HCMZZJ01`).
     Alnum,
-    /// A run of whitespace.
+    /// A run of whitespace on one line.
     Space,
+    /// A run of whitespace with a line break, real or escaped (`\\n`).
+    Break,
     /// Any other single character.
     Punct,
 }
 
+/// A token: its byte offsets are `u32`, which keeps tokens small (texts
+/// past 4 GiB are not supported; a component's memory cannot hold them).
 #[derive(Clone, Copy, Debug)]
 pub struct Token {
-    pub start: usize,
-    pub end: usize,
+    start: u32,
+    end: u32,
     pub class: Class,
+    /// [`CAPITALISED`] and the [`list`] bits of a word, looked up once;
+    /// zero for every other token.
+    flags: u32,
+    /// The nearest word or code before this token in its clause, or [`NONE`].
+    word_before: u32,
 }
 
-/// Bits of [`Text::flags`] beyond the word lists' ([`list`]).
-pub const CAPITALISED: u16 = 1;
+impl Token {
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+}
+
+/// Bit of [`Token::flags`] beyond the word lists' ([`list`]).
+pub const CAPITALISED: u32 = 1;
+
+/// No token.
+const NONE: u32 = u32::MAX;
 
 pub struct Text<'a> {
     pub src: &'a str,
     pub tokens: Vec<Token>,
-    /// Per token: [`CAPITALISED`] and the [`list`] bits of capitalised
-    /// words, looked up once; zero for every other token.
-    flags: Vec<u16>,
 }
 
 impl<'a> Text<'a> {
     pub fn new(src: &'a str) -> Text<'a> {
+        assert!(u32::try_from(src.len()).is_ok(), "texts up to 4 GiB");
         let bytes = src.as_bytes();
         let mut tokens: Vec<Token> = Vec::with_capacity(src.len() / 3);
         let mut i = 0;
+        let mut word_before = NONE;
         while i < bytes.len() {
-            let (c, len) = char_at(src, i);
             let start = i;
-            i += len;
-            let class = match c {
-                _ if c.is_whitespace() => Class::Space,
-                '0'..='9' => Class::Number,
-                _ if c.is_alphanumeric() => Class::Word,
-                _ => {
-                    tokens.push(Token {
-                        start,
-                        end: i,
-                        class: Class::Punct,
-                    });
-                    continue;
+            let b = bytes[i];
+            let (end, class) = if b < 0x80 {
+                match ASCII[b as usize] {
+                    A_LETTER => word_end(src, i + 1, Class::Word),
+                    A_DIGIT => word_end(src, i + 1, Class::Number),
+                    A_SPACE => space_end(src, i + 1, b == b'\n'),
+                    _ if escaped_break(bytes, i) => space_end(src, i, true),
+                    _ => (i + 1, Class::Punct),
+                }
+            } else {
+                let (c, len) = char_at(src, i);
+                if c.is_whitespace() {
+                    space_end(src, i + len, false)
+                } else if c.is_alphanumeric() {
+                    word_end(src, i + len, Class::Word)
+                } else {
+                    (i + len, Class::Punct)
                 }
             };
-            let mut class = class;
-            while i < bytes.len() {
-                let (n, len) = char_at(src, i);
-                let joins = if class == Class::Space {
-                    n.is_whitespace()
-                } else {
-                    n.is_alphanumeric()
-                        || is_mark(n)
-                        // An apostrophe inside a word: O'Brien, D'Angelo.
-                        || (n == '\''
-                            && class == Class::Word
-                            && char_at(src, i + 1).0.is_alphabetic())
-                };
-                if !joins {
-                    break;
-                }
-                if class != Class::Space {
-                    class = match (class, n.is_ascii_digit()) {
-                        (Class::Number, false) if n.is_alphabetic() => Class::Alnum,
-                        (Class::Word, true) => Class::Alnum,
-                        (c, _) => c,
+            i = end;
+            let flags = match class {
+                Class::Word => {
+                    let word = &src[start..i];
+                    let capital = if b < 0x80 {
+                        b.is_ascii_uppercase()
+                    } else {
+                        word.starts_with(char::is_uppercase)
                     };
+                    let bits = lexicon::classify(word);
+                    if capital { CAPITALISED | bits } else { bits }
                 }
-                i += len;
-            }
+                _ => 0,
+            };
             tokens.push(Token {
-                start,
-                end: i,
+                start: start as u32,
+                end: i as u32,
                 class,
+                flags,
+                word_before,
             });
+            // `;` and line breaks end a clause.
+            match class {
+                Class::Word | Class::Alnum => word_before = tokens.len() as u32 - 1,
+                Class::Break => word_before = NONE,
+                Class::Punct if b == b';' => word_before = NONE,
+                _ => {}
+            }
         }
-        let flags = tokens.iter().map(|t| word_flags(t, src)).collect();
-        Text { src, tokens, flags }
+        Text { src, tokens }
     }
 
-    pub fn has_flag(&self, t: usize, bit: u16) -> bool {
-        self.flags.get(t).is_some_and(|f| f & bit != 0)
+    pub fn has_flag(&self, t: usize, bit: u32) -> bool {
+        self.tokens.get(t).is_some_and(|tok| tok.flags & bit != 0)
     }
 
     /// The text of token `t`; empty past the end.
     pub fn str(&self, t: usize) -> &'a str {
         self.tokens
             .get(t)
-            .map_or("", |tok| &self.src[tok.start..tok.end])
+            .map_or("", |tok| &self.src[tok.start()..tok.end()])
     }
 
     pub fn class(&self, t: usize) -> Option<Class> {
         self.tokens.get(t).map(|t| t.class)
     }
 
+    /// Whether token `t` is `s` (compared as bytes: token offsets are
+    /// character boundaries already).
     pub fn is(&self, t: usize, s: &str) -> bool {
-        t < self.tokens.len() && self.str(t) == s
+        self.tokens
+            .get(t)
+            .is_some_and(|tok| self.src.as_bytes()[tok.start()..tok.end()] == *s.as_bytes())
     }
 
     /// Whether token `t` is a word that starts with a capital letter.
@@ -119,42 +145,45 @@ impl<'a> Text<'a> {
 
     /// A capitalised word that is not a function word: it may be part of a name.
     pub fn is_name_like(&self, t: usize) -> bool {
-        self.flags
+        self.tokens
             .get(t)
-            .is_some_and(|f| f & (CAPITALISED | list::STOP_WORD) == CAPITALISED)
+            .is_some_and(|tok| tok.flags & (CAPITALISED | list::STOP_WORD) == CAPITALISED)
     }
 
     /// Whether token `t` is a single space (not a line break).
     pub fn is_gap(&self, t: usize) -> bool {
-        t < self.tokens.len() && self.tokens[t].class == Class::Space && self.str(t) == " "
+        self.tokens.get(t).is_some_and(|tok| {
+            tok.class == Class::Space
+                && tok.end - tok.start == 1
+                && self.src.as_bytes()[tok.start()] == b' '
+        })
     }
 
     /// The next non-space token at or after `t`.
     pub fn skip_space(&self, mut t: usize) -> usize {
-        while t < self.tokens.len() && self.tokens[t].class == Class::Space {
+        while t < self.tokens.len() && matches!(self.tokens[t].class, Class::Space | Class::Break) {
             t += 1;
         }
         t
     }
 
-    /// Up to `n` words (or codes) before token `t`, nearest first, not
-    /// crossing a `;` or a line break.
-    pub fn words_before(&self, t: usize, n: usize) -> impl Iterator<Item = &'a str> + '_ {
-        (0..t.min(self.tokens.len()))
-            .rev()
-            .take_while(move |&i| !self.ends_clause(i))
-            .filter(move |&i| matches!(self.tokens[i].class, Class::Word | Class::Alnum))
-            .take(n)
-            .map(move |i| self.str(i))
+    /// The nearest word (or code) before token `t`, not crossing a `;` or a
+    /// line break.
+    pub fn word_before(&self, t: usize) -> Option<usize> {
+        let w = self.tokens.get(t)?.word_before;
+        (w != NONE).then_some(w as usize)
     }
 
-    /// A `;` or a line break.
-    fn ends_clause(&self, i: usize) -> bool {
-        match self.tokens[i].class {
-            Class::Punct => self.str(i) == ";",
-            Class::Space => self.str(i).contains('\n'),
-            _ => false,
-        }
+    /// Up to `n` words (or codes) before token `t`, nearest first, not
+    /// crossing a `;` or a line break.
+    pub fn words_before(&self, t: usize, n: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.word_before(t), |&w| self.word_before(w)).take(n)
+    }
+
+    /// The [`list`] bits of the `n` words before token `t`, together.
+    pub fn flags_before(&self, t: usize, n: usize) -> u32 {
+        self.words_before(t, n)
+            .fold(0, |bits, w| bits | self.tokens[w].flags)
     }
 
     /// Whether a sentence starts at token `t` (first token, or after `.`, `!`, `?`, `:` or a line break).
@@ -164,7 +193,7 @@ impl<'a> Text<'a> {
             i -= 1;
             let tok = self.tokens[i];
             match tok.class {
-                Class::Space if self.str(i).contains('\n') => return true,
+                Class::Break => return true,
                 Class::Space => {}
                 Class::Punct => {
                     return matches!(
@@ -179,14 +208,6 @@ impl<'a> Text<'a> {
     }
 }
 
-fn word_flags(tok: &Token, src: &str) -> u16 {
-    let word = &src[tok.start..tok.end];
-    if tok.class != Class::Word || !word.starts_with(char::is_uppercase) {
-        return 0;
-    }
-    CAPITALISED | lexicon::word(word)
-}
-
 /// The character at byte `i` and its length (`\0` past the end); ASCII without decoding.
 fn char_at(src: &str, i: usize) -> (char, usize) {
     match src.as_bytes().get(i) {
@@ -197,6 +218,98 @@ fn char_at(src: &str, i: usize) -> (char, usize) {
             .next()
             .map_or(('\0', 1), |c| (c, c.len_utf8())),
     }
+}
+
+/// Byte classes of ASCII for the tokeniser.
+const A_OTHER: u8 = 0;
+const A_LETTER: u8 = 1;
+const A_DIGIT: u8 = 2;
+const A_SPACE: u8 = 3;
+
+static ASCII: [u8; 128] = {
+    let mut table = [A_OTHER; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => A_LETTER,
+            b'0'..=b'9' => A_DIGIT,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => A_SPACE,
+            _ => A_OTHER,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// A line break written as an escape (`\\n`, `\\r`), as in text copied out
+/// of JSON or logs; it reads as whitespace.
+fn escaped_break(bytes: &[u8], i: usize) -> bool {
+    bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'n' | b'r'))
+}
+
+/// The end of a word or number (`class`) that continues at `i`: letters,
+/// digits, combining marks, and apostrophes between letters (O'Brien). A
+/// word that holds ASCII digits is [`Class::Alnum`]; a number that holds
+/// anything but digits and apostrophes too.
+fn word_end(src: &str, mut i: usize, class: Class) -> (usize, Class) {
+    let bytes = src.as_bytes();
+    let (mut digits, mut others) = (false, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            match ASCII[b as usize] {
+                A_LETTER => others = true,
+                A_DIGIT => digits = true,
+                _ if b == b'\''
+                    && i > 0
+                    && !bytes[i - 1].is_ascii_digit()
+                    && char_at(src, i + 1).0.is_alphabetic() => {}
+                _ => break,
+            }
+            i += 1;
+        } else {
+            let (c, len) = char_at(src, i);
+            if !(c.is_alphanumeric() || is_mark(c)) {
+                break;
+            }
+            others = true;
+            i += len;
+        }
+    }
+    let class = match class {
+        Class::Word if digits => Class::Alnum,
+        Class::Number if others => Class::Alnum,
+        c => c,
+    };
+    (i, class)
+}
+
+/// The end of whitespace (and escaped line breaks) that continues at `i`:
+/// [`Class::Break`] if it holds a line break (or `broken` already), else
+/// [`Class::Space`].
+fn space_end(src: &str, mut i: usize, mut broken: bool) -> (usize, Class) {
+    let bytes = src.as_bytes();
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if ASCII[b as usize] == A_SPACE {
+                broken |= b == b'\n';
+                i += 1;
+            } else if escaped_break(bytes, i) {
+                broken = true;
+                i += 2;
+            } else {
+                break;
+            }
+        } else {
+            let (c, len) = char_at(src, i);
+            if !c.is_whitespace() {
+                break;
+            }
+            i += len;
+        }
+    }
+    (i, if broken { Class::Break } else { Class::Space })
 }
 
 /// Combining marks, which belong to the letter before them.
@@ -238,7 +351,9 @@ mod tests {
         assert!(text.starts_sentence(0));
         assert!(!text.starts_sentence(2));
         assert_eq!(
-            text.words_before(10, 3).collect::<Vec<_>>(),
+            text.words_before(10, 3)
+                .map(|w| text.str(w))
+                .collect::<Vec<_>>(),
             vec!["C", "C", "O'Neil"]
         );
     }
