@@ -180,6 +180,10 @@ mod tests {
             vec!["21 de octubre de 2020"]
         );
         assert_eq!(
+            dates("vence el 15 de enero de 2024 y"),
+            vec!["15 de enero de 2024"]
+        );
+        assert_eq!(
             dates("em 1º de janeiro de 2020, por"),
             vec!["1º de janeiro de 2020"]
         );

@@ -137,9 +137,10 @@ pub fn classify(w: &str) -> u32 {
 }
 
 /// What a month's name looks like beyond being listed: three to ten bytes,
-/// ASCII save `ç`, starting as the months of the three languages do.
+/// ASCII save `ç`, starting as the months of the three languages do (A, D, E
+/// for enero, F, J, M, N, O, S).
 fn month_shape(w: &str) -> bool {
-    w.starts_with(|c: char| "ADFJMNOSadfjmnos".contains(c))
+    w.starts_with(|c: char| "ADEFJMNOSadefjmnos".contains(c))
         && (3..=10).contains(&w.len())
         && (w.is_ascii() || w.contains('ç'))
 }
