@@ -273,7 +273,6 @@ impl Gemma3 {
 /// A weight matrix: candle's quantized matmul, or for a Q8_0 matrix the
 /// AVX2 kernels of [`gemv`], which give the same bits faster.
 struct Linear {
-    weights: Arc<QTensor>,
     matmul: QMatMul,
     q8: Option<Q8Matrix>,
 }
@@ -282,14 +281,13 @@ impl Linear {
     fn new(weights: Arc<QTensor>) -> Result<Self> {
         Ok(Linear {
             q8: Q8Matrix::of(&weights),
-            matmul: QMatMul::from_arc(weights.clone())?,
-            weights,
+            matmul: QMatMul::from_arc(weights)?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.q8 {
-            Some(m) => m.forward(&self.weights, x),
+            Some(m) => m.forward(x),
             None => self.matmul.forward(x),
         }
     }
@@ -299,7 +297,7 @@ impl Linear {
         match &self.q8 {
             Some(m) => {
                 let mut out = Vec::new();
-                m.multiply(&self.weights, &x.flatten_all()?.to_vec1()?, &mut out)?;
+                m.multiply(&x.flatten_all()?.to_vec1()?, &mut out)?;
                 Ok(out)
             }
             None => self

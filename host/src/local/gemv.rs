@@ -15,6 +15,8 @@
 //! for bit those of `QMatMul`; a test holds them to that. Where AVX2 is
 //! missing the caller keeps using `QMatMul`.
 
+use std::sync::Arc;
+
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Result, Tensor};
@@ -25,6 +27,7 @@ const BLOCK_BYTES: usize = 34;
 
 /// A Q8_0 matrix (rows × columns, row-major) the fast path can multiply.
 pub struct Q8Matrix {
+    weights: Arc<QTensor>,
     rows: usize,
     columns: usize,
 }
@@ -32,24 +35,28 @@ pub struct Q8Matrix {
 impl Q8Matrix {
     /// `None` when the tensor is not a CPU Q8_0 matrix or this CPU lacks
     /// AVX2, FMA or F16C.
-    pub fn of(tensor: &QTensor) -> Option<Self> {
-        let (rows, columns) = tensor.shape().dims2().ok()?;
-        let usable = tensor.dtype() == GgmlDType::Q8_0
-            && tensor.device().is_cpu()
+    pub fn of(weights: &Arc<QTensor>) -> Option<Self> {
+        let (rows, columns) = weights.shape().dims2().ok()?;
+        let usable = weights.dtype() == GgmlDType::Q8_0
+            && weights.device().is_cpu()
             && columns.is_multiple_of(BLOCK)
             && supported();
-        usable.then_some(Q8Matrix { rows, columns })
+        usable.then(|| Q8Matrix {
+            weights: weights.clone(),
+            rows,
+            columns,
+        })
     }
 
-    /// `tensor · xᵀ` for activation rows `x` (`m` rows of `columns`
+    /// `weights · xᵀ` for activation rows `x` (`m` rows of `columns`
     /// values): `out` gets `m` rows of `rows` values.
-    pub fn multiply(&self, tensor: &QTensor, x: &[f32], out: &mut Vec<f32>) -> Result<()> {
+    pub fn multiply(&self, x: &[f32], out: &mut Vec<f32>) -> Result<()> {
         assert!(
             !x.is_empty() && x.len().is_multiple_of(self.columns),
             "activation length"
         );
         let m = x.len() / self.columns;
-        let weights = tensor.data()?;
+        let weights = self.weights.data()?;
         assert_eq!(
             weights.len(),
             self.rows * self.columns / BLOCK * BLOCK_BYTES,
@@ -101,11 +108,11 @@ impl Q8Matrix {
 
     /// As [`Self::multiply`], for a `(1, m, columns)` tensor, into a
     /// `(1, m, rows)` one.
-    pub fn forward(&self, tensor: &QTensor, x: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let m = x.dims3()?.1;
         let values = x.flatten_all()?.to_vec1::<f32>()?;
         let mut out = Vec::new();
-        self.multiply(tensor, &values, &mut out)?;
+        self.multiply(&values, &mut out)?;
         Tensor::from_vec(out, (1, m, self.rows), x.device())
     }
 }
@@ -231,7 +238,7 @@ mod tests {
     fn products_are_bit_for_bit_those_of_qmatmul() {
         let device = Device::Cpu;
         let weights = Tensor::randn(0f32, 1.0, (1024, 640), &device).unwrap();
-        let q = std::sync::Arc::new(QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap());
+        let q = Arc::new(QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap());
         let Some(matrix) = Q8Matrix::of(&q) else {
             eprintln!("no AVX2 here: the fast path is not used");
             return;
@@ -241,7 +248,7 @@ mod tests {
         // and a remainder).
         for m in [1, 5] {
             let x = Tensor::randn(0f32, 1.0, (1, m, 640), &device).unwrap();
-            let ours = matrix.forward(&q, &x).unwrap();
+            let ours = matrix.forward(&x).unwrap();
             let theirs = reference.forward(&x).unwrap();
             assert_eq!(ours.dims(), theirs.dims());
             let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();

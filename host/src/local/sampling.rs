@@ -77,20 +77,20 @@ impl Sampler {
             Some(mask) => {
                 // Constrained steps walk only the allowed ids.
                 let mut best: Option<(usize, f32)> = None;
-                let mut allowed_ids = Vec::new();
                 mask.iter_set_entries(|i| {
-                    if let Some(&l) = logits.get(i) {
-                        allowed_ids.push(i as u32);
-                        if best.is_none_or(|(_, b)| l > b) {
-                            best = Some((i, l));
-                        }
+                    if let Some(&l) = logits.get(i)
+                        && best.is_none_or(|(_, b)| l > b)
+                    {
+                        best = Some((i, l));
                     }
                 });
                 let (best, max) = best.unwrap_or((0, f32::NEG_INFINITY));
-                let sum: f32 = allowed_ids
-                    .iter()
-                    .map(|&i| exp(logits[i as usize] - max))
-                    .sum();
+                let mut sum = 0f32;
+                mask.iter_set_entries(|i| {
+                    if let Some(&l) = logits.get(i) {
+                        sum += exp(l - max);
+                    }
+                });
                 let token = match self.sampling {
                     Sampling::Random {
                         temperature, top_p, ..

@@ -194,15 +194,8 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                     }
                 }
                 let start = org_start(text, last);
-                let start = skip_stop_words(text, start, last);
-                out.push(Finding {
-                    start: text.tokens[start].start(),
-                    end,
-                    kind: Kind::Organisation,
-                    confidence: 0.9,
-                    strength: STRUCTURE,
-                });
-                spans.push((text.tokens[start].start(), end));
+                let start = text.tokens[skip_stop_words(text, start, last)].start();
+                found(out, &mut spans, (start, end), 0.9, STRUCTURE);
                 t = token_at(text, end);
                 continue;
             }
@@ -215,15 +208,8 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
             if text.is(t + 1, ".") {
                 end += 1;
             }
-            let start = skip_stop_words(text, org_start(text, t), t);
-            out.push(Finding {
-                start: text.tokens[start].start(),
-                end,
-                kind: Kind::Organisation,
-                confidence: 0.85,
-                strength: STRUCTURE,
-            });
-            spans.push((text.tokens[start].start(), end));
+            let start = text.tokens[skip_stop_words(text, org_start(text, t), t)].start();
+            found(out, &mut spans, (start, end), 0.85, STRUCTURE);
             t = token_at(text, end);
             continue;
         }
@@ -243,14 +229,7 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
                     end_tok = token_at(text, e);
                 }
                 let confidence = if prefix { 0.8 } else { 0.75 };
-                out.push(Finding {
-                    start: tok.start(),
-                    end,
-                    kind: Kind::Organisation,
-                    confidence,
-                    strength: CONTEXT,
-                });
-                spans.push((tok.start(), end));
+                found(out, &mut spans, (tok.start(), end), confidence, CONTEXT);
                 t = end_tok;
                 continue;
             }
@@ -258,6 +237,24 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         t += 1;
     }
     spans
+}
+
+/// An organisation at `span`, reported and remembered for the person pass.
+fn found(
+    out: &mut Vec<Finding>,
+    spans: &mut Vec<(usize, usize)>,
+    (start, end): (usize, usize),
+    confidence: f32,
+    strength: u8,
+) {
+    out.push(Finding {
+        start,
+        end,
+        kind: Kind::Organisation,
+        confidence,
+        strength,
+    });
+    spans.push((start, end));
 }
 
 /// Company suffixes that lists of companies write onto the name.

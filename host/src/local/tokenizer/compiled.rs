@@ -26,7 +26,7 @@ use super::TokenId;
 use super::bpe::{AddedToken, Bpe, BpeTables};
 
 /// Bumped whenever the layout or the compiler changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Compiled {
@@ -36,10 +36,8 @@ pub struct Compiled {
     pub bos: TokenId,
     pub unk: TokenId,
     pub stop_tokens: Vec<TokenId>,
-    /// Every token's bytes as llguidance sees them, one after another;
-    /// `token_ends[i]` is where token `i` ends.
-    token_bytes: Vec<u8>,
-    token_ends: Vec<u32>,
+    /// Every token's bytes as llguidance sees them, in id order.
+    pub tokens: Vec<Vec<u8>>,
     pub bpe: BpeTables,
 }
 
@@ -150,23 +148,16 @@ impl Compiled {
         unk: TokenId,
         stop_tokens: &[TokenId],
     ) -> Result<Self, String> {
-        let bpe = bpe_tables(reference, json)?;
-        let token_bytes = reference.token_bytes();
-        let mut compiled = Compiled {
+        let compiled = Compiled {
             format: FORMAT,
             source,
             info: reference.tokrx_info().into(),
             bos,
             unk,
             stop_tokens: stop_tokens.to_vec(),
-            token_bytes: Vec::with_capacity(token_bytes.iter().map(Vec::len).sum()),
-            token_ends: Vec::with_capacity(token_bytes.len()),
-            bpe,
+            tokens: reference.token_bytes(),
+            bpe: bpe_tables(reference, json)?,
         };
-        for bytes in &token_bytes {
-            compiled.token_bytes.extend_from_slice(bytes);
-            compiled.token_ends.push(compiled.token_bytes.len() as u32);
-        }
         let encoder = Bpe::new(compiled.bpe.clone())?;
         for text in PROBES {
             let expected = reference
@@ -178,19 +169,6 @@ impl Compiled {
             }
         }
         Ok(compiled)
-    }
-
-    /// Every token's bytes, in id order.
-    pub fn tokens(&self) -> Vec<Vec<u8>> {
-        let mut start = 0;
-        self.token_ends
-            .iter()
-            .map(|&end| {
-                let bytes = self.token_bytes[start..end as usize].to_vec();
-                start = end as usize;
-                bytes
-            })
-            .collect()
     }
 }
 

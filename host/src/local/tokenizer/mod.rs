@@ -97,7 +97,7 @@ impl Tokenizer {
     }
 
     fn from_compiled(compiled: Compiled) -> Result<Self, String> {
-        let mut trie = TokTrie::from(&compiled.info.into(), &compiled.tokens());
+        let mut trie = TokTrie::from(&compiled.info.into(), &compiled.tokens);
         if compiled.stop_tokens.len() > 1 {
             trie = trie.with_eos_tokens(&compiled.stop_tokens);
         }
