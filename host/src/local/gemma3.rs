@@ -16,14 +16,17 @@ use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::RmsNorm;
 
+use super::attention;
 use super::gemv::Q8Matrix;
 use super::kv_cache::KvCache;
 use super::model::{LanguageModel, ModelInfo};
 use super::tokenizer::TokenId;
+use super::vector;
 
 /// Positions served by default: the Gemma 3 270M context is 32K, but KV
 /// memory and prefill time on a CPU make a few thousand the useful range.
@@ -62,9 +65,8 @@ pub struct Gemma3 {
 }
 
 struct Layer {
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    /// q, k and v side by side.
+    qkv: Stacked,
     wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
@@ -72,8 +74,8 @@ struct Layer {
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    /// The gate and up projections side by side.
+    gate_up: Stacked,
     down: Linear,
     sliding: bool,
     cache: KvCache,
@@ -158,12 +160,9 @@ impl Gemma3 {
             let name = |suffix: &str| format!("blk.{i}.{suffix}.weight");
             let sliding = (i + 1) % pattern != 0;
             layers.push(Layer {
-                wq: file.matmul(&name("attn_q"))?,
-                wk: file.matmul(&name("attn_k"))?,
-                wv: file.matmul(&name("attn_v"))?,
+                qkv: file.stacked(&[&name("attn_q"), &name("attn_k"), &name("attn_v")])?,
                 wo: file.matmul(&name("attn_output"))?,
-                gate: file.matmul(&name("ffn_gate"))?,
-                up: file.matmul(&name("ffn_up"))?,
+                gate_up: file.stacked(&[&name("ffn_gate"), &name("ffn_up")])?,
                 down: file.matmul(&name("ffn_down"))?,
                 q_norm: file.norm(&name("attn_q_norm"), eps)?,
                 k_norm: file.norm(&name("attn_k_norm"), eps)?,
@@ -216,19 +215,18 @@ impl Gemma3 {
         } = self.shape;
         let layer = &mut self.layers[layer];
         let (_, len, _) = x.dims3()?;
-        let q = layer
-            .wq
-            .forward(x)?
+        let qkv = layer.qkv.forward(x)?;
+        let (q_width, kv_width) = (heads * head_dim, kv_heads * head_dim);
+        let q = qkv
+            .narrow(2, 0, q_width)?
             .reshape((1, len, heads, head_dim))?
             .transpose(1, 2)?;
-        let k = layer
-            .wk
-            .forward(x)?
+        let k = qkv
+            .narrow(2, q_width, kv_width)?
             .reshape((1, len, kv_heads, head_dim))?
             .transpose(1, 2)?;
-        let v = layer
-            .wv
-            .forward(x)?
+        let v = qkv
+            .narrow(2, q_width + kv_width, kv_width)?
             .reshape((1, len, kv_heads, head_dim))?
             .transpose(1, 2)?
             .contiguous()?;
@@ -243,14 +241,20 @@ impl Gemma3 {
         let k = rope.apply(&k, start)?;
         let (keys, values, first) = layer.cache.append(&k, &v, start)?;
         let keys_len = keys.dim(2)?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let mask = attention_mask(len, start, first, keys_len, layer.cache.window())?;
+        if mask.is_none()
+            && let Some(out) = attention::decode_step(&q, &keys, &values, scale as f32)?
+        {
+            return layer.wo.forward(&out);
+        }
 
         // Grouped-query attention without copying the shared K/V heads:
         // fold each group's query heads into the row dimension.
         let group = heads / kv_heads;
         let q = q.reshape((1, kv_heads, group * len, head_dim))?;
-        let scale = 1.0 / (head_dim as f64).sqrt();
         let scores = (q.matmul(&keys.t()?)? * scale)?;
-        let scores = match attention_mask(len, start, first, keys_len, layer.cache.window())? {
+        let scores = match mask {
             Some(mask) => {
                 let mask = Tensor::from_vec(mask, (len, keys_len), x.device())?;
                 scores
@@ -310,6 +314,63 @@ impl Linear {
     }
 }
 
+/// Matrices that multiply the same input (q, k and v; gate and up), as
+/// one: their products side by side. Stored as one matrix, rows stacked,
+/// when they share a storage type: one pass over the workers instead of
+/// one per matrix, and the input quantised once.
+enum Stacked {
+    One(Linear),
+    Each(Vec<Linear>),
+}
+
+impl Stacked {
+    fn new(parts: Vec<QTensor>, device: &Device) -> Result<Self> {
+        let first = (parts[0].dtype(), parts[0].shape().dims2()?.1);
+        let alike = parts.iter().all(|p| {
+            p.shape()
+                .dims2()
+                .is_ok_and(|(_, c)| (p.dtype(), c) == first)
+        });
+        if !alike || !device.is_cpu() {
+            let each = parts.into_iter().map(|p| Linear::new(Arc::new(p)));
+            return Ok(Stacked::Each(each.collect::<Result<_>>()?));
+        }
+        let (mut bytes, mut rows) = (Vec::new(), 0);
+        for part in &parts {
+            bytes.extend_from_slice(&part.data()?);
+            rows += part.shape().dims2()?.0;
+        }
+        let stacked = qtensor_from_ggml(first.0, &bytes, vec![rows, first.1], device)?;
+        Ok(Stacked::One(Linear::new(Arc::new(stacked))?))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Stacked::One(linear) => linear.forward(x),
+            Stacked::Each(linears) => {
+                let products = linears.iter().map(|l| l.forward(x));
+                Tensor::cat(&products.collect::<Result<Vec<_>>>()?, 2)
+            }
+        }
+    }
+}
+
+/// GELU of the gate half of each row times its up half: (1, m, 2w) in,
+/// (1, m, w) out.
+fn gelu_gated(gate_up: &Tensor) -> Result<Tensor> {
+    let (_, m, both) = gate_up.dims3()?;
+    let width = both / 2;
+    if !gate_up.device().is_cpu() {
+        return gate_up.narrow(2, 0, width)?.gelu()? * gate_up.narrow(2, width, width)?;
+    }
+    let values = gate_up.flatten_all()?.to_vec1::<f32>()?;
+    Tensor::from_vec(
+        vector::gelu_gated(&values, width),
+        (1, m, width),
+        gate_up.device(),
+    )
+}
+
 struct Shape {
     heads: usize,
     kv_heads: usize,
@@ -332,14 +393,23 @@ impl<R: std::io::Read + std::io::Seek> Weights<'_, R> {
         Ok(t)
     }
 
-    fn matmul(&mut self, name: &str) -> Result<Linear> {
+    /// A weight matrix, Q5_0 requantised when asked.
+    fn weight(&mut self, name: &str) -> Result<QTensor> {
         let t = self.tensor(name)?;
-        let t = if self.requantize_q5_0 && t.dtype() == GgmlDType::Q5_0 {
-            QTensor::quantize(&t.dequantize(self.device)?, GgmlDType::Q8_0)?
+        if self.requantize_q5_0 && t.dtype() == GgmlDType::Q5_0 {
+            QTensor::quantize(&t.dequantize(self.device)?, GgmlDType::Q8_0)
         } else {
-            t
-        };
-        Linear::new(Arc::new(t))
+            Ok(t)
+        }
+    }
+
+    fn matmul(&mut self, name: &str) -> Result<Linear> {
+        Linear::new(Arc::new(self.weight(name)?))
+    }
+
+    fn stacked(&mut self, names: &[&str]) -> Result<Stacked> {
+        let parts = names.iter().map(|n| self.weight(n));
+        Stacked::new(parts.collect::<Result<_>>()?, self.device)
     }
 
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
@@ -400,7 +470,7 @@ impl LanguageModel for Gemma3 {
             let layer = &self.layers[i];
             let x_mid = (layer.post_attn_norm.forward(&h)? + residual)?;
             let h = layer.ffn_norm.forward(&x_mid)?;
-            let gated = (layer.gate.forward(&h)?.gelu()? * layer.up.forward(&h)?)?;
+            let gated = gelu_gated(&layer.gate_up.forward(&h)?)?;
             let h = layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?;
             x = (x_mid + h)?;
         }

@@ -6,13 +6,16 @@
 //!   `cuda` feature).
 //! - [`generate`]: the generation loop; [`constraint`]: JSON-schema
 //!   constrained decoding with llguidance; [`sampling`]: choosing tokens.
-//! - [`gemv`]: the Q8_0 matrix-vector product of a decode step (AVX2).
+//! - [`gemv`]: the Q8_0 matrix-vector product of a decode step (AVX2);
+//!   `attention`: a decode step's attention over the KV cache;
+//!   `vector`: f32 loops kept in SIMD registers (softmax, GELU).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
 //! - [`triage`]: the contract-triage stage (schema, few-shot prompt).
 //!
 //! Sensitive text is read here; nothing in this module sends anything
 //! anywhere.
 
+mod attention;
 pub mod constraint;
 mod error;
 pub mod fetch;
@@ -25,6 +28,7 @@ pub mod model;
 pub mod sampling;
 pub mod tokenizer;
 pub mod triage;
+mod vector;
 pub mod worker;
 
 use std::path::PathBuf;
