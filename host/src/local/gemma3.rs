@@ -8,21 +8,23 @@
 //! the sliding window when decoding. Here: GELU (tanh), one local and one
 //! global RoPE table sized to the served context, embedding rows gathered
 //! from the quantized tensor that is also the tied output projection, the
-//! window applied at every step, and Q5_0 weights requantised to Q8_0 at
-//! load (candle has no SIMD kernel for Q5_0).
+//! window applied at every step, Q5_0 weights requantised to Q8_0 at load
+//! (candle's Q5_0 kernel is scalar; an AVX2 one on ggml's pattern decoded
+//! 6% slower here than the Q8_0 copies), Q8_0 matrices through the AVX2
+//! kernels of [`gemv`] with the projections that share an input multiplied
+//! as one, and a decode step's attention read straight from the KV cache.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::RmsNorm;
 
 use super::attention;
-use super::gemv::Q8Matrix;
+use super::gemv::Matrices;
 use super::kv_cache::KvCache;
 use super::model::{LanguageModel, ModelInfo};
 use super::tokenizer::TokenId;
@@ -66,7 +68,7 @@ pub struct Gemma3 {
 
 struct Layer {
     /// q, k and v side by side.
-    qkv: Stacked,
+    qkv: Linear,
     wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
@@ -75,7 +77,7 @@ struct Layer {
     ffn_norm: RmsNorm,
     post_ffn_norm: RmsNorm,
     /// The gate and up projections side by side.
-    gate_up: Stacked,
+    gate_up: Linear,
     down: Linear,
     sliding: bool,
     cache: KvCache,
@@ -178,7 +180,7 @@ impl Gemma3 {
             file.matmul("output.weight")?
         } else {
             // Gemma ties the output projection to the embedding.
-            Linear::new(embedding.clone())?
+            Linear::new(vec![embedding.clone()])?
         };
         let norm = file.norm("output_norm.weight", eps)?;
         let parameters = file.parameters;
@@ -274,83 +276,49 @@ impl Gemma3 {
     }
 }
 
-/// A weight matrix: candle's quantized matmul, or for a Q8_0 matrix the
-/// AVX2 kernels of [`gemv`], which give the same bits faster.
-struct Linear {
-    matmul: QMatMul,
-    q8: Option<Q8Matrix>,
+/// A weight matrix, or several that multiply the same input (q, k and v;
+/// gate and up) with their products side by side.
+enum Linear {
+    /// Q8_0 on AVX2: the kernels of [`gemv`], every part in one pass over
+    /// the workers.
+    Fast(Matrices),
+    /// Anything else: candle's quantized matmul, one per part.
+    Candle(Vec<QMatMul>),
 }
 
 impl Linear {
-    fn new(weights: Arc<QTensor>) -> Result<Self> {
-        Ok(Linear {
-            q8: Q8Matrix::of(&weights),
-            matmul: QMatMul::from_arc(weights)?,
-        })
+    fn new(parts: Vec<Arc<QTensor>>) -> Result<Self> {
+        if let Some(matrices) = Matrices::of(&parts) {
+            return Ok(Linear::Fast(matrices));
+        }
+        let each = parts.into_iter().map(QMatMul::from_arc);
+        Ok(Linear::Candle(each.collect::<Result<_>>()?))
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.q8 {
-            Some(m) => m.forward(x),
-            None => self.matmul.forward(x),
+        match self {
+            Linear::Fast(matrices) => matrices.forward(x),
+            Linear::Candle(parts) if parts.len() == 1 => parts[0].forward(x),
+            Linear::Candle(parts) => {
+                let products = parts.iter().map(|p| p.forward(x));
+                Tensor::cat(&products.collect::<Result<Vec<_>>>()?, 2)
+            }
         }
     }
 
     /// The product of one row, as a vector (the logits).
     fn logits(&self, x: &Tensor) -> Result<Vec<f32>> {
-        match &self.q8 {
-            Some(m) => {
+        match self {
+            Linear::Fast(matrices) => {
                 let mut out = Vec::new();
-                m.multiply(&x.flatten_all()?.to_vec1()?, &mut out)?;
+                matrices.multiply(&x.flatten_all()?.to_vec1()?, &mut out)?;
                 Ok(out)
             }
-            None => self
-                .matmul
+            Linear::Candle(_) => self
                 .forward(x)?
                 .flatten_all()?
                 .to_dtype(DType::F32)?
                 .to_vec1(),
-        }
-    }
-}
-
-/// Matrices that multiply the same input (q, k and v; gate and up), as
-/// one: their products side by side. Stored as one matrix, rows stacked,
-/// when they share a storage type: one pass over the workers instead of
-/// one per matrix, and the input quantised once.
-enum Stacked {
-    One(Linear),
-    Each(Vec<Linear>),
-}
-
-impl Stacked {
-    fn new(parts: Vec<QTensor>, device: &Device) -> Result<Self> {
-        let first = (parts[0].dtype(), parts[0].shape().dims2()?.1);
-        let alike = parts.iter().all(|p| {
-            p.shape()
-                .dims2()
-                .is_ok_and(|(_, c)| (p.dtype(), c) == first)
-        });
-        if !alike || !device.is_cpu() {
-            let each = parts.into_iter().map(|p| Linear::new(Arc::new(p)));
-            return Ok(Stacked::Each(each.collect::<Result<_>>()?));
-        }
-        let (mut bytes, mut rows) = (Vec::new(), 0);
-        for part in &parts {
-            bytes.extend_from_slice(&part.data()?);
-            rows += part.shape().dims2()?.0;
-        }
-        let stacked = qtensor_from_ggml(first.0, &bytes, vec![rows, first.1], device)?;
-        Ok(Stacked::One(Linear::new(Arc::new(stacked))?))
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Stacked::One(linear) => linear.forward(x),
-            Stacked::Each(linears) => {
-                let products = linears.iter().map(|l| l.forward(x));
-                Tensor::cat(&products.collect::<Result<Vec<_>>>()?, 2)
-            }
         }
     }
 }
@@ -404,12 +372,13 @@ impl<R: std::io::Read + std::io::Seek> Weights<'_, R> {
     }
 
     fn matmul(&mut self, name: &str) -> Result<Linear> {
-        Linear::new(Arc::new(self.weight(name)?))
+        self.stacked(&[name])
     }
 
-    fn stacked(&mut self, names: &[&str]) -> Result<Stacked> {
-        let parts = names.iter().map(|n| self.weight(n));
-        Stacked::new(parts.collect::<Result<_>>()?, self.device)
+    /// Matrices that multiply the same input, as one.
+    fn stacked(&mut self, names: &[&str]) -> Result<Linear> {
+        let parts = names.iter().map(|n| Ok(Arc::new(self.weight(n)?)));
+        Linear::new(parts.collect::<Result<_>>()?)
     }
 
     fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {

@@ -1,20 +1,26 @@
 //! Q8_0 matrix products on AVX2: the matrix-vector product of a decode
 //! step, and the prompt rows of a prefill.
 //!
-//! Decoding one token multiplies one activation row by every Q8_0 matrix of
-//! the model; the largest is the tied output projection (262,144 × 640,
-//! 178 MB), read whole for every token. candle's kernel converts both block
-//! scales from f16 for every block of every (weight row, activation row)
-//! pair and takes each weight block's signs again for every activation
-//! row. Here the activations' scales are converted once, each weight block
-//! is loaded, scaled and sign-split once for four activation rows, and
-//! weight rows are split between candle's own worker threads: the output
-//! projection in 8.3-9.2 ms instead of 9.3-10.5, prefill 25% faster, on two
-//! cores. Each sum is formed in exactly candle's order (the same per-lane
-//! fused multiply-adds, the same horizontal sum), so the results are bit
-//! for bit those of `QMatMul`; a test holds them to that. Where AVX2 is
-//! missing the caller keeps using `QMatMul`.
+//! Decoding one token multiplies one activation row by every weight
+//! matrix of the model; the largest is the tied output projection
+//! (262,144 × 640 in Q8_0, 178 MB), read whole for every token. candle's
+//! Q8_0 kernel converts both block scales from f16 for every block of
+//! every (weight row, activation row) pair and takes each weight block's
+//! signs again for every activation row. Here the activations' scales are
+//! converted once, each weight block is loaded, scaled and sign-split once
+//! for four activation rows, and weight rows are split between candle's
+//! own worker threads.
+//!
+//! Matrices that multiply the same input (a layer's q, k and v) can be
+//! multiplied as one [`Matrices`]: one pass over the workers and the input
+//! quantised once, their products side by side.
+//!
+//! Each sum is formed in exactly candle's order (the same per-lane fused
+//! multiply-adds, the same horizontal sum), so the results are bit for bit
+//! those of `QMatMul`; a test holds them to that. Where AVX2 is missing the
+//! caller keeps using `QMatMul`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
@@ -25,44 +31,73 @@ use candle_core::{Result, Tensor};
 const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 34;
 
-/// A Q8_0 matrix (rows × columns, row-major) the fast path can multiply.
-pub struct Q8Matrix {
+/// One matrix of a [`Matrices`], and where its rows start in the product.
+struct Part {
     weights: Arc<QTensor>,
+    first: usize,
+    rows: usize,
+}
+
+/// One or more Q8_0 matrices (rows × columns, row-major) with the
+/// same number of columns, multiplied by the same activations: the product
+/// has their rows one after the other.
+pub struct Matrices {
+    parts: Vec<Part>,
     rows: usize,
     columns: usize,
 }
 
-impl Q8Matrix {
-    /// `None` when the tensor is not a CPU Q8_0 matrix or this CPU lacks
-    /// AVX2, FMA or F16C.
-    pub fn of(weights: &Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let usable = weights.dtype() == GgmlDType::Q8_0
-            && weights.device().is_cpu()
-            && columns.is_multiple_of(BLOCK)
-            && supported();
-        usable.then(|| Q8Matrix {
-            weights: weights.clone(),
-            rows,
+impl Matrices {
+    /// `None` when a tensor is not a CPU Q8_0 matrix, the column
+    /// counts differ, or this CPU lacks AVX2, FMA or F16C.
+    pub fn of(tensors: &[Arc<QTensor>]) -> Option<Self> {
+        let columns = tensors.first()?.shape().dims2().ok()?.1;
+        if !columns.is_multiple_of(BLOCK) || !supported() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(tensors.len());
+        let mut first = 0;
+        for weights in tensors {
+            let (rows, c) = weights.shape().dims2().ok()?;
+            if c != columns || weights.dtype() != GgmlDType::Q8_0 || !weights.device().is_cpu() {
+                return None;
+            }
+            parts.push(Part {
+                weights: weights.clone(),
+                first,
+                rows,
+            });
+            first += rows;
+        }
+        Some(Matrices {
+            parts,
+            rows: first,
             columns,
         })
     }
 
     /// `weights · xᵀ` for activation rows `x` (`m` rows of `columns`
-    /// values): `out` gets `m` rows of `rows` values.
+    /// values): `out` gets `m` rows of `rows` values (all parts' rows).
     pub fn multiply(&self, x: &[f32], out: &mut Vec<f32>) -> Result<()> {
         assert!(
             !x.is_empty() && x.len().is_multiple_of(self.columns),
             "activation length"
         );
         let m = x.len() / self.columns;
-        let weights = self.weights.data()?;
-        assert_eq!(
-            weights.len(),
-            self.rows * self.columns / BLOCK * BLOCK_BYTES,
-            "Q8_0 storage size"
-        );
         let blocks = self.columns / BLOCK;
+        let weights = self
+            .parts
+            .iter()
+            .map(|part| {
+                let data = part.weights.data()?;
+                assert_eq!(
+                    data.len(),
+                    part.rows * blocks * BLOCK_BYTES,
+                    "Q8_0 storage size"
+                );
+                Ok(data)
+            })
+            .collect::<Result<Vec<Cow<[u8]>>>>()?;
         let mut activation = vec![BlockQ8_0::zeros(); m * blocks];
         for (row, quantized) in x
             .chunks_exact(self.columns)
@@ -93,15 +128,22 @@ impl Q8Matrix {
             values: out.as_mut_ptr(),
             stride: self.rows,
         };
-        let row_bytes = blocks * BLOCK_BYTES;
         // The pool hands each worker ranges of weight rows, about eight per
-        // worker.
+        // worker; a range may span parts.
         candle_core::utils::barrier_pool().execute_chunked(self.rows, |range| {
-            let rows = &weights[range.start * row_bytes..range.end * row_bytes];
-            // SAFETY: `supported()` checked AVX2, FMA and F16C; the ranges
-            // are disjoint, so no two workers write the same output column,
-            // and `out` outlives the pool call.
-            unsafe { avx2::rows(rows, range.start, &activations, &dst) }
+            for (part, data) in self.parts.iter().zip(&weights) {
+                let start = range.start.max(part.first);
+                let end = range.end.min(part.first + part.rows);
+                if start >= end {
+                    continue;
+                }
+                let row_bytes = blocks * BLOCK_BYTES;
+                let rows = &data[(start - part.first) * row_bytes..(end - part.first) * row_bytes];
+                // SAFETY: `supported()` checked AVX2, FMA and F16C; the
+                // ranges are disjoint, so no two workers write the same
+                // output column, and `out` outlives the pool call.
+                unsafe { avx2::rows(rows, start, &activations, &dst) };
+            }
         });
         Ok(())
     }
@@ -117,6 +159,7 @@ impl Q8Matrix {
     }
 }
 
+/// Whether this CPU runs the kernels here (AVX2, FMA and F16C).
 fn supported() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -136,7 +179,7 @@ mod avx2 {
 
     use super::BLOCK_BYTES;
 
-    /// The quantised activation rows and their scales as f32.
+    /// The quantised activation rows (Q8_0 blocks) and their scales as f32.
     pub struct Activations<'a> {
         pub quants: &'a [u8],
         pub scales: &'a [f32],
@@ -155,7 +198,7 @@ mod avx2 {
     unsafe impl Sync for Output {}
 
     /// Every weight row of `rows` (whole rows of Q8_0 blocks; the first is
-    /// weight row `first`) dotted with every activation row, four
+    /// output column `first`) dotted with every activation row, four
     /// activation rows at a time so that each weight block is loaded and
     /// its signs taken once for four. Weight rows are read front to back,
     /// one after the other: the hardware prefetcher keeps up (explicit
@@ -234,28 +277,57 @@ mod tests {
     use candle_core::quantized::QMatMul;
     use candle_core::{Device, Module};
 
-    #[test]
-    fn products_are_bit_for_bit_those_of_qmatmul() {
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.contiguous()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    fn quantized(rows: usize, dtype: GgmlDType, seed: f32) -> Arc<QTensor> {
         let device = Device::Cpu;
-        let weights = Tensor::randn(0f32, 1.0, (1024, 640), &device).unwrap();
-        let q = Arc::new(QTensor::quantize(&weights, GgmlDType::Q8_0).unwrap());
-        let Some(matrix) = Q8Matrix::of(&q) else {
+        let weights =
+            (Tensor::randn(0f32, 1.0, (rows, 640), &device).unwrap() + seed as f64).unwrap();
+        Arc::new(QTensor::quantize(&weights, dtype).unwrap())
+    }
+
+    /// Bit for bit `QMatMul`, for each part of a stacked product.
+    #[test]
+    fn products_are_those_of_qmatmul() {
+        let device = Device::Cpu;
+        let parts = [
+            quantized(1024, GgmlDType::Q8_0, 0.0),
+            quantized(256, GgmlDType::Q8_0, 0.1),
+            quantized(256, GgmlDType::Q8_0, -0.2),
+        ];
+        let Some(matrices) = Matrices::of(&parts) else {
             eprintln!("no AVX2 here: the fast path is not used");
             return;
         };
-        let reference = QMatMul::from_arc(q.clone()).unwrap();
+        assert!(Matrices::of(&[quantized(256, GgmlDType::Q5_0, 0.0)]).is_none());
         // A decode step's single row, and a prefill's rows (a tile of four
         // and a remainder).
         for m in [1, 5] {
             let x = Tensor::randn(0f32, 1.0, (1, m, 640), &device).unwrap();
-            let ours = matrix.forward(&x).unwrap();
-            let theirs = reference.forward(&x).unwrap();
-            assert_eq!(ours.dims(), theirs.dims());
-            let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let theirs = theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(ours.len(), 1024 * m);
-            for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                assert_eq!(a.to_bits(), b.to_bits(), "m {m}, value {i}: {a} vs {b}");
+            let ours = matrices.forward(&x).unwrap();
+            assert_eq!(ours.dims(), [1, m, 1536]);
+            let mut offset = 0;
+            for part in &parts {
+                let rows = part.shape().dims2().unwrap().0;
+                let ours = values(&ours.narrow(2, offset, rows).unwrap());
+                let theirs = values(
+                    &QMatMul::from_arc(part.clone())
+                        .unwrap()
+                        .forward(&x)
+                        .unwrap(),
+                );
+                assert_eq!(ours.len(), rows * m);
+                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                    assert_eq!(a.to_bits(), b.to_bits(), "m {m}, value {i}: {a} vs {b}");
+                }
+                offset += rows;
             }
         }
     }
