@@ -72,6 +72,14 @@ fn main() {
     for &(stem, bit) in CUES {
         for word in read(stem) {
             assert_eq!(word, word.to_ascii_lowercase(), "cues are lower case");
+            // Its title-case form too, which lands in the capitalised
+            // table: a capitalised word (`Cédula`) finds its cue lists in
+            // the lookup it makes anyway.
+            if word.starts_with(|c: char| c.is_ascii_lowercase()) {
+                let mut title = word.clone();
+                title[..1].make_ascii_uppercase();
+                *bits.entry(title).or_default() |= bit;
+            }
             *bits.entry(word).or_default() |= bit;
         }
     }

@@ -119,7 +119,12 @@ pub fn classify(w: &str) -> u32 {
     if capital {
         bits |= capitalised(w, exact);
     }
-    let cues = if !capital && !w.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Cue lists are matched with ASCII letters lower-cased. When the only
+    // ASCII capital is the first byte, the lookup above already found them:
+    // the capitalised table holds every cue's title-case form.
+    let bytes = w.as_bytes();
+    let first_only = !capital || bytes[0].is_ascii_uppercase();
+    let cues = if first_only && !bytes[1..].iter().any(u8::is_ascii_uppercase) {
         exact
     } else if w.len() <= 32 {
         let mut buf = [0u8; 32];
