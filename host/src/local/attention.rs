@@ -30,7 +30,6 @@ pub fn decode_step(
     if len != 1 || !heads.is_multiple_of(kv_heads) || positions == 0 {
         return Ok(None);
     }
-    let q = q.flatten_all()?.to_vec1::<f32>()?;
     let (keys_storage, keys_layout) = keys.storage_and_layout();
     let (values_storage, values_layout) = values.storage_and_layout();
     let (Some(keys), Some(values)) = (
@@ -39,6 +38,7 @@ pub fn decode_step(
     ) else {
         return Ok(None);
     };
+    let q = q.flatten_all()?.to_vec1::<f32>()?;
 
     let group = heads / kv_heads;
     let mut out = vec![0f32; heads * head_dim];

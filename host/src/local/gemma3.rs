@@ -306,8 +306,9 @@ impl Linear {
         }
     }
 
-    /// The product of one row, as a vector (the logits).
-    fn logits(&self, x: &Tensor) -> Result<Vec<f32>> {
+    /// The product of a `(1, m, columns)` tensor as `m` rows in one vector
+    /// (the logits; the FFN's gate and up halves).
+    fn values(&self, x: &Tensor) -> Result<Vec<f32>> {
         match self {
             Linear::Fast(matrices) => {
                 let mut out = Vec::new();
@@ -323,19 +324,21 @@ impl Linear {
     }
 }
 
-/// GELU of the gate half of each row times its up half: (1, m, 2w) in,
-/// (1, m, w) out.
-fn gelu_gated(gate_up: &Tensor) -> Result<Tensor> {
-    let (_, m, both) = gate_up.dims3()?;
-    let width = both / 2;
-    if !gate_up.device().is_cpu() {
-        return gate_up.narrow(2, 0, width)?.gelu()? * gate_up.narrow(2, width, width)?;
+/// `x` (1, m, columns) through the stacked gate and up projections: GELU
+/// of each row's gate half times its up half, (1, m, w).
+fn gelu_gated(gate_up: &Linear, x: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        let product = gate_up.forward(x)?;
+        let width = product.dim(2)? / 2;
+        return product.narrow(2, 0, width)?.gelu()? * product.narrow(2, width, width)?;
     }
-    let values = gate_up.flatten_all()?.to_vec1::<f32>()?;
+    let m = x.dim(1)?;
+    let values = gate_up.values(x)?;
+    let width = values.len() / m / 2;
     Tensor::from_vec(
         vector::gelu_gated(&values, width),
         (1, m, width),
-        gate_up.device(),
+        x.device(),
     )
 }
 
@@ -439,13 +442,13 @@ impl LanguageModel for Gemma3 {
             let layer = &self.layers[i];
             let x_mid = (layer.post_attn_norm.forward(&h)? + residual)?;
             let h = layer.ffn_norm.forward(&x_mid)?;
-            let gated = gelu_gated(&layer.gate_up.forward(&h)?)?;
+            let gated = gelu_gated(&layer.gate_up, &h)?;
             let h = layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?;
             x = (x_mid + h)?;
         }
         self.cached = start + tokens.len();
         let last = self.norm.forward(&x.narrow(1, tokens.len() - 1, 1)?)?;
-        self.output.logits(&last)
+        self.output.values(&last)
     }
 
     fn cached(&self) -> usize {
