@@ -38,6 +38,10 @@ const EXACT: &[(&str, u32)] = &[
     ("street_words", 1 << 14),
 ];
 
+/// The list of the first words of company suffixes (`S` of `S.A.S.`), as
+/// written (`lexicon::list::SUFFIX_START`).
+const SUFFIX_START: u32 = 1 << 15;
+
 /// Lists of lower-case words that match in any ASCII case.
 const CUES: &[(&str, u32)] = &[
     ("org_cues", 1 << 16),
@@ -67,6 +71,12 @@ fn main() {
     for &(stem, bit) in CAPITALISED.iter().chain(EXACT) {
         for word in read(stem) {
             *bits.entry(word).or_default() |= bit;
+        }
+    }
+    for suffix in read("org_suffixes") {
+        let first: String = suffix.chars().take_while(|c| c.is_alphanumeric()).collect();
+        if !first.is_empty() {
+            *bits.entry(first).or_default() |= SUFFIX_START;
         }
     }
     for &(stem, bit) in CUES {

@@ -27,7 +27,9 @@ pub mod list {
     pub const STREET_PARTICLE: u32 = 1 << 12;
     pub const DIRECTION: u32 = 1 << 13;
     pub const STREET_WORD: u32 = 1 << 14;
-    pub(super) const EXACT_LISTS: u32 = (1 << 15) - (1 << 10);
+    /// The first word of a company suffix (`S` of `S.A.S.`, `Ltda`, `and`).
+    pub const SUFFIX_START: u32 = 1 << 15;
+    pub(super) const EXACT_LISTS: u32 = (1 << 16) - (1 << 10);
     // Cue words, in any ASCII case.
     pub const ORG_CUE: u32 = 1 << 16;
     pub const PERSON_CUE: u32 = 1 << 17;
@@ -68,16 +70,17 @@ fn lookup(slots: &[u32], key: &[u8]) -> u32 {
     }
 }
 
-/// Whether two words of the same length are equal, eight bytes at a time:
-/// words are short, and a call to `memcmp` costs more than comparing them.
+/// Whether two words of the same length are equal, eight bytes at a time
+/// (the last eight overlapping the ones before) or, when shorter, in the
+/// hash's overlapping pieces: words are short, and a call to `memcmp` or a
+/// loop over bytes costs more than the comparison.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    let word = |s: &[u8]| match s.try_into() {
-        Ok(eight) => u64::from_le_bytes(eight),
-        Err(_) => s.iter().fold(0u64, |w, &b| w << 8 | u64::from(b)),
-    };
-    a.chunks(8)
-        .zip(b.chunks(8))
-        .all(|(x, y)| word(x) == word(y))
+    let n = a.len();
+    if n < 8 {
+        return word_hash::tail(a) == word_hash::tail(b);
+    }
+    let eight = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default());
+    (0..n - 8).step_by(8).all(|i| eight(a, i) == eight(b, i)) && eight(a, n - 8) == eight(b, n - 8)
 }
 
 /// The capitalised-word lists holding `word`, trying its title-case form
@@ -148,4 +151,21 @@ fn month_shape(w: &str) -> bool {
     w.starts_with(|c: char| "ADEFJMNOSadefjmnos".contains(c))
         && (3..=10).contains(&w.len())
         && (w.is_ascii() || w.contains('ç'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_sees_every_byte_of_every_length() {
+        let a: Vec<u8> = (b'a'..=b'z').chain(b'A'..=b'Z').collect();
+        for n in 0..a.len() {
+            let mut b = a[..n].to_vec();
+            assert!(super::same(&a[..n], &b), "{n}");
+            for i in 0..n {
+                b[i] ^= 0x20;
+                assert!(!super::same(&a[..n], &b), "{n} {i}");
+                b[i] ^= 0x20;
+            }
+        }
+    }
 }

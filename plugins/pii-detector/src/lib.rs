@@ -179,19 +179,45 @@ pub fn detect(src: &str, lang: &str, options: &Options) -> Vec<Finding> {
     kept
 }
 
-/// Keep the strongest of overlapping findings (then the longest), in text order.
+/// Keep the strongest of overlapping findings (then the longest, then the
+/// one found first), in text order.
+///
+/// Most findings overlap nothing. In text order, findings fall into
+/// clusters, each starting where nothing before it reaches; only within a
+/// cluster are findings ranked, and a finding is kept if it overlaps none
+/// kept before it.
 pub fn resolve(mut found: Vec<Finding>) -> Vec<Finding> {
-    found.sort_by(|a, b| {
-        (b.strength, b.end - b.start, a.start).cmp(&(a.strength, a.end - a.start, b.start))
-    });
-    // Kept spans, in text order, never overlap, so only the nearest kept
-    // span starting before `end` can.
+    // Stable: equal spans stay in the order they were found.
+    found.sort_by_key(|f| (f.start, f.end));
     let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    for f in found {
-        let i = kept.partition_point(|k| k.start < f.end);
-        if i == 0 || kept[i - 1].end <= f.start {
-            kept.insert(i, f);
+    let mut rest = found.as_mut_slice();
+    while let Some(first) = rest.first() {
+        let mut reach = first.end;
+        let n = 1 + rest[1..]
+            .iter()
+            .take_while(|f| {
+                let inside = f.start < reach;
+                reach = reach.max(f.end);
+                inside
+            })
+            .count();
+        let (cluster, tail) = rest.split_at_mut(n);
+        if let [single] = cluster {
+            kept.push(*single);
+        } else {
+            cluster.sort_by_key(|f| (std::cmp::Reverse((f.strength, f.end - f.start)), f.start));
+            let from = kept.len();
+            for f in cluster.iter() {
+                if kept[from..]
+                    .iter()
+                    .all(|k| k.end <= f.start || f.end <= k.start)
+                {
+                    kept.push(*f);
+                }
+            }
+            kept[from..].sort_by_key(|k| k.start);
         }
+        rest = tail;
     }
     kept
 }
@@ -288,6 +314,45 @@ mod tests {
                 detect(&line[..i], "es", &Options::default());
                 detect(&line[i..], "es", &Options::default());
             }
+        }
+    }
+
+    /// `resolve` keeps what ranking every finding and keeping each one that
+    /// overlaps none kept before it keeps, on random findings.
+    #[test]
+    fn resolve_matches_ranking_all_findings() {
+        fn ranked(mut found: Vec<Finding>) -> Vec<Finding> {
+            found.sort_by_key(|f| (std::cmp::Reverse((f.strength, f.end - f.start)), f.start));
+            let mut kept: Vec<Finding> = Vec::new();
+            for f in found {
+                if kept.iter().all(|k| k.end <= f.start || f.end <= k.start) {
+                    kept.push(f);
+                }
+            }
+            kept.sort_by_key(|k| k.start);
+            kept
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        for round in 0..2000 {
+            let found: Vec<Finding> = (0..next(40))
+                .map(|_| {
+                    let start = next(200);
+                    Finding {
+                        start,
+                        end: start + 1 + next(12),
+                        kind: Kind::ALL[next(12)],
+                        confidence: 0.5,
+                        strength: next(4) as u8,
+                    }
+                })
+                .collect();
+            assert_eq!(resolve(found.clone()), ranked(found), "round {round}");
         }
     }
 

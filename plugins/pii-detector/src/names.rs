@@ -11,7 +11,7 @@
 
 use crate::lexicon::{ORG_SUFFIXES, list};
 use crate::strength::{CONTEXT, NAME, STRUCTURE};
-use crate::text::{Class, Text};
+use crate::text::{APOSTROPHE, Class, Text};
 use crate::{Finding, Kind};
 
 /// Text just after a person's name that says it was one.
@@ -56,6 +56,11 @@ fn initial(text: &Text, t: usize) -> Option<usize> {
 
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
+    // A suffix ends before a letter or digit, so its first word is the
+    // whole token, or the token up to an apostrophe (`Corporation's`).
+    if !(text.has_flag(t, list::SUFFIX_START | APOSTROPHE) || text.is(t, "&")) {
+        return None;
+    }
     let tok = *text.tokens.get(t)?;
     let rest = &text.src.as_bytes()[tok.start()..];
     let suffixes = ORG_SUFFIXES.get(usize::from(rest[0]))?;

@@ -44,8 +44,11 @@ impl Token {
     }
 }
 
-/// Bit of [`Token::flags`] beyond the word lists' ([`list`]).
+/// Bits of [`Token::flags`] beyond the word lists' ([`list`]): a word that
+/// starts with a capital letter, a word with an apostrophe inside (`O'Neil`,
+/// `Corporation's`).
 pub const CAPITALISED: u32 = 1;
+pub const APOSTROPHE: u32 = 1 << 31;
 
 /// No token.
 const NONE: u32 = u32::MAX;
@@ -65,10 +68,11 @@ impl<'a> Text<'a> {
         while i < bytes.len() {
             let start = i;
             let b = bytes[i];
+            let mut apostrophe = false;
             let (end, class) = if b < 0x80 {
                 match ASCII[b as usize] {
-                    A_LETTER => word_end(src, i + 1, Class::Word),
-                    A_DIGIT => word_end(src, i + 1, Class::Number),
+                    A_LETTER => word_end(src, i + 1, Class::Word, &mut apostrophe),
+                    A_DIGIT => word_end(src, i + 1, Class::Number, &mut apostrophe),
                     A_SPACE => space_end(src, i + 1, b == b'\n'),
                     _ if escaped_break(bytes, i) => space_end(src, i, true),
                     _ => (i + 1, Class::Punct),
@@ -78,7 +82,7 @@ impl<'a> Text<'a> {
                 if c.is_whitespace() {
                     space_end(src, i + len, false)
                 } else if c.is_alphanumeric() {
-                    word_end(src, i + len, Class::Word)
+                    word_end(src, i + len, Class::Word, &mut apostrophe)
                 } else {
                     (i + len, Class::Punct)
                 }
@@ -93,6 +97,7 @@ impl<'a> Text<'a> {
                         word.starts_with(char::is_uppercase)
                     };
                     let bits = lexicon::classify(word);
+                    let bits = if apostrophe { APOSTROPHE | bits } else { bits };
                     if capital { CAPITALISED | bits } else { bits }
                 }
                 _ => 0,
@@ -250,8 +255,10 @@ fn escaped_break(bytes: &[u8], i: usize) -> bool {
 /// The end of a word or number (`class`) that continues at `i`: letters,
 /// digits, combining marks, and apostrophes between letters (O'Brien). A
 /// word that holds ASCII digits is [`Class::Alnum`]; a number that holds
-/// anything but digits and apostrophes too.
-fn word_end(src: &str, mut i: usize, class: Class) -> (usize, Class) {
+/// anything but digits and apostrophes too. `apostrophe` is set when the
+/// word holds one.
+#[inline(always)]
+fn word_end(src: &str, mut i: usize, class: Class, apostrophe: &mut bool) -> (usize, Class) {
     let bytes = src.as_bytes();
     let (mut digits, mut others) = (false, false);
     while i < bytes.len() {
@@ -263,7 +270,10 @@ fn word_end(src: &str, mut i: usize, class: Class) -> (usize, Class) {
                 _ if b == b'\''
                     && i > 0
                     && !bytes[i - 1].is_ascii_digit()
-                    && char_at(src, i + 1).0.is_alphabetic() => {}
+                    && char_at(src, i + 1).0.is_alphabetic() =>
+                {
+                    *apostrophe = true
+                }
                 _ => break,
             }
             i += 1;
@@ -287,6 +297,7 @@ fn word_end(src: &str, mut i: usize, class: Class) -> (usize, Class) {
 /// The end of whitespace (and escaped line breaks) that continues at `i`:
 /// [`Class::Break`] if it holds a line break (or `broken` already), else
 /// [`Class::Space`].
+#[inline(always)]
 fn space_end(src: &str, mut i: usize, mut broken: bool) -> (usize, Class) {
     let bytes = src.as_bytes();
     while i < bytes.len() {

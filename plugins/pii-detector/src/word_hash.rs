@@ -16,7 +16,7 @@ pub fn hash(key: &[u8]) -> u32 {
 
 /// Up to seven bytes as a little-endian word, read in at most three
 /// overlapping pieces rather than byte by byte.
-fn tail(b: &[u8]) -> u64 {
+pub fn tail(b: &[u8]) -> u64 {
     let n = b.len();
     let four = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
     match n {
