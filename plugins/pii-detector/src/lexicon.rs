@@ -115,8 +115,9 @@ fn capitalised(word: &str, exact: u32) -> u32 {
 /// Every list holding the word token `w`: the capitalised-word lists when
 /// it starts with a capital, the lists of words as written, and the cue
 /// lists after lower-casing its ASCII letters (`Cédula` → `cédula`).
-pub fn classify(w: &str) -> u32 {
-    let capital = w.starts_with(char::is_uppercase);
+/// `capital`: `w` starts with a capital letter; `later_capitals`: an ASCII
+/// capital follows its first character (the tokeniser saw both).
+pub fn classify(w: &str, capital: bool, later_capitals: bool) -> u32 {
     let exact = lookup(if capital { &CAPITALS } else { &OTHERS }, w.as_bytes());
     let mut bits = exact & list::EXACT_LISTS;
     if capital {
@@ -127,7 +128,7 @@ pub fn classify(w: &str) -> u32 {
     // the capitalised table holds every cue's title-case form.
     let bytes = w.as_bytes();
     let first_only = !capital || bytes[0].is_ascii_uppercase();
-    let cues = if first_only && !bytes[1..].iter().any(u8::is_ascii_uppercase) {
+    let cues = if first_only && !later_capitals {
         exact
     } else if w.len() <= 32 {
         let mut buf = [0u8; 32];

@@ -54,11 +54,16 @@ fn initial(text: &Text, t: usize) -> Option<usize> {
         .then(|| if text.is(t + 1, ".") { t + 2 } else { t + 1 })
 }
 
+/// Whether a company suffix may start at token `t`. A suffix ends before a
+/// letter or digit, so its first word is the whole token, or the token up
+/// to an apostrophe (`Corporation's`); or it starts with `&`.
+fn may_start_suffix(text: &Text, t: usize) -> bool {
+    text.has_flag(t, list::SUFFIX_START | APOSTROPHE) || text.is(t, "&")
+}
+
 /// A company suffix starting at token `t`: the byte offset past it.
 fn suffix_at(text: &Text, t: usize) -> Option<usize> {
-    // A suffix ends before a letter or digit, so its first word is the
-    // whole token, or the token up to an apostrophe (`Corporation's`).
-    if !(text.has_flag(t, list::SUFFIX_START | APOSTROPHE) || text.is(t, "&")) {
+    if !may_start_suffix(text, t) {
         return None;
     }
     let tok = *text.tokens.get(t)?;
@@ -177,9 +182,8 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
     let mut t = 0;
     while t < n {
         let tok = text.tokens[t];
-        let candidate = tok.class == Class::Word || text.is(t, "&");
         // Suffix: walk back.
-        if candidate && t >= 2 {
+        if t >= 2 && may_start_suffix(text, t) {
             let joined = if text.is_gap(t - 1) && (name_like(text, t - 2) || text.is(t - 2, ")")) {
                 Some(t - 2)
             } else if t >= 3 && text.is_gap(t - 1) && text.is(t - 2, ",") && name_like(text, t - 3)
@@ -268,6 +272,10 @@ const GLUED: &[&str] = &["Ltd", "Inc", "Limited", "LTD", "INC", "LIMITED"];
 /// The suffix at the end of a word such as `HoldingsLtd` or `IPSInc`, after
 /// at least three letters of name.
 fn glued_suffix(word: &str) -> Option<&'static str> {
+    // Each ends in `d` or `c`, of either case.
+    if !word.ends_with(['d', 'c', 'D', 'C']) {
+        return None;
+    }
     GLUED.iter().copied().find(|g| {
         word.len() >= g.len() + 3
             && word.ends_with(g)
@@ -295,10 +303,13 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
     // The organisations not yet passed; `t` only moves forward.
     let mut orgs = orgs.iter().peekable();
     while t < n {
+        if !text.is_capitalised(t) {
+            t += 1;
+            continue;
+        }
         let at = text.tokens[t].start();
         while orgs.next_if(|&&(_, end)| end <= at).is_some() {}
-        let in_org = orgs.peek().is_some_and(|&&(start, _)| start <= at);
-        if !text.is_capitalised(t) || in_org {
+        if orgs.peek().is_some_and(|&&(start, _)| start <= at) {
             t += 1;
             continue;
         }

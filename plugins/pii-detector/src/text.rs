@@ -68,11 +68,11 @@ impl<'a> Text<'a> {
         while i < bytes.len() {
             let start = i;
             let b = bytes[i];
-            let mut apostrophe = false;
+            let mut seen = Seen::default();
             let (end, class) = if b < 0x80 {
                 match ASCII[b as usize] {
-                    A_LETTER => word_end(src, i + 1, Class::Word, &mut apostrophe),
-                    A_DIGIT => word_end(src, i + 1, Class::Number, &mut apostrophe),
+                    A_LETTER => word_end(src, i + 1, Class::Word, &mut seen),
+                    A_DIGIT => word_end(src, i + 1, Class::Number, &mut seen),
                     A_SPACE => space_end(src, i + 1, b == b'\n'),
                     _ if escaped_break(bytes, i) => space_end(src, i, true),
                     _ => (i + 1, Class::Punct),
@@ -82,7 +82,7 @@ impl<'a> Text<'a> {
                 if c.is_whitespace() {
                     space_end(src, i + len, false)
                 } else if c.is_alphanumeric() {
-                    word_end(src, i + len, Class::Word, &mut apostrophe)
+                    word_end(src, i + len, Class::Word, &mut seen)
                 } else {
                     (i + len, Class::Punct)
                 }
@@ -96,8 +96,12 @@ impl<'a> Text<'a> {
                     } else {
                         word.starts_with(char::is_uppercase)
                     };
-                    let bits = lexicon::classify(word);
-                    let bits = if apostrophe { APOSTROPHE | bits } else { bits };
+                    let bits = lexicon::classify(word, capital, seen.capital);
+                    let bits = if seen.apostrophe {
+                        APOSTROPHE | bits
+                    } else {
+                        bits
+                    };
                     if capital { CAPITALISED | bits } else { bits }
                 }
                 _ => 0,
@@ -255,24 +259,26 @@ fn escaped_break(bytes: &[u8], i: usize) -> bool {
 /// The end of a word or number (`class`) that continues at `i`: letters,
 /// digits, combining marks, and apostrophes between letters (O'Brien). A
 /// word that holds ASCII digits is [`Class::Alnum`]; a number that holds
-/// anything but digits and apostrophes too. `apostrophe` is set when the
-/// word holds one.
+/// anything but digits and apostrophes too.
 #[inline(always)]
-fn word_end(src: &str, mut i: usize, class: Class, apostrophe: &mut bool) -> (usize, Class) {
+fn word_end(src: &str, mut i: usize, class: Class, seen: &mut Seen) -> (usize, Class) {
     let bytes = src.as_bytes();
     let (mut digits, mut others) = (false, false);
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             match ASCII[b as usize] {
-                A_LETTER => others = true,
+                A_LETTER => {
+                    others = true;
+                    seen.capital |= b <= b'Z';
+                }
                 A_DIGIT => digits = true,
                 _ if b == b'\''
                     && i > 0
                     && !bytes[i - 1].is_ascii_digit()
                     && char_at(src, i + 1).0.is_alphabetic() =>
                 {
-                    *apostrophe = true
+                    seen.apostrophe = true
                 }
                 _ => break,
             }
@@ -292,6 +298,15 @@ fn word_end(src: &str, mut i: usize, class: Class, apostrophe: &mut bool) -> (us
         c => c,
     };
     (i, class)
+}
+
+/// What [`word_end`] saw after a word's first character.
+#[derive(Default)]
+struct Seen {
+    /// An apostrophe between letters (`O'Neil`).
+    apostrophe: bool,
+    /// An ASCII capital letter (`McDonald`, `CÉDULA`).
+    capital: bool,
 }
 
 /// The end of whitespace (and escaped line breaks) that continues at `i`:
