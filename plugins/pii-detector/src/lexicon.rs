@@ -95,6 +95,15 @@ fn capitalised(word: &str, exact: u32) -> u32 {
     if bits != 0 || word.len() < 2 || !word.chars().all(char::is_uppercase) {
         return bits;
     }
+    title_case_lists(word)
+}
+
+/// The capitalised-word lists holding the title-case form of `word`, which
+/// is written in capitals. Apart, and cold, so that the common paths keep no
+/// buffer on the stack.
+#[cold]
+#[inline(never)]
+fn title_case_lists(word: &str) -> u32 {
     // Title case into a buffer; a form longer than any word is in no list.
     let mut buf = [0u8; LONGEST + 4];
     let mut len = 0;
@@ -130,19 +139,28 @@ pub fn classify(w: &str, capital: bool, later_capitals: bool) -> u32 {
     let first_only = !capital || bytes[0].is_ascii_uppercase();
     let cues = if first_only && !later_capitals {
         exact
-    } else if w.len() <= 32 {
-        let mut buf = [0u8; 32];
-        for (b, c) in buf.iter_mut().zip(w.bytes()) {
-            *b = c.to_ascii_lowercase();
-        }
-        lookup(&OTHERS, &buf[..w.len()])
     } else {
-        0
+        lower_case_lists(w)
     } & list::CUES;
     if cues & list::MONTH != 0 && !month_shape(w) {
         return bits | (cues & !list::MONTH);
     }
     bits | cues
+}
+
+/// The lists holding `w` with its ASCII letters lower-cased (cue words are
+/// at most 32 bytes). Apart, and cold, like [`title_case_lists`].
+#[cold]
+#[inline(never)]
+fn lower_case_lists(w: &str) -> u32 {
+    if w.len() > 32 {
+        return 0;
+    }
+    let mut buf = [0u8; 32];
+    for (b, c) in buf.iter_mut().zip(w.bytes()) {
+        *b = c.to_ascii_lowercase();
+    }
+    lookup(&OTHERS, &buf[..w.len()])
 }
 
 /// What a month's name looks like beyond being listed: three to ten bytes,

@@ -264,13 +264,15 @@ fn escaped_break(bytes: &[u8], i: usize) -> bool {
 fn word_end(src: &str, mut i: usize, class: Class, seen: &mut Seen) -> (usize, Class) {
     let bytes = src.as_bytes();
     let (mut digits, mut others) = (false, false);
+    // In registers while scanning; `seen` is written once at the end.
+    let (mut capital, mut apostrophe) = (false, false);
     while i < bytes.len() {
         let b = bytes[i];
         if b < 0x80 {
             match ASCII[b as usize] {
                 A_LETTER => {
                     others = true;
-                    seen.capital |= b <= b'Z';
+                    capital |= b <= b'Z';
                 }
                 A_DIGIT => digits = true,
                 _ if b == b'\''
@@ -278,7 +280,7 @@ fn word_end(src: &str, mut i: usize, class: Class, seen: &mut Seen) -> (usize, C
                     && !bytes[i - 1].is_ascii_digit()
                     && char_at(src, i + 1).0.is_alphabetic() =>
                 {
-                    seen.apostrophe = true
+                    apostrophe = true
                 }
                 _ => break,
             }
@@ -292,6 +294,10 @@ fn word_end(src: &str, mut i: usize, class: Class, seen: &mut Seen) -> (usize, C
             i += len;
         }
     }
+    *seen = Seen {
+        apostrophe,
+        capital,
+    };
     let class = match class {
         Class::Word if digits => Class::Alnum,
         Class::Number if others => Class::Alnum,

@@ -18,7 +18,11 @@ pub fn hash(key: &[u8]) -> u32 {
 /// overlapping pieces rather than byte by byte.
 pub fn tail(b: &[u8]) -> u64 {
     let n = b.len();
-    let four = |i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let four = |i: usize| {
+        u64::from(u32::from_le_bytes(
+            b[i..i + 4].try_into().unwrap_or_default(),
+        ))
+    };
     match n {
         0 => 0,
         1..=3 => {
