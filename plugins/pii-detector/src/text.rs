@@ -267,6 +267,16 @@ fn word_end(src: &str, mut i: usize, class: Class, seen: &mut Seen) -> (usize, C
     // In registers while scanning; `seen` is written once at the end.
     let (mut capital, mut apostrophe) = (false, false);
     while i < bytes.len() {
+        // Lower-case ASCII letters, most of any text: a tight loop.
+        let lower = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        if lower > 0 {
+            others = true;
+            i += lower;
+            continue;
+        }
         let b = bytes[i];
         if b < 0x80 {
             match ASCII[b as usize] {
