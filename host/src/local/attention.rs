@@ -7,12 +7,22 @@
 //! than the products themselves at a few hundred positions. Here each
 //! cached key and value row is read once, for all the query heads that
 //! share it (grouped-query attention).
+//!
+//! The cached positions are cut into pieces of [`PIECE`] that the worker
+//! pool shares (as flash-decoding does): each piece yields its own softmax
+//! maximum, sum and weighted values, merged in order afterwards, so the
+//! result does not depend on how many threads ran.
 
-use std::ops::Deref;
+use std::ops::{Deref, Range};
+use std::sync::OnceLock;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
-use super::vector::{add_scaled, dot, softmax_in_place};
+use super::vector::{add_scaled, dot, exp, exp_shifted, scale as scale_by};
+
+/// Cached positions per piece of work: a few hundred positions make
+/// several pieces, enough to keep two workers busy.
+const PIECE: usize = 64;
 
 /// Attention of one position: `q` is (1, heads, 1, head dim), `keys` and
 /// `values` (1, kv heads, positions, head dim), all visible to the query.
@@ -39,34 +49,108 @@ pub fn decode_step(
         return Ok(None);
     };
     let q = q.flatten_all()?.to_vec1::<f32>()?;
-
     let group = heads / kv_heads;
+    let width = group * head_dim;
+
+    let pieces: Vec<(usize, Range<usize>)> = (0..kv_heads)
+        .flat_map(|kv_head| {
+            (0..positions)
+                .step_by(PIECE)
+                .map(move |start| (kv_head, start..positions.min(start + PIECE)))
+        })
+        .collect();
+    let partials: Vec<OnceLock<Partial>> = pieces.iter().map(|_| OnceLock::new()).collect();
+    let attend = |i: usize| {
+        let (kv_head, range) = &pieces[i];
+        let queries = &q[kv_head * width..(kv_head + 1) * width];
+        partials[i]
+            .get_or_init(|| Partial::of(queries, &keys, &values, *kv_head, range.clone(), scale));
+    };
+    if pieces.len() == 1 {
+        attend(0);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(pieces.len(), |range| {
+            range.for_each(attend);
+        });
+    }
+
     let mut out = vec![0f32; heads * head_dim];
-    let mut scores = vec![0f32; group * positions];
-    for kv_head in 0..kv_heads {
-        let queries = &q[kv_head * group * head_dim..(kv_head + 1) * group * head_dim];
-        for position in 0..positions {
-            let key = keys.row(kv_head, position);
-            for (h, query) in queries.chunks_exact(head_dim).enumerate() {
-                scores[h * positions + position] = dot(query, key) * scale;
-            }
-        }
-        for head_scores in scores.chunks_exact_mut(positions) {
-            softmax_in_place(head_scores);
-        }
-        let outputs = &mut out[kv_head * group * head_dim..(kv_head + 1) * group * head_dim];
-        for position in 0..positions {
-            let value = values.row(kv_head, position);
-            for (h, output) in outputs.chunks_exact_mut(head_dim).enumerate() {
-                add_scaled(output, scores[h * positions + position], value);
-            }
-        }
+    let per_head = positions.div_ceil(PIECE);
+    for (outputs, pieces) in out.chunks_exact_mut(width).zip(partials.chunks(per_head)) {
+        let pieces = pieces
+            .iter()
+            .map(|p| p.get())
+            .collect::<Option<Vec<&Partial>>>()
+            .ok_or_else(|| candle_core::Error::Msg("an attention piece was not computed".into()))?;
+        merge(&pieces, outputs, head_dim);
     }
     Ok(Some(Tensor::from_vec(
         out,
         (1, 1, heads * head_dim),
         &candle_core::Device::Cpu,
     )?))
+}
+
+/// One piece of the cached positions attended to by the query heads of
+/// one KV head: per query head, the softmax maximum and sum over the piece,
+/// and the values weighted by e^(score − maximum).
+struct Partial {
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    weighted: Vec<f32>,
+}
+
+impl Partial {
+    fn of(
+        queries: &[f32],
+        keys: &Rows,
+        values: &Rows,
+        kv_head: usize,
+        range: Range<usize>,
+        scale: f32,
+    ) -> Partial {
+        let (n, head_dim) = (range.len(), keys.dim);
+        let group = queries.len() / head_dim;
+        let mut scores = vec![0f32; group * n];
+        for (i, position) in range.clone().enumerate() {
+            let key = keys.row(kv_head, position);
+            for (h, query) in queries.chunks_exact(head_dim).enumerate() {
+                scores[h * n + i] = dot(query, key) * scale;
+            }
+        }
+        let (max, sum) = scores.chunks_exact_mut(n).map(exp_shifted).unzip();
+        let mut weighted = vec![0f32; queries.len()];
+        for (i, position) in range.enumerate() {
+            let value = values.row(kv_head, position);
+            for (h, output) in weighted.chunks_exact_mut(head_dim).enumerate() {
+                add_scaled(output, scores[h * n + i], value);
+            }
+        }
+        Partial { max, sum, weighted }
+    }
+}
+
+/// The attention outputs of a group's heads (side by side in `outputs`,
+/// zero on entry) from the pieces of their positions: each piece's terms
+/// rescaled by e^(its maximum − the overall maximum), then normalised.
+fn merge(pieces: &[&Partial], outputs: &mut [f32], head_dim: usize) {
+    for (h, output) in outputs.chunks_exact_mut(head_dim).enumerate() {
+        let max = pieces
+            .iter()
+            .map(|p| p.max[h])
+            .fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for piece in pieces {
+            let weight = exp(piece.max[h] - max);
+            sum += weight * piece.sum[h];
+            add_scaled(
+                output,
+                weight,
+                &piece.weighted[h * head_dim..(h + 1) * head_dim],
+            );
+        }
+        scale_by(output, 1.0 / sum);
+    }
 }
 
 /// The rows of a (1, heads, positions, dim) f32 tensor in CPU memory whose
@@ -114,7 +198,14 @@ mod tests {
     /// buffer (as the KV cache's narrowed tensors do).
     #[test]
     fn a_decode_step_equals_softmax_of_the_scaled_scores_times_values() {
-        let (heads, kv_heads, head_dim, positions) = (4, 2, 16, 37);
+        // One piece, and several with a short last one.
+        for positions in [37, 150] {
+            check_against_matrices(positions);
+        }
+    }
+
+    fn check_against_matrices(positions: usize) {
+        let (heads, kv_heads, head_dim) = (4, 2, 16);
         let device = Device::Cpu;
         let values_of = |n: usize, salt: usize| -> Vec<f32> {
             (0..n)
@@ -129,8 +220,8 @@ mod tests {
         .unwrap();
         let buffer = |salt| {
             Tensor::from_vec(
-                values_of(kv_heads * 50 * head_dim, salt),
-                (1, kv_heads, 50, head_dim),
+                values_of(kv_heads * (positions + 13) * head_dim, salt),
+                (1, kv_heads, positions + 13, head_dim),
                 &device,
             )
             .unwrap()
@@ -162,7 +253,7 @@ mod tests {
         for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
             assert!(
                 (a - b).abs() < 1e-5,
-                "output {i}: {a} here, {b} by matrices"
+                "{positions} positions, output {i}: {a} here, {b} by matrices"
             );
         }
     }

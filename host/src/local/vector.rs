@@ -1,6 +1,6 @@
 //! f32 loops written so the compiler keeps them in SIMD registers: eight
 //! independent lanes (one AVX2 register) and no branch in the loop body.
-//! The maximum, e^x, the softmax, dot products and GELU-gated products
+//! The maximum, e^x, softmax pieces, dot products and GELU-gated products
 //! used by sampling and by the decode step.
 
 /// Lanes wide enough for the compiler to keep the loops below in SIMD
@@ -40,8 +40,10 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
-/// Replaces `values` by their softmax.
-pub fn softmax_in_place(values: &mut [f32]) {
+/// Replaces each of `values` by e^(v − max) and returns (max, Σ): the
+/// softmax less its normalisation, which a caller merging several pieces
+/// of one softmax needs.
+pub fn exp_shifted(values: &mut [f32]) -> (f32, f32) {
     let max = max(values);
     let mut lanes = [0f32; LANES];
     let mut chunks = values.chunks_exact_mut(LANES);
@@ -56,9 +58,13 @@ pub fn softmax_in_place(values: &mut [f32]) {
         *v = exp(*v - max);
         sum += *v;
     }
-    let inverse = 1.0 / sum;
+    (max, sum)
+}
+
+/// Multiplies every value by `factor`.
+pub fn scale(values: &mut [f32], factor: f32) {
     for v in values {
-        *v *= inverse;
+        *v *= factor;
     }
 }
 
@@ -154,14 +160,17 @@ mod tests {
     }
 
     #[test]
-    fn softmax_dot_and_add_scaled_agree_with_plain_loops() {
+    fn softmax_pieces_dot_and_add_scaled_agree_with_plain_loops() {
         let values: Vec<f32> = (0..37)
             .map(|i| ((i * 13) % 17) as f32 * 0.7 - 5.0)
             .collect();
         let mut soft = values.clone();
-        softmax_in_place(&mut soft);
+        let (shift, total) = exp_shifted(&mut soft);
+        scale(&mut soft, 1.0 / total);
         let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(shift, max);
         let sum: f64 = values.iter().map(|&v| ((v - max) as f64).exp()).sum();
+        assert!((total as f64 - sum).abs() < 1e-5 * sum);
         for (s, v) in soft.iter().zip(&values) {
             assert!((*s as f64 - ((v - max) as f64).exp() / sum).abs() < 1e-6);
         }
