@@ -52,30 +52,28 @@ pub fn decode_step(
     let group = heads / kv_heads;
     let width = group * head_dim;
 
-    let pieces: Vec<(usize, Range<usize>)> = (0..kv_heads)
-        .flat_map(|kv_head| {
-            (0..positions)
-                .step_by(PIECE)
-                .map(move |start| (kv_head, start..positions.min(start + PIECE)))
-        })
-        .collect();
-    let partials: Vec<OnceLock<Partial>> = pieces.iter().map(|_| OnceLock::new()).collect();
-    let attend = |i: usize| {
-        let (kv_head, range) = &pieces[i];
-        let queries = &q[kv_head * width..(kv_head + 1) * width];
-        partials[i]
-            .get_or_init(|| Partial::of(queries, &keys, &values, *kv_head, range.clone(), scale));
+    // Piece `i` covers positions of KV head `i / per_head`.
+    let per_head = positions.div_ceil(PIECE);
+    let piece = |i: usize| {
+        let (kv_head, start) = (i / per_head, i % per_head * PIECE);
+        (kv_head, start..positions.min(start + PIECE))
     };
-    if pieces.len() == 1 {
+    let partials: Vec<OnceLock<Partial>> =
+        (0..kv_heads * per_head).map(|_| OnceLock::new()).collect();
+    let attend = |i: usize| {
+        let (kv_head, range) = piece(i);
+        let queries = &q[kv_head * width..(kv_head + 1) * width];
+        partials[i].get_or_init(|| Partial::of(queries, &keys, &values, kv_head, range, scale));
+    };
+    if partials.len() == 1 {
         attend(0);
     } else {
-        candle_core::utils::barrier_pool().execute_chunked(pieces.len(), |range| {
+        candle_core::utils::barrier_pool().execute_chunked(partials.len(), |range| {
             range.for_each(attend);
         });
     }
 
     let mut out = vec![0f32; heads * head_dim];
-    let per_head = positions.div_ceil(PIECE);
     for (outputs, pieces) in out.chunks_exact_mut(width).zip(partials.chunks(per_head)) {
         let pieces = pieces
             .iter()
