@@ -2,7 +2,8 @@
 reference fixture of the correctness test. Bench-only: needs the pip
 package llama-cpp-python (0.3.x), never needed at run time.
 
-  llama_cpp_baseline.py reference --model GGUF             > tests/fixtures/llama_cpp_reference.json
+  llama_cpp_baseline.py reference --model GGUF --prompts host/benches/reference_prompts.json \
+      > tests/fixtures/llama_cpp_reference.json
   llama_cpp_baseline.py bench --model GGUF --prompt-file F --schema S --runs N   (one JSON line)
 """
 import argparse
@@ -15,7 +16,9 @@ import time
 import numpy as np
 from llama_cpp import Llama, LlamaGrammar
 
-REFERENCE_PROMPT = "The governing law of this agreement is the law of"
+# Prompts of the correctness test: contract language, facts, lists, code,
+# in English and Spanish (host/benches/reference_prompts.json).
+GREEDY_STEPS = 32
 
 
 def load(model, threads, n_ctx):
@@ -30,35 +33,51 @@ def last_logits(llm):
     return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
 
 
-def reference(args):
-    llm, _ = load(args.model, args.threads, 512)
-    tokens = llm.tokenize(REFERENCE_PROMPT.encode(), add_bos=True, special=False)
+def greedy_run(llm, tokens):
+    """The logits after `tokens`, then GREEDY_STEPS greedy tokens and the
+    margin of each choice over the runner-up."""
+    llm.reset()
     llm.eval(tokens)
-    logits = last_logits(llm)
-    top = np.argsort(-logits)[:5]
+    first = last_logits(llm)
     greedy, margins = [], []
-    for _ in range(32):
+    for _ in range(GREEDY_STEPS):
         step = last_logits(llm)
-        first, second = np.argsort(-step)[:2]
-        greedy.append(int(first))
-        margins.append(round(float(step[first] - step[second]), 4))
-        llm.eval([int(first)])
-    # The same prompt with an f32 KV cache: how far llama.cpp's own logits
-    # move with its cache precision, a floor for any comparison.
-    f32 = Llama(model_path=args.model, n_ctx=512, n_threads=args.threads, type_k=0, type_v=0,
-                verbose=False)
-    f32.eval(tokens)
-    spread = float(np.max(np.abs(last_logits(f32)[top] - logits[top])))
+        best, second = np.argsort(-step)[:2]
+        greedy.append(int(best))
+        margins.append(round(float(step[best] - step[second]), 4))
+        llm.eval([int(best)])
+    return first, greedy, margins
+
+
+def reference(args):
+    with open(args.prompts) as f:
+        prompts = json.load(f)
+    llm, _ = load(args.model, args.threads, 512)
+    # The same model with an f32 KV cache (llama.cpp's default is f16): how
+    # far llama.cpp's own answers move with its cache precision alone.
+    f32 = Llama(model_path=args.model, n_ctx=512, n_threads=args.threads,
+                n_threads_batch=args.threads, n_batch=512, type_k=0, type_v=0, verbose=False)
+    references = []
+    for prompt in prompts:
+        tokens = llm.tokenize(prompt.encode(), add_bos=True, special=False)
+        logits, greedy, margins = greedy_run(llm, tokens)
+        logits_f32, greedy_f32, _ = greedy_run(f32, tokens)
+        top = np.argsort(-logits)[:5]
+        references.append({
+            "prompt": prompt,
+            "prompt_tokens": tokens,
+            "top5": [[int(t), round(float(logits[t]), 4)] for t in top],
+            "greedy": greedy,
+            "greedy_margins": margins,
+            "top5_spread_f16_vs_f32_kv": round(float(np.max(np.abs(logits_f32[top] - logits[top]))), 4),
+            "greedy_same_with_f32_kv": greedy == greedy_f32,
+            "greedy_text": llm.detokenize(greedy).decode(errors="replace"),
+        })
     json.dump({
         "command": "python host/benches/llama_cpp_baseline.py reference --model gemma-3-270m-q4_k_m.gguf "
+                   "--prompts host/benches/reference_prompts.json "
                    f"(llama-cpp-python {__import__('llama_cpp').__version__}, {args.threads} threads)",
-        "prompt": REFERENCE_PROMPT,
-        "prompt_tokens": tokens,
-        "top5": [[int(t), round(float(logits[t]), 4)] for t in top],
-        "greedy": greedy,
-        "greedy_margins": margins,
-        "top5_spread_f16_vs_f32_kv": round(spread, 4),
-        "greedy_text": llm.detokenize(greedy).decode(errors="replace"),
+        "references": references,
     }, sys.stdout, indent=1)
     print()
 
@@ -131,6 +150,7 @@ def main():
     parser.add_argument("mode", choices=["reference", "bench"])
     parser.add_argument("--model", required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prompts", default="host/benches/reference_prompts.json")
     parser.add_argument("--prompt-file")
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--decode-tokens", type=int, default=64)

@@ -212,22 +212,40 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
     }
 }
 
-/// llama.cpp's answer for the reference prompt, recorded by
+/// Prompts held to the strict bar: top-5 logits within [`STRICT_TOLERANCE`]
+/// of llama.cpp's and 32 greedy tokens identical, run freely. On most
+/// prompts no engine meets it, llama.cpp included (see
+/// [`logits_and_greedy_choices_match_llama_cpp`]).
+const STRICT: [&str; 2] = [
+    "The three largest cities in Colombia are",
+    "Python is a programming language that",
+];
+const STRICT_TOLERANCE: f32 = 0.15;
+
+/// llama.cpp's answers on 30 reference prompts, recorded by
 /// `host/benches/llama_cpp_baseline.py reference` (see the fixture's
-/// `command`).
+/// `command`), with how far they move when llama.cpp changes only its
+/// KV-cache precision (f16, its default, to f32).
 ///
-/// This 270M model in Q4 is numerically touchy: llama.cpp's own top-5
-/// logits move by `top5_spread_f16_vs_f32_kv` (0.50 on this prompt) when
-/// only its KV-cache precision changes, and its greedy path has near-ties
-/// (a 0.02 margin at step 8). So the logits must agree within that spread,
-/// and the greedy choice is checked step by step on llama.cpp's own path
-/// (teacher forcing) wherever llama.cpp's margin exceeds the spread.
+/// This 270M model in Q4 is numerically touchy: every matrix product
+/// quantises its input to 8 bits, and a last-digit difference upstream
+/// flips roundings that it amplifies. llama.cpp against itself, f16 against
+/// f32 KV, moves its top-5 logits by 0.10-0.68 and keeps its own 32 greedy
+/// tokens on 13 of the 30 prompts. So, beside the strict bar on the
+/// [`STRICT`] prompts, sluice must stay within llama.cpp's own spread: over
+/// all prompts, its median top-5 difference at most 1.5x the median of
+/// llama.cpp's f16/f32 spread; its greedy continuation identical on at
+/// least half as many prompts as llama.cpp's is to itself; and, teacher
+/// forced along llama.cpp's path, the same greedy choice at every step
+/// where llama.cpp's margin exceeds the largest spread (the choice is
+/// clear of the noise).
 #[test]
 fn logits_and_greedy_choices_match_llama_cpp() {
     let fixture: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/llama_cpp_reference.json")).unwrap(),
     )
     .unwrap();
+    let references = fixture["references"].as_array().unwrap();
     let files = files();
     let mut model = Gemma3::load(
         &files.gguf,
@@ -238,54 +256,96 @@ fn logits_and_greedy_choices_match_llama_cpp() {
     let tokenizer = Tokenizer::load(&files.tokenizer)
         .unwrap()
         .for_model(model.vocab_size());
-    let prompt = fixture["prompt"].as_str().unwrap();
-    let ids: Vec<u32> = serde_json::from_value(fixture["prompt_tokens"].clone()).unwrap();
-    assert_eq!(
-        tokenizer.encode_prompt(prompt),
-        ids,
-        "tokenisation differs from llama.cpp's"
-    );
-    let spread = fixture["top5_spread_f16_vs_f32_kv"].as_f64().unwrap() as f32;
-
-    let mut logits = model.forward(&ids).unwrap();
-    let top5: Vec<usize> = top(&logits, 5);
-    let expected_top5: Vec<usize> = fixture["top5"]
-        .as_array()
-        .unwrap()
+    let spreads: Vec<f32> = references
         .iter()
-        .map(|e| e[0].as_u64().unwrap() as usize)
+        .map(|r| r["top5_spread_f16_vs_f32_kv"].as_f64().unwrap() as f32)
         .collect();
-    assert_eq!(top5[0], expected_top5[0], "most likely next token differs");
-    for entry in fixture["top5"].as_array().unwrap() {
-        let (id, expected) = (
-            entry[0].as_u64().unwrap() as usize,
-            entry[1].as_f64().unwrap() as f32,
-        );
-        assert!(
-            (logits[id] - expected).abs() <= spread,
-            "token {id}: logit {} here, {expected} in llama.cpp (tolerance {spread})",
-            logits[id]
-        );
-    }
+    let floor = spreads.iter().copied().fold(0.0, f32::max);
 
-    let path: Vec<u32> = serde_json::from_value(fixture["greedy"].clone()).unwrap();
-    let margins: Vec<f32> = serde_json::from_value(fixture["greedy_margins"].clone()).unwrap();
-    let mut decisive = 0;
-    for (step, (&expected, &margin)) in path.iter().zip(&margins).enumerate() {
-        if margin > spread {
-            decisive += 1;
-            assert_eq!(
-                top(&logits, 1)[0] as u32,
-                expected,
-                "greedy choice differs at step {step}"
-            );
+    let (mut differences, mut ours_identical, mut theirs_identical) = (Vec::new(), 0, 0);
+    for reference in references {
+        let prompt = reference["prompt"].as_str().unwrap();
+        let ids: Vec<u32> = serde_json::from_value(reference["prompt_tokens"].clone()).unwrap();
+        assert_eq!(
+            tokenizer.encode_prompt(prompt),
+            ids,
+            "tokenisation of {prompt:?} differs from llama.cpp's"
+        );
+        let path: Vec<u32> = serde_json::from_value(reference["greedy"].clone()).unwrap();
+        let margins: Vec<f32> =
+            serde_json::from_value(reference["greedy_margins"].clone()).unwrap();
+
+        model.rewind(0);
+        let first = model.forward(&ids).unwrap();
+        let difference = reference["top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (first[e[0].as_u64().unwrap() as usize] - e[1].as_f64().unwrap() as f32).abs())
+            .fold(0.0, f32::max);
+        differences.push(difference);
+
+        // Teacher forced along llama.cpp's path.
+        let mut logits = first.clone();
+        for (step, (&expected, &margin)) in path.iter().zip(&margins).enumerate() {
+            if margin > floor {
+                assert_eq!(
+                    top(&logits, 1)[0] as u32,
+                    expected,
+                    "{prompt:?}: greedy choice differs at step {step} (llama.cpp's margin {margin})"
+                );
+            }
+            logits = model.forward(&[expected]).unwrap();
         }
-        logits = model.forward(&[expected]).unwrap();
+
+        // Run freely from the prompt.
+        model.rewind(0);
+        let mut logits = model.forward(&ids).unwrap();
+        let mut ours = Vec::new();
+        for _ in 0..path.len() {
+            let next = top(&logits, 1)[0] as u32;
+            ours.push(next);
+            logits = model.forward(&[next]).unwrap();
+        }
+        let identical = ours == path;
+        ours_identical += usize::from(identical);
+        theirs_identical += usize::from(reference["greedy_same_with_f32_kv"].as_bool().unwrap());
+        eprintln!(
+            "{difference:.3} (llama.cpp f16/f32 {:.3}) identical {identical:5} {prompt:?}",
+            reference["top5_spread_f16_vs_f32_kv"].as_f64().unwrap()
+        );
+        if STRICT.contains(&prompt) {
+            assert!(
+                difference <= STRICT_TOLERANCE,
+                "{prompt:?}: top-5 logits differ by {difference}"
+            );
+            assert_eq!(ours, path, "{prompt:?}: greedy continuation differs");
+        }
     }
     assert!(
-        decisive >= 16,
-        "only {decisive} decisive steps: pick a steadier reference prompt"
+        STRICT
+            .iter()
+            .all(|p| references.iter().any(|r| r["prompt"] == *p)),
+        "every strict prompt has a reference"
     );
+    let (ours, theirs) = (median(&mut differences), median(&mut spreads.clone()));
+    eprintln!(
+        "median top-5 difference {ours:.3}, llama.cpp f16/f32 {theirs:.3}; 32 greedy tokens identical on {ours_identical} prompts, llama.cpp f16/f32 on {theirs_identical} of {}",
+        references.len()
+    );
+    assert!(
+        ours <= 1.5 * theirs,
+        "median top-5 difference {ours} against llama.cpp's own {theirs}"
+    );
+    assert!(
+        2 * ours_identical >= theirs_identical,
+        "greedy continuation identical on {ours_identical} prompts, llama.cpp to itself on {theirs_identical}"
+    );
+}
+
+fn median(values: &mut [f32]) -> f32 {
+    values.sort_by(f32::total_cmp);
+    values[values.len() / 2]
 }
 
 fn top(logits: &[f32], n: usize) -> Vec<usize> {
