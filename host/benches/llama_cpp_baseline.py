@@ -16,8 +16,9 @@ import time
 import numpy as np
 from llama_cpp import Llama, LlamaGrammar
 
-# Prompts of the correctness test: contract language, facts, lists, code,
-# in English and Spanish (host/benches/reference_prompts.json).
+# Greedy tokens recorded after each reference prompt (the prompts, in
+# host/benches/reference_prompts.json, are contract language, facts, lists
+# and code, in English and Spanish).
 GREEDY_STEPS = 32
 
 
@@ -38,10 +39,11 @@ def greedy_run(llm, tokens):
     margin of each choice over the runner-up."""
     llm.reset()
     llm.eval(tokens)
-    first = last_logits(llm)
-    greedy, margins = [], []
+    greedy, margins, first = [], [], None
     for _ in range(GREEDY_STEPS):
         step = last_logits(llm)
+        if first is None:
+            first = step
         best, second = np.argsort(-step)[:2]
         greedy.append(int(best))
         margins.append(round(float(step[best] - step[second]), 4))
