@@ -80,7 +80,11 @@ fn decisions(c: &mut Criterion, cache: &Path) {
             (InstanceMode::Fresh, "fresh"),
         ] {
             group.bench_function(format!("{name}/{label}"), |b| {
-                b.iter(|| plugin.route_in(mode, &ctx, &settings).expect("routes"))
+                b.iter(|| {
+                    host.engine()
+                        .block_on(plugin.route_in(mode, &ctx, &settings))
+                        .expect("routes")
+                })
             });
         }
     }

@@ -210,8 +210,8 @@ fn main() -> anyhow::Result<()> {
         let mut predictions = Vec::with_capacity(lines.len());
         for line in &lines {
             predictions.push(
-                plugin
-                    .detect(&line.text, &line.lang, &settings)
+                engine
+                    .block_on(plugin.detect(&line.text, &line.lang, &settings))
                     .with_context(|| format!("detect on {:?}", line.text))?,
             );
         }
@@ -278,7 +278,7 @@ fn main() -> anyhow::Result<()> {
         let document_mb = documents.iter().map(String::len).sum::<usize>() as f64 / 1e6;
         let (bulk_median, bulk_fastest) = timed(21, &|| {
             for doc in &documents {
-                plugin.detect(doc, lang, &settings)?;
+                engine.block_on(plugin.detect(doc, lang, &settings))?;
             }
             Ok(())
         })?;
@@ -287,7 +287,7 @@ fn main() -> anyhow::Result<()> {
             / 1e6
             / timed(7, &|| {
                 for line in &lines {
-                    plugin.detect(&line.text, &line.lang, &settings)?;
+                    engine.block_on(plugin.detect(&line.text, &line.lang, &settings))?;
                 }
                 Ok(())
             })?
@@ -387,8 +387,8 @@ fn main() -> anyhow::Result<()> {
     let mut times: Vec<Duration> = (0..51)
         .map(|_| {
             let t0 = Instant::now();
-            plugin
-                .detect(&sample, "es", &settings)
+            engine
+                .block_on(plugin.detect(&sample, "es", &settings))
                 .map(|_| t0.elapsed())
         })
         .collect::<Result<_, _>>()?;

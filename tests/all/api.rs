@@ -36,8 +36,11 @@ struct Server {
 }
 
 async fn start(settings: ServerSettings) -> Server {
+    start_in(Workspace::new(&[]), settings).await
+}
+
+async fn start_in(ws: Workspace, settings: ServerSettings) -> Server {
     let fake = FakeCloud::start().await;
-    let ws = Workspace::new(&[]);
     let local = model();
     let stack = pipeline(&ws, &local, Some(cloud_config(&fake)));
     let keys = Keys::new(&[], &[], &[USER_KEY.into()], &[ADMIN_KEY.into()]).unwrap();
@@ -735,6 +738,129 @@ async fn shutdown_answers_the_requests_in_flight() {
         tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
             .await
             .is_err()
+    );
+    intact(&server);
+}
+
+/// A triage-escalate policy whose router is `router`, on the short intent schema.
+fn routed_by(router: &str) -> String {
+    format!(
+        "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
+         [router]\nplugin = \"{router}\"\n[anonymiser]\nplugin = \"pii-detector\"\n"
+    )
+}
+
+/// The audit records of one request, through the admin API.
+async fn audited(server: &Server, request_id: &str) -> Vec<Value> {
+    let audit = server
+        .admin(&format!("/admin/audit?request_id={request_id}"))
+        .await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    audit
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Routers that block inside a WASI call, through the server: each request
+/// is answered from the local route, its router stage ends within the
+/// deadline (25 ms) + 50 ms, one route record names the failure and one
+/// answer record follows; five failures quarantine the router; a good
+/// router's policy still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_that_block_in_wasi_fall_back_local_and_are_audited() {
+    let hostile = ["sleeper", "far-poll", "stdin-read", "config-bomb"];
+    let policies: Vec<(String, String)> = hostile
+        .iter()
+        .map(|h| (format!("blocked-{h}"), routed_by(h)))
+        .chain([("good-router".to_string(), routed_by("complexity-router"))])
+        .collect();
+    let named: Vec<(&str, &str)> = policies
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let ws = Workspace::new(&named);
+    for h in hostile {
+        ws.add_plugin(&format!("testing/{h}"), h);
+    }
+    let server = start_in(ws, ServerSettings::default()).await;
+    let ask = |policy: String| {
+        let server = &server;
+        async move {
+            let answer = server
+                .send(
+                    "POST",
+                    &format!("/v1/workflows/{policy}"),
+                    Some(USER_KEY),
+                    Some(
+                        json!({"document": "Necesito una cita el lunes para revisar mi contrato."})
+                            .to_string()
+                            .into_bytes(),
+                    ),
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{policy}: {}", answer.text);
+            let id = answer.body["id"].as_str().unwrap().to_string();
+            (answer, audited(server, &id).await)
+        }
+    };
+    let of_kind = |records: &[Value], kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+
+    for h in hostile {
+        let (answer, records) = ask(format!("blocked-{h}")).await;
+        assert_eq!(answer.body["route"], "local", "{h}: {}", answer.body);
+        let routes = of_kind(&records, "route");
+        assert_eq!(routes.len(), 1, "{h}: {records:?}");
+        assert_eq!(routes[0]["decision"], "local");
+        let reason = routes[0]["reasons"][0].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!(
+                "fallback: plugin {h} ran past its deadline of 25ms"
+            )),
+            "{h}: {reason}"
+        );
+        let answers = of_kind(&records, "answer");
+        assert_eq!(answers.len(), 1, "{h}: {records:?}");
+        let router_ms = answers[0]["latency_ms"]["router"].as_f64().unwrap();
+        assert!(router_ms <= 75.0, "{h}: router stage took {router_ms} ms");
+    }
+
+    // Four more failures make five in the window: the sixth is not called.
+    for _ in 0..4 {
+        ask("blocked-sleeper".into()).await;
+    }
+    let (answer, records) = ask("blocked-sleeper".into()).await;
+    assert_eq!(answer.body["route"], "local");
+    let reason = of_kind(&records, "route")[0]["reasons"][0].clone();
+    assert!(
+        reason.as_str().unwrap().contains("is quarantined"),
+        "{reason}"
+    );
+    let plugins = server.admin("/admin/plugins").await;
+    let sleeper = plugins.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sleeper")
+        .expect("the sleeper is listed")
+        .clone();
+    assert_eq!(sleeper["status"], "quarantined", "{sleeper}");
+
+    let (_, records) = ask("good-router".into()).await;
+    let route = &of_kind(&records, "route")[0];
+    assert!(
+        !route["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("fallback"),
+        "{route}"
     );
     intact(&server);
 }

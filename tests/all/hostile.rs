@@ -1,6 +1,7 @@
 //! Hostile plugins: the host stays up, the caller gets the world's fallback
 //! within deadline + 50 ms, the next call to a good plugin succeeds, and the
-//! error is typed.
+//! error is typed. That holds for plugins that block inside a WASI call as
+//! for plugins that spin, and plugins that wait do not hold up others.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,9 @@ fn check(name: &str, settings: CallSettings, expect: impl Fn(&PluginError) -> bo
     );
 
     let started = Instant::now();
-    let routed = set.route("hostile", &ctx(), &settings);
+    let routed = host
+        .engine()
+        .block_on(set.route("hostile", &ctx(), &settings));
     let took = started.elapsed();
     let reason = routed
         .fallback
@@ -44,7 +47,9 @@ fn check(name: &str, settings: CallSettings, expect: impl Fn(&PluginError) -> bo
         "{name}: fallback after {took:?}"
     );
 
-    let good = set.route("good", &ctx(), &CallSettings::default());
+    let good = host
+        .engine()
+        .block_on(set.route("good", &ctx(), &CallSettings::default()));
     assert!(
         good.fallback.is_none(),
         "the next call to a good plugin must succeed: {:?}",
@@ -60,6 +65,115 @@ fn infinite_loop_is_interrupted_at_its_deadline() {
         CallSettings::default(),
         |e| matches!(e, PluginError::Timeout(d) if *d == Duration::from_millis(25)),
     );
+}
+
+/// Plugins that wait in WASI rather than spin: epoch interruption cannot
+/// reach them there, the call's timeout must.
+#[test]
+fn plugins_that_block_in_wasi_are_stopped_at_their_deadline() {
+    for name in [
+        "testing/sleeper",
+        "testing/far-poll",
+        "testing/stdin-read",
+        "testing/config-bomb",
+    ] {
+        check(
+            name,
+            CallSettings::default(),
+            |e| matches!(e, PluginError::Timeout(d) if *d == Duration::from_millis(25)),
+        );
+    }
+}
+
+/// Sixteen calls waiting in a 2 s WASI sleep on the server's two workers:
+/// a good router answers about as many calls meanwhile as it does alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_sleeping_plugins_do_not_starve_the_others() {
+    let dir = folder(&[
+        ("testing/sleeper", "sleeper"),
+        ("complexity-router", "good"),
+    ]);
+    let host = sluice::plugins::PluginHost::start(sluice::plugins::HostConfig {
+        quarantine_after: 1000,
+        ..config()
+    })
+    .unwrap();
+    host.registry().load_dir(dir.path());
+    let set = host.registry().snapshot();
+    let window = Duration::from_millis(1000);
+    let good_calls = |set: std::sync::Arc<sluice::plugins::PluginSet>| async move {
+        let started = Instant::now();
+        let mut answered = 0u32;
+        while started.elapsed() < window {
+            let routed = set.route("good", &ctx(), &CallSettings::default()).await;
+            assert!(routed.fallback.is_none(), "{:?}", routed.fallback);
+            answered += 1;
+        }
+        answered
+    };
+    let alone = good_calls(set.clone()).await;
+
+    let sleeping = CallSettings {
+        deadline: Duration::from_secs(2),
+        ..CallSettings::default()
+    };
+    let sleepers: Vec<_> = (0..16)
+        .map(|_| {
+            let (set, settings) = (set.clone(), sleeping.clone());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let routed = set.route("sleeper", &ctx(), &settings).await;
+                (routed, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let beside = tokio::spawn(good_calls(set.clone())).await.unwrap();
+    for sleeper in sleepers {
+        let (routed, took) = sleeper.await.unwrap();
+        let error = &routed.fallback.expect("the sleeper is stopped").error;
+        assert!(matches!(error, PluginError::Timeout(_)), "{error:?}");
+        assert!(
+            took <= sleeping.deadline + Duration::from_millis(50),
+            "{took:?}"
+        );
+    }
+    assert!(
+        beside * 2 >= alone,
+        "a good router answered {beside} calls beside 16 sleepers, {alone} alone"
+    );
+}
+
+/// `sluice plugins check` gives a fresh version's first call twice its
+/// deadline, and reports a blocking plugin within that.
+#[tokio::test]
+async fn plugins_check_reports_a_sleeper_within_twice_its_deadline() {
+    let host = host();
+    let plugin = sluice::plugins::loader::load_file(host.engine(), &built("testing/sleeper"))
+        .expect("a sleeper loads: it only sleeps when called");
+    let settings = CallSettings::default();
+    let checked = sluice::plugins::check::check(&plugin, &settings).await;
+    assert!(!checked.passed());
+    assert!(
+        checked.timed.is_none(),
+        "no second call after a failed first"
+    );
+    let first = &checked.first;
+    assert!(
+        matches!(first.outcome, Err(PluginError::Timeout(d)) if d == settings.deadline * 2),
+        "{:?}",
+        first.outcome
+    );
+    assert!(
+        first.took <= settings.deadline + Duration::from_millis(50),
+        "{:?}",
+        first.took
+    );
+
+    let good =
+        sluice::plugins::loader::load_file(host.engine(), &built("complexity-router")).unwrap();
+    let checked = sluice::plugins::check::check(&good, &settings).await;
+    assert!(checked.passed(), "{checked:?}");
 }
 
 #[test]
@@ -125,14 +239,14 @@ fn sandbox_grants_no_files_environment_or_network() {
     let dir = folder(&[("testing/sneaky", "sneaky")]);
     let host = host();
     host.registry().load_dir(dir.path());
-    let routed = host.registry().snapshot().route(
+    let routed = host.engine().block_on(host.registry().snapshot().route(
         "sneaky",
         &ctx(),
         &CallSettings {
             deadline: Duration::from_secs(2),
             ..CallSettings::default()
         },
-    );
+    ));
     assert!(routed.fallback.is_none(), "{:?}", routed.fallback);
     let reasons = routed.decision.reasons;
     assert_eq!(reasons.len(), 5, "{reasons:?}");
@@ -186,14 +300,18 @@ fn repeated_failures_quarantine_until_a_new_version_arrives() {
     let host = sluice::plugins::PluginHost::start(config).unwrap();
     host.registry().load_dir(dir.path());
     let set = host.registry().snapshot();
+    let route = |set: &sluice::plugins::PluginSet| {
+        host.engine()
+            .block_on(set.route("router", &ctx(), &CallSettings::default()))
+    };
     for _ in 0..3 {
-        let routed = set.route("router", &ctx(), &CallSettings::default());
+        let routed = route(&set);
         assert!(matches!(
             routed.fallback.unwrap().error,
             PluginError::Trap { .. }
         ));
     }
-    let routed = set.route("router", &ctx(), &CallSettings::default());
+    let routed = route(&set);
     assert!(
         matches!(routed.fallback.unwrap().error, PluginError::Quarantined),
         "the fourth call is not made"
@@ -206,10 +324,7 @@ fn repeated_failures_quarantine_until_a_new_version_arrives() {
 
     std::fs::copy(built("complexity-router"), dir.path().join("router.wasm")).unwrap();
     host.registry().sync_path(&dir.path().join("router.wasm"));
-    let routed = host
-        .registry()
-        .snapshot()
-        .route("router", &ctx(), &CallSettings::default());
+    let routed = route(&host.registry().snapshot());
     assert!(
         routed.fallback.is_none(),
         "a new version ends the quarantine: {:?}",

@@ -46,7 +46,9 @@ fn twenty_swaps_under_load_lose_no_call() {
                 };
                 while !stop.load(Ordering::Relaxed) {
                     let set = host.registry().snapshot();
-                    let routed = set.route("router", &ctx(), &settings);
+                    let routed = host
+                        .engine()
+                        .block_on(set.route("router", &ctx(), &settings));
                     assert!(
                         routed.fallback.is_none(),
                         "a call failed during a swap: {:?}",

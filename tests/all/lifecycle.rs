@@ -10,10 +10,11 @@ use sluice::plugins::{CallSettings, PluginStatus};
 use crate::support::*;
 
 fn route_of(host: &sluice::plugins::PluginHost) -> (Route, bool) {
-    let routed = host
-        .registry()
-        .snapshot()
-        .route("router", &ctx(), &CallSettings::default());
+    let routed = host.engine().block_on(host.registry().snapshot().route(
+        "router",
+        &ctx(),
+        &CallSettings::default(),
+    ));
     (routed.decision.route, routed.fallback.is_some())
 }
 
@@ -54,10 +55,11 @@ fn create_overwrite_rename_delete_and_restore() {
 
     std::fs::remove_file(&target).unwrap(); // delete
     wait_for(&host, "delete", |s| s.get("router").is_none());
-    let routed = host
-        .registry()
-        .snapshot()
-        .route("router", &ctx(), &CallSettings::default());
+    let routed = host.engine().block_on(host.registry().snapshot().route(
+        "router",
+        &ctx(),
+        &CallSettings::default(),
+    ));
     assert_eq!(routed.decision.route, Route::Local);
     let reason = routed.fallback.expect("falls back").to_string();
     assert!(reason.contains("plugin router is not loaded"), "{reason}");
@@ -109,15 +111,16 @@ fn restart_loads_compiled_artifacts_from_the_cache() {
         "a restart must not compile again"
     );
     assert!(
-        set.route("router", &ctx(), &CallSettings::default())
+        warm.engine()
+            .block_on(set.route("router", &ctx(), &CallSettings::default()))
             .fallback
             .is_none()
     );
     std::thread::sleep(Duration::from_millis(1));
 }
 
-#[test]
-fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_review() {
+#[tokio::test]
+async fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_review() {
     use sluice::plugins::contract::{Candidate, Choice, PiiKind};
     let dir = folder(&[("test-anonymiser", "pii"), ("confidence-merge", "merge")]);
     let host = host();
@@ -126,7 +129,7 @@ fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_review() {
     let settings = CallSettings::default();
 
     let text = "Escribir a ana.gomez@example.co o al 3001234567";
-    let spans = set.detect("pii", text, "es", &settings).expect("detects");
+    let spans = (set.detect("pii", text, "es", &settings).await).expect("detects");
     let kinds: Vec<_> = spans
         .iter()
         .map(|s| (&text[s.start as usize..s.end as usize], s.kind))
@@ -140,6 +143,7 @@ fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_review() {
     );
     let closed = set
         .detect("missing-pii", text, "es", &settings)
+        .await
         .expect_err("a missing anonymiser fails closed");
     assert!(closed.to_string().contains("failing closed"), "{closed}");
 
@@ -152,13 +156,13 @@ fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_review() {
         confidence: 0.9,
     };
     let schema = r#"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"number"}}}"#;
-    let merged = set.merge("merge", &local, &cloud, schema, &settings);
+    let merged = set.merge("merge", &local, &cloud, schema, &settings).await;
     assert!(merged.fallback.is_none());
     assert_eq!(
         (merged.decision.choice, merged.decision.diverged.clone()),
         (Choice::Cloud, vec!["a".to_string()])
     );
-    let failed = set.merge("no-such-merger", &local, &cloud, schema, &settings);
+    let failed = (set.merge("no-such-merger", &local, &cloud, schema, &settings)).await;
     assert_eq!(failed.decision.choice, Choice::Local);
     assert!(failed.review && failed.fallback.is_some());
 }

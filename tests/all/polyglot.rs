@@ -168,7 +168,7 @@ fn routers() -> (
 
 #[test]
 fn rust_python_and_javascript_routers_agree() {
-    let (_dir, _host, set) = routers();
+    let (_dir, host, set) = routers();
     let names = ROUTERS;
     for (i, case) in CASES.iter().enumerate() {
         let ctx = RouteContext {
@@ -193,7 +193,7 @@ fn rust_python_and_javascript_routers_agree() {
         let answers: Vec<_> = names
             .iter()
             .map(|name| {
-                let routed = set.route(name, &ctx, &settings);
+                let routed = host.engine().block_on(set.route(name, &ctx, &settings));
                 assert!(
                     routed.fallback.is_none(),
                     "case {i}, {name}: {:?}",
@@ -213,7 +213,7 @@ fn rust_python_and_javascript_routers_agree() {
 
 #[test]
 fn a_bad_setting_is_a_plugin_failure_in_every_language() {
-    let (_dir, _host, set) = routers();
+    let (_dir, host, set) = routers();
     let names = ROUTERS;
     let config = BTreeMap::from([("min_confidence".to_string(), "high".to_string())]);
     let settings = CallSettings {
@@ -222,7 +222,7 @@ fn a_bad_setting_is_a_plugin_failure_in_every_language() {
         ..CallSettings::default()
     };
     for name in names {
-        let routed = set.route(name, &ctx(), &settings);
+        let routed = host.engine().block_on(set.route(name, &ctx(), &settings));
         assert!(routed.fallback.is_some(), "{name} accepted a bad setting");
         assert_eq!(routed.decision.route, Route::Local);
     }

@@ -226,7 +226,7 @@ async fn schema_marked_fields_are_pseudonymised_whatever_the_detector_says() {
         lang: "es",
     };
     let mut vault = Vault::new();
-    let out = anonymiser.json(&mut vault, &record, &schema).unwrap();
+    let out = (anonymiser.json(&mut vault, &record, &schema).await).unwrap();
     assert_eq!(
         out["parties"][0]["name"], "[ORGANISATION_1]",
         "a name no list knows is still pseudonymised, as the kind the schema marks"

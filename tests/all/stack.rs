@@ -48,6 +48,15 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// Put the built plugin `built_name` in the policies folder as `as_name`.
+    pub fn add_plugin(&self, built_name: &str, as_name: &str) {
+        std::fs::copy(
+            built(built_name),
+            self.policies().join(format!("{as_name}.wasm")),
+        )
+        .unwrap();
+    }
+
     pub fn policies(&self) -> PathBuf {
         self.dir.path().join("policies")
     }

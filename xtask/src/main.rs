@@ -234,6 +234,10 @@ const RUST_PLUGINS: &[(&str, bool)] = &[
     ("testing/constant-router", false),
     ("testing/anonymiser-trap", false),
     ("testing/anonymiser-loop", false),
+    ("testing/sleeper", false),
+    ("testing/far-poll", false),
+    ("testing/stdin-read", false),
+    ("testing/config-bomb", false),
 ];
 
 fn build_plugins(root: &Path) -> Result<()> {

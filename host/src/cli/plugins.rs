@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use sluice::plugins::contract::{Candidate, RouteContext, World};
-use sluice::plugins::{CallSettings, HostConfig, PluginEngine, loader};
+use sluice::plugins::{CallSettings, HostConfig, PluginEngine, check, loader};
 
 pub fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let engine = PluginEngine::new(HostConfig::default())?;
@@ -31,45 +30,31 @@ pub fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    let settings = CallSettings::default();
-    let started = std::time::Instant::now();
-    let outcome = match plugin.world {
-        World::Router => plugin
-            .route(&RouteContext::example(), &settings)
-            .map(|d| format!("{:?} {:?}", d.route, d.reasons)),
-        World::Anonymiser => plugin
-            .detect(
-                "Contacto: ana.gomez@example.co, C.C. 1.020.304.050",
-                "es",
-                &settings,
-            )
-            .map(|spans| format!("{} spans: {spans:?}", spans.len())),
-        World::Merger => {
-            let local = Candidate {
-                json: r#"{"document_type":"supply agreement"}"#.into(),
-                confidence: 0.8,
-            };
-            let cloud = Candidate {
-                json: r#"{"document_type":"Supply Agreement"}"#.into(),
-                confidence: 0.9,
-            };
-            let schema = r#"{"type":"object","properties":{"document_type":{"type":"string"}}}"#;
-            plugin.merge(&local, &cloud, schema, &settings).map(|d| {
-                format!(
-                    "{:?} agreement {:.2} {:?}",
-                    d.choice, d.agreement, d.reasons
-                )
-            })
-        }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let check = runtime.block_on(check::check(&plugin, &CallSettings::default()));
+    let first = &check.first;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    if let Err(e) = &first.outcome {
+        println!(
+            "smoke:     first call failed in {:.2} ms (allowed {:?}): {e}",
+            ms(first.took),
+            first.deadline
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("first:     ok in {:.2} ms", ms(first.took));
+    let Some(timed) = &check.timed else {
+        return Ok(ExitCode::FAILURE);
     };
-    let took = started.elapsed().as_secs_f64() * 1e3;
-    match outcome {
+    match &timed.outcome {
         Ok(answer) => {
-            println!("smoke:     ok in {took:.2} ms: {answer}");
+            println!("smoke:     ok in {:.2} ms: {answer}", ms(timed.took));
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("smoke:     failed in {took:.2} ms: {e}");
+            println!("smoke:     failed in {:.2} ms: {e}", ms(timed.took));
             Ok(ExitCode::FAILURE)
         }
     }

@@ -187,7 +187,7 @@ async fn cloud_document(
     document: &str,
 ) -> Result<Value, String> {
     let cloud = p.cloud_gate(ctx)?;
-    let text = p.anonymise_text(ctx, document).map_err(|e| e.to_string())?;
+    let text = (p.anonymise_text(ctx, document).await).map_err(|e| e.to_string())?;
     let call = if ctx.policy.schema.is_some() {
         p.cloud_json(&cloud, &ctx.policy, text, &ctx.vault).await
     } else {
@@ -205,7 +205,7 @@ async fn refine_in_cloud(
     record: &Value,
 ) -> Result<Value, String> {
     let cloud = p.cloud_gate(ctx)?;
-    let pseudonymised = p.anonymise_json(ctx, record).map_err(|e| e.to_string())?;
+    let pseudonymised = (p.anonymise_json(ctx, record).await).map_err(|e| e.to_string())?;
     let user = serde_json::to_string(&pseudonymised).map_err(|e| e.to_string())?;
     let call = p.cloud_json(&cloud, &ctx.policy, user, &ctx.vault).await;
     p.account(ctx, &call);
@@ -260,7 +260,8 @@ async fn triage_escalate(
     let started = Instant::now();
     let routed = ctx
         .plugins
-        .route(&router.name, &route_ctx, &router.settings);
+        .route(&router.name, &route_ctx, &router.settings)
+        .await;
     let ms = ctx.timed("router", started);
     let decision = route_name(routed.decision.route);
     let mut entry = ctx
@@ -350,7 +351,7 @@ async fn parallel_merge(
         "parallel",
         vec![format!("sample {drawn:.3} is under the rate {rate}")],
     )?;
-    let text = match p.anonymise_text(ctx, &request.document) {
+    let text = match p.anonymise_text(ctx, &request.document).await {
         Ok(text) => text,
         Err(refused) => {
             let answer = local(p, ctx, &request.document).await?;
@@ -390,13 +391,16 @@ async fn parallel_merge(
         confidence: cloud_confidence.unwrap_or(0.0) as f32,
     };
     let started = Instant::now();
-    let merged = ctx.plugins.merge(
-        &merger.name,
-        &local_candidate,
-        &cloud_candidate,
-        &schema_text,
-        &merger.settings,
-    );
+    let merged = ctx
+        .plugins
+        .merge(
+            &merger.name,
+            &local_candidate,
+            &cloud_candidate,
+            &schema_text,
+            &merger.settings,
+        )
+        .await;
     let ms = ctx.timed("merger", started);
     let decision = &merged.decision;
     p.divergence.record(&policy.name, &decision.diverged);

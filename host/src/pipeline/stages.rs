@@ -151,7 +151,7 @@ impl Pipeline {
     }
 
     /// Pseudonymise `value` (schema marks, then the detector) and audit it.
-    pub fn anonymise_json(
+    pub async fn anonymise_json(
         &self,
         ctx: &mut RequestCtx,
         value: &Value,
@@ -164,7 +164,7 @@ impl Pipeline {
             .map_or(Value::Null, |s| s.value.clone());
         let mut vault = std::mem::take(&mut ctx.vault);
         let result = match self.anonymiser(ctx) {
-            Some(a) => a.json(&mut vault, value, &schema),
+            Some(a) => a.json(&mut vault, value, &schema).await,
             None => Err(missing_anonymiser(ctx)),
         };
         ctx.vault = vault;
@@ -177,7 +177,7 @@ impl Pipeline {
     }
 
     /// Pseudonymise free text and audit it.
-    pub fn anonymise_text(
+    pub async fn anonymise_text(
         &self,
         ctx: &mut RequestCtx,
         text: &str,
@@ -185,7 +185,7 @@ impl Pipeline {
         let started = Instant::now();
         let mut vault = std::mem::take(&mut ctx.vault);
         let result = match self.anonymiser(ctx) {
-            Some(a) => a.text(&mut vault, text),
+            Some(a) => a.text(&mut vault, text).await,
             None => Err(missing_anonymiser(ctx)),
         };
         ctx.vault = vault;

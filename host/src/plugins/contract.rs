@@ -9,13 +9,20 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// The contract package name.
 pub const PACKAGE: &str = "sluice:policy";
 
+// Exports are called asynchronously: a call is a future that the host can
+// drop at its deadline, even while the plugin waits inside a WASI import.
 mod router {
-    wasmtime::component::bindgen!({ path: "../wit", world: "router" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "router",
+        exports: { default: async },
+    });
 }
 mod anonymiser {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "anonymiser",
+        exports: { default: async },
         with: {
             "sluice:policy/types": super::router::sluice::policy::types,
             "sluice:policy/host": super::router::sluice::policy::host,
@@ -26,6 +33,7 @@ mod merger {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "merger",
+        exports: { default: async },
         with: {
             "sluice:policy/types": super::router::sluice::policy::types,
             "sluice:policy/host": super::router::sluice::policy::host,

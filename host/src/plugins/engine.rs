@@ -2,6 +2,13 @@
 //! allocator (on-demand allocation where the address space is too small),
 //! epoch interruption driven by a single ticker thread, and the linker that
 //! offers plugins the `host` interface and a WASI that grants nothing.
+//!
+//! Plugins are called asynchronously (WASI linked in its async form), so a
+//! call is a future that its deadline can drop wherever the plugin is: in
+//! its own code (the epoch callback interrupts it) or waiting inside a WASI
+//! import such as a clock subscription (the call's timeout drops it). The
+//! engine also owns a one-thread timer runtime, so that blocking callers
+//! (the loader's smoke instantiation) get the same deadlines.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +70,8 @@ pub struct PluginEngine {
     pub(crate) config: HostConfig,
     pub pooling: bool,
     ticking: Arc<AtomicBool>,
+    /// Drives the timers of calls made through [`PluginEngine::block_on`].
+    timers: Option<tokio::runtime::Runtime>,
 }
 
 impl PluginEngine {
@@ -82,7 +91,7 @@ impl PluginEngine {
             }
         };
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
         contract::add_host_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
@@ -91,6 +100,12 @@ impl PluginEngine {
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine);
         let ticking = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticking.clone());
+        let timers = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sluice-plugin-timers")
+            .enable_time()
+            .build()
+            .context("starting the plugin timer thread")?;
         Ok(Arc::new(PluginEngine {
             engine,
             linker,
@@ -98,20 +113,27 @@ impl PluginEngine {
             config,
             pooling,
             ticking,
+            timers: Some(timers),
         }))
     }
 
-    /// Epoch ticks that make up `deadline` (at least one whole tick more than
-    /// the deadline is never granted; a partial tick rounds up).
-    pub fn deadline_ticks(deadline: Duration) -> u64 {
-        let tick = EPOCH_TICK.as_nanos().max(1);
-        (deadline.as_nanos().div_ceil(tick) as u64).max(1)
+    /// Run a plugin future to completion on the calling thread, from any
+    /// thread, inside an async task or not; its timers (deadlines, a
+    /// plugin's clock subscriptions) are driven by the engine's timer thread.
+    /// For blocking work such as loading; requests await calls instead.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        let _timers = self.timers.as_ref().map(|rt| rt.handle().enter());
+        futures::executor::block_on(future)
     }
 }
 
 impl Drop for PluginEngine {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
+        // Dropping a runtime waits for its threads, which an async context forbids.
+        if let Some(timers) = self.timers.take() {
+            timers.shutdown_background();
+        }
     }
 }
 
@@ -133,6 +155,8 @@ fn engine_config(pooling: bool) -> Config {
             .table_elements(200_000)
             .max_component_instance_size(1 << 20)
             .max_core_instance_size(1 << 20)
+            // Every call runs on its own stack (an async call is a fiber).
+            .total_stacks(512)
             .max_unused_warm_slots(64)
             // Every call runs in a fresh instance. Resetting a freed linear
             // memory with `madvise` made the next instance fault its pages

@@ -54,6 +54,8 @@ pub enum PluginError {
     InvalidOutput(String),
     #[error("failed: {0}")]
     Failed(String),
+    #[error("made the host panic inside its call ({0}); the call was abandoned")]
+    Panic(String),
     #[error(
         "is quarantined after repeated failures; its fallback is used until a new version arrives"
     )]

@@ -49,11 +49,11 @@ impl std::fmt::Display for FallbackReason {
 pub struct FailClosed(pub FallbackReason);
 
 impl PluginSet {
-    pub fn route(&self, name: &str, ctx: &RouteContext, settings: &CallSettings) -> Routed {
-        let result = self
-            .get(name)
-            .ok_or(PluginError::Missing)
-            .and_then(|p| Ok((p.route(ctx, settings)?, p.sha256.clone())));
+    pub async fn route(&self, name: &str, ctx: &RouteContext, settings: &CallSettings) -> Routed {
+        let result = match self.get(name) {
+            Some(p) => p.route(ctx, settings).await.map(|d| (d, p.sha256.clone())),
+            None => Err(PluginError::Missing),
+        };
         match result {
             Ok((decision, version)) => Routed {
                 decision,
@@ -78,17 +78,17 @@ impl PluginSet {
         }
     }
 
-    pub fn detect(
+    pub async fn detect(
         &self,
         name: &str,
         text: &str,
         lang: &str,
         settings: &CallSettings,
     ) -> Result<Vec<Span>, FailClosed> {
-        let result = self
-            .get(name)
-            .ok_or(PluginError::Missing)
-            .and_then(|p| p.detect(text, lang, settings));
+        let result = match self.get(name) {
+            Some(p) => p.detect(text, lang, settings).await,
+            None => Err(PluginError::Missing),
+        };
         result.map_err(|error| {
             let reason = FallbackReason {
                 plugin: name.to_string(),
@@ -99,7 +99,7 @@ impl PluginSet {
         })
     }
 
-    pub fn merge(
+    pub async fn merge(
         &self,
         name: &str,
         local: &Candidate,
@@ -107,10 +107,12 @@ impl PluginSet {
         schema: &str,
         settings: &CallSettings,
     ) -> Merged {
-        let result = self
-            .get(name)
-            .ok_or(PluginError::Missing)
-            .and_then(|p| Ok((p.merge(local, cloud, schema, settings)?, p.sha256.clone())));
+        let result = match self.get(name) {
+            Some(p) => {
+                (p.merge(local, cloud, schema, settings).await).map(|d| (d, p.sha256.clone()))
+            }
+            None => Err(PluginError::Missing),
+        };
         match result {
             Ok((decision, version)) => {
                 let review = decision.choice == Choice::Review;

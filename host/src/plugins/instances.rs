@@ -1,11 +1,28 @@
 //! Instantiating and calling a plugin version: an `InstancePre` per version,
 //! and either a fresh store per call or a small lock-free pool of warm
 //! instances. A call that fails for any reason discards its instance.
+//!
+//! Every call (and every instantiation) is a future bounded by its deadline
+//! whatever the plugin does:
+//! - running its own code, it meets the epoch callback, which yields to the
+//!   executor every tick and interrupts it once the deadline has passed
+//!   (`Trap::Interrupt`);
+//! - waiting inside a WASI import (a clock subscription, a poll), it is
+//!   dropped by the call's timeout;
+//! - a panic anywhere inside the call, host functions included, is caught
+//!   here and becomes the plugin's `PluginError::Panic`.
+//!
+//! All three end as the plugin's typed error, so the world's fallback, the
+//! health count and the audit record follow as for any other failure.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use wasmtime::{Store, Trap};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::plugins::contract::{Anonymiser, AnonymiserPre, Merger, MergerPre, Router, RouterPre};
 use crate::plugins::engine::PluginEngine;
@@ -25,15 +42,21 @@ pub enum InstanceMode {
 /// A world's pre-linked component, ready to instantiate.
 pub trait WorldPre: Send + Sync + 'static {
     type Bindings: Send + Sync + 'static;
-    fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate<'a>(
+        &'a self,
+        store: &'a mut Store<State>,
+    ) -> BoxFuture<'a, wasmtime::Result<Self::Bindings>>;
 }
 
 macro_rules! world_pre {
     ($pre:ty, $bindings:ty) => {
         impl WorldPre for $pre {
             type Bindings = $bindings;
-            fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<$bindings> {
-                <$pre>::instantiate(self, store)
+            fn instantiate<'a>(
+                &'a self,
+                store: &'a mut Store<State>,
+            ) -> BoxFuture<'a, wasmtime::Result<$bindings>> {
+                Box::pin(self.instantiate_async(store))
             }
         }
     };
@@ -42,9 +65,11 @@ world_pre!(RouterPre<State>, Router);
 world_pre!(AnonymiserPre<State>, Anonymiser);
 world_pre!(MergerPre<State>, Merger);
 
-struct Warm<B> {
-    store: Store<State>,
-    bindings: B,
+/// An instance and its store. A call takes it and hands it back with its
+/// result; a call dropped at its deadline drops it too.
+pub struct Warm<B> {
+    pub store: Store<State>,
+    pub bindings: B,
 }
 
 /// The instances of one plugin version.
@@ -66,31 +91,43 @@ impl<P: WorldPre> Instances<P> {
         }
     }
 
-    fn instantiate(&self, settings: &CallSettings) -> Result<Warm<P::Bindings>, PluginError> {
+    async fn instantiate(&self, settings: &CallSettings) -> Result<Warm<P::Bindings>, PluginError> {
         let mut store = Store::new(&self.engine.engine, State::new(self.name.clone(), settings));
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(PluginEngine::deadline_ticks(settings.deadline));
-        store.epoch_deadline_trap();
-        match self.pre.instantiate(&mut store) {
-            Ok(bindings) => Ok(Warm { store, bindings }),
-            Err(e) => {
-                store.data_mut().flush_output();
-                Err(classify(e, settings))
-            }
+        // Yield to the executor every tick; interrupt once the call's time is up.
+        store.epoch_deadline_callback(|store| {
+            Ok(if Instant::now() >= store.data().call_ends {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        let instantiated = bounded(settings.deadline, self.pre.instantiate(&mut store)).await;
+        store.data_mut().flush_output();
+        match instantiated {
+            Ok(Ok(bindings)) => Ok(Warm { store, bindings }),
+            Ok(Err(e)) => Err(classify(e, settings)),
+            Err(stopped) => Err(stopped.into_error(settings)),
         }
     }
 
-    /// A smoke instantiation under `settings`, then thrown away.
-    pub fn smoke(&self, settings: &CallSettings) -> Result<(), PluginError> {
-        self.instantiate(settings).map(drop)
+    /// A smoke instantiation under `settings`, on the calling thread. Pooled
+    /// versions keep the instance warm for their first call.
+    pub fn smoke(&self, settings: &CallSettings, mode: InstanceMode) -> Result<(), PluginError> {
+        let warm = self.engine.block_on(self.instantiate(settings))?;
+        if mode == InstanceMode::Pooled {
+            let _ = self.pool.push(warm);
+        }
+        Ok(())
     }
 
     /// Run `f` on an instance under the deadline and memory cap of `settings`.
-    pub fn call<R>(
+    pub async fn call<'c, R>(
         &self,
         mode: InstanceMode,
         settings: &CallSettings,
-        f: impl FnOnce(&P::Bindings, &mut Store<State>) -> wasmtime::Result<R>,
+        f: impl FnOnce(Warm<P::Bindings>) -> BoxFuture<'c, (Warm<P::Bindings>, wasmtime::Result<R>)>,
     ) -> Result<R, PluginError> {
         let pooled = match mode {
             InstanceMode::Pooled => self.pool.pop(),
@@ -98,12 +135,14 @@ impl<P: WorldPre> Instances<P> {
         };
         let mut warm = match pooled {
             Some(warm) => warm,
-            None => self.instantiate(settings)?,
+            None => self.instantiate(settings).await?,
         };
         warm.store.data_mut().reset_for_call(settings);
-        warm.store
-            .set_epoch_deadline(PluginEngine::deadline_ticks(settings.deadline));
-        let result = f(&warm.bindings, &mut warm.store);
+        warm.store.set_epoch_deadline(1);
+        let (mut warm, result) = match bounded(settings.deadline, f(warm)).await {
+            Ok(called) => called,
+            Err(stopped) => return Err(stopped.into_error(settings)),
+        };
         warm.store.data_mut().flush_output();
         match result {
             Ok(value) => {
@@ -121,6 +160,43 @@ impl<P: WorldPre> Instances<P> {
     pub fn drain(&self) {
         while self.pool.pop().is_some() {}
     }
+}
+
+/// Why a bounded future ended without an outcome.
+enum Stopped {
+    /// Still waiting inside a host call at its deadline.
+    Deadline,
+    Panic(String),
+}
+
+impl Stopped {
+    fn into_error(self, settings: &CallSettings) -> PluginError {
+        match self {
+            Stopped::Deadline => PluginError::Timeout(settings.deadline),
+            Stopped::Panic(message) => PluginError::Panic(message),
+        }
+    }
+}
+
+/// `future` under `deadline`, with any panic inside it caught. The epoch
+/// callback stops a plugin that runs; this timeout stops one that waits.
+async fn bounded<T>(
+    deadline: Duration,
+    future: impl std::future::Future<Output = T>,
+) -> Result<T, Stopped> {
+    match tokio::time::timeout(deadline, AssertUnwindSafe(future).catch_unwind()).await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(panic)) => Err(Stopped::Panic(panic_message(&*panic))),
+        Err(_elapsed) => Err(Stopped::Deadline),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
 }
 
 /// Turn a wasmtime error into a typed plugin error, by type, never by text.

@@ -19,8 +19,8 @@ use crate::plugins::contract::{self, AnonymiserPre, MergerPre, RouterPre, World}
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
-use crate::plugins::instances::Instances;
-use crate::plugins::plugin::{Exports, Plugin};
+use crate::plugins::instances::{InstanceMode, Instances};
+use crate::plugins::plugin::{DEFAULT_MODE, Exports, Plugin};
 
 /// Load the plugin file at `path`; its name is the file stem.
 pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, PluginError> {
@@ -105,9 +105,9 @@ pub fn load_bytes(
     };
     let defaults = &engine.config.defaults;
     match &exports {
-        Exports::Router(i) => i.smoke(defaults),
-        Exports::Anonymiser(i) => i.smoke(defaults),
-        Exports::Merger(i) => i.smoke(defaults),
+        Exports::Router(i) => i.smoke(defaults, DEFAULT_MODE),
+        Exports::Anonymiser(i) => i.smoke(defaults, InstanceMode::Fresh),
+        Exports::Merger(i) => i.smoke(defaults, DEFAULT_MODE),
     }
     .map_err(|e| PluginError::Smoke(Box::new(e)))?;
 

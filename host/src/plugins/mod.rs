@@ -7,19 +7,23 @@
 //! never let a plugin failure escape as a panic, never change the serving
 //! version on a bad file, and never take a write lock on the call path.
 //!
+//! Calls are async: a call is a future that its deadline can drop, wherever
+//! the plugin is (see `instances`).
+//!
 //! ```no_run
-//! # fn main() -> anyhow::Result<()> {
+//! # async fn example() -> anyhow::Result<()> {
 //! use sluice::plugins::{PluginHost, HostConfig, CallSettings, contract::RouteContext};
 //! let host = PluginHost::start(HostConfig::default())?;
 //! host.registry().load_dir(std::path::Path::new("policies"));
 //! let set = host.registry().snapshot();            // one version of every plugin for this request
 //! let ctx = RouteContext::example();
-//! let routed = set.route("complexity-router", &ctx, &CallSettings::default());
+//! let routed = set.route("complexity-router", &ctx, &CallSettings::default()).await;
 //! println!("{:?} {:?}", routed.decision.route, routed.fallback);
 //! # Ok(()) }
 //! ```
 
 pub mod cache;
+pub mod check;
 pub mod contract;
 pub mod engine;
 pub mod error;

@@ -57,11 +57,11 @@ impl Plugin {
         }
     }
 
-    fn guarded<R>(
+    async fn guarded<R>(
         &self,
         settings: &CallSettings,
         input_len: usize,
-        call: impl FnOnce() -> Result<R, PluginError>,
+        call: impl Future<Output = Result<R, PluginError>>,
     ) -> Result<R, PluginError> {
         if self.health.is_quarantined() {
             return Err(PluginError::Quarantined);
@@ -73,7 +73,7 @@ impl Plugin {
             });
         }
         self.health.record_call();
-        let result = call();
+        let result = call.await;
         if let Err(e) = &result
             && e.is_plugin_fault()
             && self.health.record_failure(&e.to_string())
@@ -83,16 +83,16 @@ impl Plugin {
         result
     }
 
-    pub fn route(
+    pub async fn route(
         &self,
         ctx: &RouteContext,
         settings: &CallSettings,
     ) -> Result<RouteDecision, PluginError> {
-        self.route_in(DEFAULT_MODE, ctx, settings)
+        self.route_in(DEFAULT_MODE, ctx, settings).await
     }
 
     /// `route` with a chosen instance mode (for measurements).
-    pub fn route_in(
+    pub async fn route_in(
         &self,
         mode: InstanceMode,
         ctx: &RouteContext,
@@ -106,10 +106,16 @@ impl Plugin {
             + ctx.task.len()
             + strings_len(&ctx.tags)
             + ctx.triage_json.as_ref().map_or(0, String::len);
-        self.guarded(settings, input, || {
-            let decision = instances.call(mode, settings, |b, store| {
-                b.sluice_policy_routing().call_route(store, ctx)
-            })?;
+        self.guarded(settings, input, async {
+            let decision = instances
+                .call(mode, settings, |mut warm| {
+                    Box::pin(async move {
+                        let routing = warm.bindings.sluice_policy_routing();
+                        let result = routing.call_route(&mut warm.store, ctx).await;
+                        (warm, result)
+                    })
+                })
+                .await?;
             let size = strings_len(&decision.reasons);
             if size > settings.max_output_bytes {
                 return Err(PluginError::InvalidOutput(format!(
@@ -119,10 +125,11 @@ impl Plugin {
             }
             Ok(decision)
         })
+        .await
     }
 
     /// Find PII spans. Always a fresh instance: nothing survives between requests.
-    pub fn detect(
+    pub async fn detect(
         &self,
         text: &str,
         lang: &str,
@@ -131,10 +138,16 @@ impl Plugin {
         let Exports::Anonymiser(instances) = &self.exports else {
             return Err(self.wrong_world(World::Anonymiser));
         };
-        self.guarded(settings, text.len() + lang.len(), || {
-            let spans = instances.call(InstanceMode::Fresh, settings, |b, store| {
-                b.sluice_policy_detection().call_detect(store, text, lang)
-            })?;
+        self.guarded(settings, text.len() + lang.len(), async {
+            let spans = instances
+                .call(InstanceMode::Fresh, settings, |mut warm| {
+                    Box::pin(async move {
+                        let detection = warm.bindings.sluice_policy_detection();
+                        let result = detection.call_detect(&mut warm.store, text, lang).await;
+                        (warm, result)
+                    })
+                })
+                .await?;
             let size = spans.len() * std::mem::size_of::<Span>();
             if size > settings.max_output_bytes {
                 return Err(PluginError::InvalidOutput(format!(
@@ -159,9 +172,10 @@ impl Plugin {
             }
             Ok(spans)
         })
+        .await
     }
 
-    pub fn merge(
+    pub async fn merge(
         &self,
         local: &Candidate,
         cloud: &Candidate,
@@ -169,10 +183,11 @@ impl Plugin {
         settings: &CallSettings,
     ) -> Result<MergeDecision, PluginError> {
         self.merge_in(DEFAULT_MODE, local, cloud, schema, settings)
+            .await
     }
 
     /// `merge` with a chosen instance mode (for measurements).
-    pub fn merge_in(
+    pub async fn merge_in(
         &self,
         mode: InstanceMode,
         local: &Candidate,
@@ -186,11 +201,18 @@ impl Plugin {
         self.guarded(
             settings,
             local.json.len() + cloud.json.len() + schema.len(),
-            || {
-                let decision = instances.call(mode, settings, |b, store| {
-                    b.sluice_policy_merging()
-                        .call_merge(store, local, cloud, schema)
-                })?;
+            async {
+                let decision = instances
+                    .call(mode, settings, |mut warm| {
+                        Box::pin(async move {
+                            let merging = warm.bindings.sluice_policy_merging();
+                            let result = merging
+                                .call_merge(&mut warm.store, local, cloud, schema)
+                                .await;
+                            (warm, result)
+                        })
+                    })
+                    .await?;
                 let size = strings_len(&decision.reasons) + strings_len(&decision.diverged);
                 if size > settings.max_output_bytes {
                     return Err(PluginError::InvalidOutput(format!(
@@ -207,6 +229,7 @@ impl Plugin {
                 Ok(decision)
             },
         )
+        .await
     }
 
     /// Release warm instances when this version leaves service.

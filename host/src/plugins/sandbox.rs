@@ -1,14 +1,21 @@
 //! What a plugin runs inside: a store whose WASI context grants nothing (no
-//! preopened directories, no environment, no sockets, no name lookups), a
-//! memory cap enforced by a typed limiter, stdout and stderr captured into the
-//! host's log with a cap, and the plugin's settings for `host.config`.
+//! preopened directories, no environment, no sockets, no name lookups, an
+//! empty stdin), a memory cap enforced by a typed limiter, stdout and stderr
+//! captured into the host's log with a cap, the plugin's settings for
+//! `host.config`, and the instant its current call must end.
+//!
+//! What each import grants, and why none of them can hold a call past its
+//! deadline, is listed in docs/plugins.md ("What the sandbox grants"): the
+//! clocks read the real time and their subscriptions wait on the host's
+//! timers (which the call's timeout drops); random bytes are capped per
+//! call; `host.config` answers nothing for keys over `CONFIG_KEY_CAP`.
 //!
 //! Nothing here may hand a plugin a capability; widening the sandbox is a
 //! design change, not a setting.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use wasmtime::component::ResourceTable;
@@ -49,6 +56,11 @@ impl Default for CallSettings {
 pub const LOG_CAP_BYTES: usize = 16 << 10;
 /// Longest single `host.log` message kept, in bytes.
 pub const LOG_MESSAGE_CAP: usize = 2 << 10;
+/// Longest `host.config` key looked up; a longer one answers `none` (no
+/// policy file has such a key, and the lookup stays cheap).
+pub const CONFIG_KEY_CAP: usize = 256;
+/// Most random bytes a plugin may ask for in one WASI call.
+pub const RANDOM_BYTES_CAP: u64 = 64 << 10;
 
 /// The store data of one plugin instance.
 pub struct State {
@@ -59,6 +71,8 @@ pub struct State {
     pub(crate) config: Arc<BTreeMap<String, String>>,
     output: CapturedOutput,
     logged_bytes: usize,
+    /// When the current call (or instantiation) must have ended.
+    pub(crate) call_ends: Instant,
 }
 
 impl State {
@@ -70,6 +84,7 @@ impl State {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .max_random_size(RANDOM_BYTES_CAP)
             .build();
         State {
             plugin,
@@ -79,6 +94,7 @@ impl State {
             config: settings.config.clone(),
             output,
             logged_bytes: 0,
+            call_ends: Instant::now() + settings.deadline,
         }
     }
 
@@ -87,6 +103,7 @@ impl State {
         self.memory.limit = settings.memory_limit;
         self.config = settings.config.clone();
         self.logged_bytes = 0;
+        self.call_ends = Instant::now() + settings.deadline;
     }
 
     /// Move what the plugin printed during the call to the host log.
@@ -131,6 +148,9 @@ impl contract::Host for State {
     }
 
     fn config(&mut self, key: String) -> Option<String> {
+        if key.len() > CONFIG_KEY_CAP {
+            return None;
+        }
         self.config.get(&key).cloned()
     }
 }

@@ -39,16 +39,22 @@ const SEPARATOR: &str = "\n\n";
 
 impl Anonymiser<'_> {
     /// `text` with every detected span replaced by its placeholder.
-    pub fn text(&self, vault: &mut Vault, text: &str) -> Result<String, Refusal> {
+    pub async fn text(&self, vault: &mut Vault, text: &str) -> Result<String, Refusal> {
         let spans = self
             .plugins
-            .detect(self.plugin, text, self.lang, self.settings)?;
+            .detect(self.plugin, text, self.lang, self.settings)
+            .await?;
         Ok(replace(vault, text, spans))
     }
 
     /// `value` with schema-marked fields pseudonymised whole and every other
     /// string through the detector (one call for the whole value).
-    pub fn json(&self, vault: &mut Vault, value: &Value, schema: &Value) -> Result<Value, Refusal> {
+    pub async fn json(
+        &self,
+        vault: &mut Vault,
+        value: &Value,
+        schema: &Value,
+    ) -> Result<Value, Refusal> {
         let mut out = value.clone();
         // Marked fields first: their values never reach the detector.
         mark(vault, schema, schema, &mut out);
@@ -60,7 +66,8 @@ impl Anonymiser<'_> {
         }
         let spans = self
             .plugins
-            .detect(self.plugin, &joined, self.lang, self.settings)?;
+            .detect(self.plugin, &joined, self.lang, self.settings)
+            .await?;
         let mut replaced = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
             let local: Vec<Span> = spans

@@ -34,15 +34,15 @@ pub struct Answer {
     pub completion_tokens: u32,
 }
 
-fn messages(
-    anonymiser: &Anonymiser,
+async fn messages(
+    anonymiser: &Anonymiser<'_>,
     vault: &mut Vault,
     system: &str,
     user: &str,
 ) -> Result<[Message; 2], Refusal> {
     Ok([
-        Message::System(anonymiser.text(vault, system)?),
-        Message::User(anonymiser.text(vault, user)?),
+        Message::System(anonymiser.text(vault, system).await?),
+        Message::User(anonymiser.text(vault, user).await?),
     ])
 }
 
@@ -58,7 +58,7 @@ pub async fn ask(
     system: &str,
     user: &str,
 ) -> Result<Answer, OutboundError> {
-    let messages = messages(anonymiser, vault, system, user)?;
+    let messages = messages(anonymiser, vault, system, user).await?;
     let reply = cloud.complete(&messages, Format::Text).await?;
     let restored = restore_text(vault, &reply.content);
     Ok(Answer {
@@ -79,7 +79,7 @@ pub async fn ask_stream<'v>(
     system: &str,
     user: &str,
 ) -> Result<impl Stream<Item = Result<String, CloudError>> + 'v, OutboundError> {
-    let messages = messages(anonymiser, vault, system, user)?;
+    let messages = messages(anonymiser, vault, system, user).await?;
     let inner = cloud.stream(&messages, Format::Text).await?;
     let restorer = StreamRestorer::new(vault);
     Ok(futures::stream::unfold(
