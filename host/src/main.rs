@@ -91,10 +91,13 @@ enum PluginsCommand {
 }
 
 fn main() -> ExitCode {
+    // async-openai logs an unreadable upstream body whole; what the cloud
+    // sent never reaches the log (cloud::error describes it instead).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn".into())
+        .add_directive("async_openai=off".parse().expect("a valid directive"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

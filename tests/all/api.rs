@@ -864,3 +864,165 @@ async fn routers_that_block_in_wasi_fall_back_local_and_are_audited() {
     );
     intact(&server);
 }
+
+/// The message texts the fake cloud received since request `from`.
+fn sent_since(server: &Server, from: usize) -> String {
+    server.fake.bodies()[from..]
+        .iter()
+        .flat_map(|b| b["messages"].as_array().cloned().unwrap_or_default())
+        .filter_map(|m| m["content"].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Credentials pasted into a prompt (29 formats, in English and Spanish)
+/// never reach the cloud and are not put back into the answer; the
+/// look-alikes that are not credentials are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_reach_the_cloud_and_are_not_restored() {
+    let server = start(ServerSettings::default()).await;
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/secrets.json")).unwrap(),
+    )
+    .unwrap();
+    let ask = |text: String| {
+        let server = &server;
+        async move {
+            let from = server.fake.requests().len();
+            let answer = server
+                .chat(json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": text}]}))
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            let content = answer.body["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (sent_since(server, from), content)
+        }
+    };
+    let secrets = fixture["secrets"].as_array().unwrap();
+    assert!(secrets.len() >= 25);
+    for case in secrets {
+        let value = case["value"].as_str().unwrap();
+        for lang in ["en", "es"] {
+            let (sent, content) = ask(case[lang].as_str().unwrap().to_string()).await;
+            assert!(
+                !sent.contains(value),
+                "{} ({lang}) reached the cloud: {sent}",
+                case["format"]
+            );
+            assert!(
+                sent.contains("[SECRET_"),
+                "{} ({lang}): {sent}",
+                case["format"]
+            );
+            assert!(
+                !content.contains(value),
+                "{} ({lang}) was restored into the answer",
+                case["format"]
+            );
+        }
+    }
+
+    let lookalikes = fixture["lookalikes"].as_array().unwrap();
+    let mut intact = 0;
+    for case in lookalikes {
+        let value = case["value"].as_str().unwrap();
+        for lang in ["en", "es"] {
+            let (sent, _) = ask(case[lang].as_str().unwrap().to_string()).await;
+            assert!(
+                !sent.contains("[SECRET_"),
+                "{} ({lang}) taken for a credential: {sent}",
+                case["format"]
+            );
+            if sent.contains(value) {
+                intact += 1;
+            } else {
+                eprintln!(
+                    "look-alike {} ({lang}) masked as personal data: {sent}",
+                    case["format"]
+                );
+            }
+        }
+    }
+    eprintln!(
+        "look-alikes sent as they are: {intact} of {}",
+        lookalikes.len() * 2
+    );
+}
+
+/// Whatever the upstream answers, the client and the audit log get a
+/// parsed, validated, re-identified answer or a described failure, never
+/// the upstream's bytes; an event stream answered to a whole-answer call is
+/// read as the answer it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstreams_raw_body_is_never_echoed() {
+    let server = start(ServerSettings::default()).await;
+    let marker = "INJECTED-9c41";
+    let cases = [
+        (
+            "text",
+            Reply::Raw(200, "text/plain", format!("{marker} Carlos Restrepo 79.845.123")),
+        ),
+        (
+            "HTML",
+            Reply::Raw(200, "text/html", format!("<html><body>{marker}</body></html>")),
+        ),
+        (
+            "HTML error page",
+            Reply::Raw(403, "text/html", format!("<html><h1>{marker}</h1></html>")),
+        ),
+        (
+            "an error holding personal data",
+            Reply::Raw(
+                400,
+                "application/json",
+                json!({"error": {"message": format!("{marker} 4111 1111 1111 1111 ana@example.co"), "type": "invalid_request_error", "param": null, "code": marker}}).to_string(),
+            ),
+        ),
+        (
+            "JSON of another shape",
+            Reply::Raw(200, "application/json", json!({"result": marker}).to_string()),
+        ),
+        (
+            "events that are not chat chunks",
+            Reply::Raw(200, "text/event-stream", format!("data: {{\"text\": \"{marker}\"}}\n\n")),
+        ),
+    ];
+    for (what, reply) in cases {
+        server.fake.script([reply]);
+        let answer = server
+            .chat(
+                json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": CLAUSE}]}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{what}: {}", answer.text);
+        assert!(!answer.text.contains(marker), "{what}: {}", answer.text);
+        let degraded = answer.body["sluice"]["degraded"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            degraded.contains("bytes, sha256") || degraded.contains("HTTP 4"),
+            "{what}: {degraded}"
+        );
+    }
+    let audit = std::fs::read_to_string(server.ws.audit()).unwrap();
+    assert!(
+        !audit.contains(marker),
+        "the audit log holds the upstream's text"
+    );
+
+    server.fake.script([Reply::StreamAnyway]);
+    let answer = server
+        .chat(json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": CLAUSE}]}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.body["sluice"]["degraded"],
+        Value::Null,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.body["choices"][0]["message"]["content"], CLAUSE);
+    intact(&server);
+}

@@ -47,6 +47,11 @@ pub enum Reply {
     Malformed,
     /// Start a stream, then break the connection in the middle.
     BreakStream,
+    /// This status, content type and body, whatever was asked.
+    Raw(u16, &'static str, String),
+    /// Answer as a stream even when the call asked for a whole answer, as
+    /// some OpenAI-compatible proxies do.
+    StreamAnyway,
 }
 
 #[derive(Default)]
@@ -133,7 +138,15 @@ async fn answer(
         )
     };
     match reply {
-        Reply::Echo | Reply::Content(_) => {}
+        Reply::Echo | Reply::Content(_) | Reply::StreamAnyway => {}
+        Reply::Raw(status, content_type, body) => {
+            return (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", content_type)],
+                body,
+            )
+                .into_response();
+        }
         Reply::Slow(wait) => tokio::time::sleep(wait).await,
         Reply::Status(status, retry_after) => {
             let mut response = (
@@ -200,7 +213,7 @@ async fn answer(
         None => in_format(&request["response_format"], echo),
     };
     let model = request["model"].as_str().unwrap_or("fake").to_string();
-    if request["stream"] == true {
+    if request["stream"] == true || matches!(reply, Reply::StreamAnyway) {
         let chars: Vec<(usize, char)> = echo.char_indices().collect();
         let cuts: Vec<usize> = match chunks.unwrap_or(Chunks::Size(8)) {
             Chunks::At(k) => vec![chars.get(k).map_or(echo.len(), |c| c.0)],

@@ -6,6 +6,10 @@
 //! - [`breaker`]: a circuit breaker that refuses at once while the cloud is
 //!   down, so callers answer locally instead of waiting.
 //! - [`pricing`]: token usage to dollars through a price table.
+//! - [`error`]: typed failures that describe what the upstream sent (status,
+//!   shape, size, digest) and never repeat it.
+//! - [`sse`]: an event-stream body answered to a whole-answer call (as some
+//!   OpenAI-compatible proxies do) joined into one answer.
 //!
 //! Without `OPENAI_API_KEY` sluice runs in local-only mode
 //! ([`CloudConfig::from_env`] gives `None`): a state, not an error.
@@ -13,14 +17,17 @@
 //! what it is given.
 
 pub mod breaker;
+pub mod error;
 pub mod pricing;
 pub mod retry;
+pub mod sse;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
@@ -31,6 +38,7 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 pub use breaker::{Breaker, BreakerSettings, Circuit};
+pub use error::CloudError;
 pub use pricing::{Price, Prices};
 pub use retry::{RetryCount, RetryPolicy};
 
@@ -98,34 +106,6 @@ impl CloudConfig {
                 base_url: base_url.into(),
                 ..CloudSettings::default()
             },
-        }
-    }
-}
-
-/// A failed cloud call.
-#[derive(Debug, thiserror::Error)]
-pub enum CloudError {
-    #[error("the cloud did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("cloud request failed: {0}")]
-    Api(#[from] async_openai::error::OpenAIError),
-    #[error("the cloud answered without any content")]
-    Empty,
-    #[error("the cloud circuit is open after repeated failures (next try in {0:?})")]
-    CircuitOpen(Duration),
-}
-
-impl CloudError {
-    /// Whether the failure says the cloud is unwell (and counts toward
-    /// opening the circuit), rather than that this request was refused.
-    fn counts_against_cloud(&self) -> bool {
-        match self {
-            CloudError::Api(async_openai::error::OpenAIError::ApiError(e)) => {
-                let status = e.status_code.as_u16();
-                status == 408 || status == 429 || status >= 500
-            }
-            CloudError::CircuitOpen(_) => false,
-            _ => true,
         }
     }
 }
@@ -259,7 +239,7 @@ impl CloudClient {
                 },
             });
         }
-        Ok(args.build()?)
+        args.build().map_err(|e| CloudError::Request(e.to_string()))
     }
 
     /// One answer, whole: retried where that can help, within the timeout.
@@ -278,7 +258,17 @@ impl CloudClient {
         let call = retry::DEADLINE.scope(deadline, chat.create(request));
         let result = match tokio::time::timeout_at(deadline, call).await {
             Err(_) => Err(CloudError::Timeout(timeout)),
-            Ok(Err(e)) => Err(CloudError::Api(e)),
+            Ok(Err(OpenAIError::JSONDeserialize(_, body))) => match sse::join(&body) {
+                Some(joined) => Ok(Reply {
+                    cost_usd: self
+                        .cost(joined.prompt_tokens.into(), joined.completion_tokens.into()),
+                    content: joined.content,
+                    prompt_tokens: joined.prompt_tokens,
+                    completion_tokens: joined.completion_tokens,
+                }),
+                None => Err(CloudError::unreadable(&body)),
+            },
+            Ok(Err(e)) => Err(CloudError::from(e)),
             Ok(Ok(response)) => {
                 let (prompt_tokens, completion_tokens) = response
                     .usage
@@ -320,7 +310,7 @@ impl CloudClient {
             tokio::time::timeout_at(deadline, opened)
                 .await
                 .map_err(|_| CloudError::Timeout(timeout))
-                .and_then(|r| r.map_err(CloudError::Api)),
+                .and_then(|r| r.map_err(CloudError::from)),
         )?;
         // Each chunk must come before the deadline: a stream that stalls
         // ends in a timeout, one that breaks in its error; nothing follows.
@@ -331,7 +321,7 @@ impl CloudClient {
                 match tokio::time::timeout_at(deadline, inner.next()).await {
                     Err(_) => Some((Err(CloudError::Timeout(timeout)), None)),
                     Ok(None) => None,
-                    Ok(Some(Err(e))) => Some((Err(CloudError::Api(e)), None)),
+                    Ok(Some(Err(e))) => Some((Err(CloudError::from(e)), None)),
                     Ok(Some(Ok(chunk))) => {
                         let text = chunk
                             .choices

@@ -23,6 +23,9 @@
 //! [budget]
 //! cloud_usd_per_day = 5.0
 //!
+//! [privacy]
+//! restore_secrets = false       # put credentials back into answers (default: never)
+//!
 //! [limits]
 //! max_document_kib = 512
 //! timeout_ms = 120000
@@ -97,6 +100,8 @@ struct File {
     budget: Budget,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    privacy: Privacy,
 }
 
 fn default_lang() -> String {
@@ -115,6 +120,14 @@ pub struct CloudStage {
 pub struct Budget {
     /// Cloud spend allowed per UTC day; unset means no limit.
     pub cloud_usd_per_day: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Privacy {
+    /// Whether credentials (`[SECRET_N]`) are put back into answers.
+    #[serde(default)]
+    pub restore_secrets: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +178,8 @@ pub struct Policy {
     pub budget_usd_per_day: Option<f64>,
     pub max_document_bytes: usize,
     pub timeout: Duration,
+    /// Whether credentials are restored in answers (`[privacy]`).
+    pub restore_secrets: bool,
 }
 
 /// A policy's JSON schema, compiled.
@@ -183,11 +198,22 @@ impl Schema {
             .map_or("answer".into(), |s| s.to_string_lossy().into_owned())
     }
 
-    /// Every way `value` breaks the schema, one line each.
+    /// Every way `value` breaks the schema, one line each: where, and which
+    /// keyword of the schema it fails, never the value itself (these lines
+    /// go back to the cloud in a repair request, into degraded reasons and
+    /// the audit log, and the value may be a re-identified one).
     pub fn errors(&self, value: &Value) -> Vec<String> {
         self.validator
             .iter_errors(value)
-            .map(|e| format!("{e} at {}", e.instance_path()))
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!(
+                    "at {}: fails `{}` (schema {})",
+                    if at.is_empty() { "/" } else { &at },
+                    e.kind().keyword(),
+                    e.schema_path()
+                )
+            })
             .collect()
     }
 }
@@ -462,6 +488,7 @@ impl Policy {
             budget_usd_per_day: file.budget.cloud_usd_per_day,
             max_document_bytes: (file.limits.max_document_kib as usize) << 10,
             timeout: Duration::from_millis(file.limits.timeout_ms),
+            restore_secrets: file.privacy.restore_secrets,
         })
     }
 }

@@ -38,11 +38,12 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     pub fn new(id: String, policy: Arc<Policy>, plugins: Arc<PluginSet>, audit: AuditLog) -> Self {
+        let vault = Vault::new().restoring_secrets(policy.restore_secrets);
         RequestCtx {
             id,
             policy,
             plugins,
-            vault: Vault::new(),
+            vault,
             trace: Vec::new(),
             latency_ms: BTreeMap::new(),
             cloud: CloudUsage::default(),

@@ -1,18 +1,21 @@
 //! Pseudonymisation of text and JSON before anything leaves the machine.
 //!
-//! Spans come from the anonymiser plugin; the host, not the plugin, replaces
-//! them and keeps the mapping in the request's [`Vault`]. Fields a schema
-//! marks `"x-sluice-pii": "<kind>"` are pseudonymised whole, whatever the
-//! detector says. If the detector fails in any way (trap, deadline, memory,
+//! Spans come from the anonymiser plugin and from the host's own credential
+//! scan ([`secrets`]); the host, not the plugin, replaces them and keeps the
+//! mapping in the request's [`Vault`]. Fields a schema marks
+//! `"x-sluice-pii": "<kind>"` are pseudonymised whole, whatever the detector
+//! says. If the detector fails in any way (trap, deadline, memory,
 //! quarantine, missing), the result is a [`Refusal`] and no text at all.
+//!
+//! [`secrets`]: crate::privacy::secrets
 
 use serde_json::{Map, Value};
 
 use crate::plugins::contract::{PiiKind, Span};
 use crate::plugins::failure::FailClosed;
 use crate::plugins::{CallSettings, PluginSet};
-use crate::privacy::Vault;
-use crate::privacy::placeholder;
+use crate::privacy::placeholder::{self, Kind};
+use crate::privacy::{Vault, secrets};
 
 /// Why nothing was sent: the detector failed, so the text could not be
 /// pseudonymised. Carries the plugin and its error, for the audit log.
@@ -37,6 +40,32 @@ struct Leaf {
 /// Between leaves in the joined text: no span can sensibly cross it.
 const SEPARATOR: &str = "\n\n";
 
+/// A range of a text to replace, and what it is.
+#[derive(Clone, Copy)]
+struct Masked {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+/// The detector's spans and the host's credentials in `text`.
+fn masked(spans: Vec<Span>, text: &str) -> Vec<Masked> {
+    let mut all: Vec<Masked> = spans
+        .into_iter()
+        .map(|s| Masked {
+            start: s.start as usize,
+            end: s.end as usize,
+            kind: Kind::Pii(s.kind),
+        })
+        .collect();
+    all.extend(secrets::find(text).into_iter().map(|f| Masked {
+        start: f.start,
+        end: f.end,
+        kind: Kind::Secret,
+    }));
+    all
+}
+
 impl Anonymiser<'_> {
     /// `text` with every detected span replaced by its placeholder.
     pub async fn text(&self, vault: &mut Vault, text: &str) -> Result<String, Refusal> {
@@ -44,7 +73,7 @@ impl Anonymiser<'_> {
             .plugins
             .detect(self.plugin, text, self.lang, self.settings)
             .await?;
-        Ok(replace(vault, text, spans))
+        Ok(replace(vault, text, masked(spans, text)))
     }
 
     /// `value` with schema-marked fields pseudonymised whole and every other
@@ -68,15 +97,16 @@ impl Anonymiser<'_> {
             .plugins
             .detect(self.plugin, &joined, self.lang, self.settings)
             .await?;
+        let spans = masked(spans, &joined);
         let mut replaced = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
-            let local: Vec<Span> = spans
+            let local: Vec<Masked> = spans
                 .iter()
-                .filter(|s| (s.start as usize) < leaf.end && (s.end as usize) > leaf.start)
-                .map(|s| Span {
-                    start: (s.start as usize).max(leaf.start) as u32 - leaf.start as u32,
-                    end: (s.end as usize).min(leaf.end) as u32 - leaf.start as u32,
-                    ..*s
+                .filter(|s| s.start < leaf.end && s.end > leaf.start)
+                .map(|s| Masked {
+                    start: s.start.max(leaf.start) - leaf.start,
+                    end: s.end.min(leaf.end) - leaf.start,
+                    kind: s.kind,
                 })
                 .collect();
             replaced.push(replace(vault, &joined[leaf.start..leaf.end], local));
@@ -87,21 +117,25 @@ impl Anonymiser<'_> {
     }
 }
 
-/// Replace `spans` in `text` (overlapping spans are merged, so more is covered, never less).
-fn replace(vault: &mut Vault, text: &str, mut spans: Vec<Span>) -> String {
+/// Replace `spans` in `text` (overlapping spans are merged, so more is
+/// covered, never less; a merge that holds a credential is a credential).
+fn replace(vault: &mut Vault, text: &str, mut spans: Vec<Masked>) -> String {
     spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     let mut i = 0;
     while i < spans.len() {
-        let (start, mut end, kind) = (
-            spans[i].start as usize,
-            spans[i].end as usize,
-            spans[i].kind,
-        );
+        let Masked {
+            start,
+            mut end,
+            mut kind,
+        } = spans[i];
         i += 1;
-        while i < spans.len() && (spans[i].start as usize) < end {
-            end = end.max(spans[i].end as usize);
+        while i < spans.len() && spans[i].start < end {
+            end = end.max(spans[i].end);
+            if spans[i].kind == Kind::Secret {
+                kind = Kind::Secret;
+            }
             i += 1;
         }
         if start < at || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
@@ -130,7 +164,7 @@ fn resolve<'s>(root: &'s Value, schema: &'s Value) -> &'s Value {
 fn mark(vault: &mut Vault, root: &Value, schema: &Value, value: &mut Value) {
     let schema = resolve(root, schema);
     if let Some(kind) = schema.get("x-sluice-pii").and_then(Value::as_str) {
-        let kind = placeholder::kind_named(kind).unwrap_or(PiiKind::Other);
+        let kind = placeholder::kind_named(kind).unwrap_or(Kind::Pii(PiiKind::Other));
         match value {
             Value::String(s) => *s = vault.pseudonymise(kind, s),
             Value::Number(n) => *value = Value::String(vault.pseudonymise(kind, &n.to_string())),

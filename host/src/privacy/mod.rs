@@ -4,9 +4,12 @@
 //! - [`placeholder`]: typed placeholders (`[PERSON_1]`) and their shape.
 //! - [`vault`]: one request's mapping between values and placeholders, in
 //!   memory only, wiped when the request ends.
-//! - [`anonymise`]: text and JSON through the anonymiser plugin and the
-//!   schema's `"x-sluice-pii"` marks; a detector that fails refuses
-//!   ([`Refusal`]) rather than letting raw text through.
+//! - [`anonymise`]: text and JSON through the anonymiser plugin, the host's
+//!   credential scan and the schema's `"x-sluice-pii"` marks; a detector
+//!   that fails refuses ([`Refusal`]) rather than letting raw text through.
+//! - [`secrets`]: credentials (key and token formats, passwords, random
+//!   tokens after a credential word), masked as `[SECRET_N]` and not
+//!   restored unless the policy says so.
 //! - [`restore`]: re-identification of text, JSON and streams, where a
 //!   placeholder may be split across chunks.
 //! - [`outbound`]: the one way text reaches the cloud: pseudonymised, sent,
@@ -25,6 +28,7 @@ pub mod anonymise;
 pub mod outbound;
 pub mod placeholder;
 pub mod restore;
+pub mod secrets;
 pub mod vault;
 
 pub use anonymise::{Anonymiser, Refusal};

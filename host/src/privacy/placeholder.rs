@@ -1,10 +1,30 @@
 //! Placeholders: `[KIND_N]`, the kind in capitals and a number that counts
-//! values of that kind within one request (`[PERSON_1]`, `[TAX_ID_2]`).
+//! values of that kind within one request (`[PERSON_1]`, `[TAX_ID_2]`,
+//! `[SECRET_1]`).
 
 use crate::plugins::contract::PiiKind;
 
+/// What a placeholder stands for: personal data of one of the contract's
+/// kinds, or a credential, which the host finds itself (`secrets`) and
+/// which the contract's `pii-kind` has no case for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pii(PiiKind),
+    Secret,
+}
+
+impl From<PiiKind> for Kind {
+    fn from(kind: PiiKind) -> Kind {
+        Kind::Pii(kind)
+    }
+}
+
 /// The label of a kind inside a placeholder.
-pub fn label(kind: PiiKind) -> &'static str {
+pub fn label(kind: impl Into<Kind>) -> &'static str {
+    let kind = match kind.into() {
+        Kind::Secret => return SECRET,
+        Kind::Pii(kind) => kind,
+    };
     match kind {
         PiiKind::Person => "PERSON",
         PiiKind::Organisation => "ORGANISATION",
@@ -21,10 +41,16 @@ pub fn label(kind: PiiKind) -> &'static str {
     }
 }
 
+/// The label of credentials: `[SECRET_1]`.
+pub const SECRET: &str = "SECRET";
+
 /// The kind a schema mark names (`"x-sluice-pii": "person"`), in the
-/// contract's spelling.
-pub fn kind_named(name: &str) -> Option<PiiKind> {
-    Some(match name {
+/// contract's spelling, or `secret`.
+pub fn kind_named(name: &str) -> Option<Kind> {
+    if name == "secret" {
+        return Some(Kind::Secret);
+    }
+    Some(Kind::Pii(match name {
         "person" => PiiKind::Person,
         "organisation" | "organization" => PiiKind::Organisation,
         "email" => PiiKind::Email,
@@ -38,10 +64,10 @@ pub fn kind_named(name: &str) -> Option<PiiKind> {
         "ip-address" => PiiKind::IpAddress,
         "other" => PiiKind::Other,
         _ => return None,
-    })
+    }))
 }
 
-pub fn format(kind: PiiKind, n: usize) -> String {
+pub fn format(kind: impl Into<Kind>, n: usize) -> String {
     format!("[{}_{n}]", label(kind))
 }
 
@@ -97,7 +123,11 @@ mod tests {
         assert!(could_start(b"[PERSON_1"));
         assert!(!could_start(b"[PERSON_1]"));
         assert!(!could_start(b"[a"));
-        assert_eq!(kind_named("national-id"), Some(PiiKind::NationalId));
+        assert_eq!(
+            kind_named("national-id"),
+            Some(Kind::Pii(PiiKind::NationalId))
+        );
+        assert_eq!(kind_named("secret"), Some(Kind::Secret));
         assert_eq!(kind_named("shoe-size"), None);
     }
 }

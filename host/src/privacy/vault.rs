@@ -1,13 +1,17 @@
 //! One request's mapping between personal values and placeholders. It lives
 //! in memory for the request only; dropping it overwrites every value it held
 //! (`zeroize`), so nothing sensitive lingers in freed memory.
+//!
+//! Credentials (`[SECRET_N]`) are masked like any value but, unless the
+//! policy says otherwise, never restored: a key the cloud saw only as a
+//! placeholder is not put back into an answer that the client may log,
+//! store or show. The placeholder stays in the answer instead.
 
 use std::collections::HashMap;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::plugins::contract::PiiKind;
-use crate::privacy::placeholder;
+use crate::privacy::placeholder::{self, Kind};
 
 #[derive(Default)]
 pub struct Vault {
@@ -18,6 +22,8 @@ pub struct Vault {
     /// values issued per kind, for numbering
     counts: HashMap<&'static str, usize>,
     longest: usize,
+    /// Whether `original` gives back credentials.
+    restore_secrets: bool,
 }
 
 impl Vault {
@@ -25,8 +31,15 @@ impl Vault {
         Vault::default()
     }
 
+    /// A vault that restores credentials too (a policy's `restore_secrets`).
+    pub fn restoring_secrets(mut self, restore: bool) -> Vault {
+        self.restore_secrets = restore;
+        self
+    }
+
     /// The placeholder for `value`: the same one every time within this vault.
-    pub fn pseudonymise(&mut self, kind: PiiKind, value: &str) -> String {
+    pub fn pseudonymise(&mut self, kind: impl Into<Kind>, value: &str) -> String {
+        let kind = kind.into();
         let label = placeholder::label(kind);
         let key = (label, value.to_string());
         if let Some(p) = self.issued.get(&key) {
@@ -42,8 +55,14 @@ impl Vault {
         p
     }
 
-    /// The value behind a placeholder this vault issued.
+    /// The value behind a placeholder this vault issued and may restore.
     pub fn original(&self, placeholder: &str) -> Option<&str> {
+        let secret = placeholder
+            .strip_prefix('[')
+            .is_some_and(|p| p.starts_with(placeholder::SECRET) && p[6..].starts_with('_'));
+        if secret && !self.restore_secrets {
+            return None;
+        }
         self.originals.get(placeholder).map(|v| v.as_str())
     }
 
@@ -87,6 +106,19 @@ impl Drop for Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::contract::PiiKind;
+
+    #[test]
+    fn secrets_are_restored_only_when_asked() {
+        let mut v = Vault::new();
+        let p = v.pseudonymise(Kind::Secret, "ghp_abc");
+        assert_eq!(p, "[SECRET_1]");
+        assert_eq!(v.original(&p), None);
+        assert_eq!(v.values().collect::<Vec<_>>(), ["ghp_abc"]);
+        let mut v = Vault::new().restoring_secrets(true);
+        let p = v.pseudonymise(Kind::Secret, "ghp_abc");
+        assert_eq!(v.original(&p), Some("ghp_abc"));
+    }
 
     #[test]
     fn same_value_same_placeholder_and_numbering_per_kind() {
