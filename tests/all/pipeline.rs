@@ -559,3 +559,70 @@ fn a_bad_policy_edit_keeps_the_old_version_serving() {
         "{log}"
     );
 }
+
+/// `sluice run`, the binary, on a policy whose router sleeps in WASI: the
+/// document is answered from the local route, the router stage ends within
+/// its deadline (25 ms) + 50 ms, and the audit log holds one route record
+/// naming the failure and one answer record.
+#[test]
+fn sluice_run_answers_local_when_the_router_sleeps() {
+    let policy = "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
+                  [router]\nplugin = \"sleeper\"\n[anonymiser]\nplugin = \"pii-detector\"\n";
+    let ws = Workspace::new(&[("blocked", policy)]);
+    ws.add_plugin("testing/sleeper", "sleeper");
+    let document = ws.dir.path().join("message.txt");
+    std::fs::write(
+        &document,
+        "Necesito una cita el lunes para revisar mi contrato.",
+    )
+    .unwrap();
+    let binary = root().join("target/debug/sluice");
+    assert!(
+        binary.exists(),
+        "{} is missing: `cargo xtask test` builds it",
+        binary.display()
+    );
+    let output = std::process::Command::new(&binary)
+        .args([
+            "run",
+            "--policy",
+            "blocked",
+            "--id",
+            "run-sleeper",
+            "--policies",
+        ])
+        .arg(ws.policies())
+        .arg("--audit")
+        .arg(ws.audit())
+        .arg("--config")
+        .arg(root().join("sluice.toml"))
+        .arg(&document)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("route local"), "{stderr}");
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    valid("intent.json", &result);
+
+    let trail = records(&ws.audit(), "run-sleeper");
+    let routes: Vec<&Record> = trail
+        .iter()
+        .filter(|r| r.entry.kind == Some(Kind::Route))
+        .collect();
+    assert_eq!(routes.len(), 1, "{trail:?}");
+    assert!(
+        routes[0].entry.reasons[0]
+            .starts_with("fallback: plugin sleeper ran past its deadline of 25ms"),
+        "{:?}",
+        routes[0].entry.reasons
+    );
+    let answers: Vec<&Record> = trail
+        .iter()
+        .filter(|r| r.entry.kind == Some(Kind::Answer))
+        .collect();
+    assert_eq!(answers.len(), 1, "{trail:?}");
+    let router_ms = answers[0].entry.latency_ms["router"];
+    assert!(router_ms <= 75.0, "router stage took {router_ms} ms");
+}

@@ -218,3 +218,26 @@ fn classify(error: wasmtime::Error, settings: &CallSettings) -> PluginError {
     }
     PluginError::Failed(format!("{error:#}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_or_a_wait_inside_a_call_ends_it_with_a_typed_error() {
+        let settings = CallSettings::default();
+        let panicked: Result<(), Stopped> =
+            bounded(settings.deadline, async { panic!("host function bug") }).await;
+        let error = panicked.unwrap_err().into_error(&settings);
+        assert!(
+            matches!(&error, PluginError::Panic(m) if m == "host function bug"),
+            "{error:?}"
+        );
+
+        let started = std::time::Instant::now();
+        let waited = bounded(settings.deadline, std::future::pending::<()>()).await;
+        let error = waited.unwrap_err().into_error(&settings);
+        assert!(matches!(error, PluginError::Timeout(d) if d == settings.deadline));
+        assert!(started.elapsed() < settings.deadline + Duration::from_millis(50));
+    }
+}
