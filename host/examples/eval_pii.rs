@@ -4,11 +4,15 @@
 //! instance per call, as the host runs anonymisers).
 //!
 //! Usage: eval_pii [FILE.jsonl ...] [--plugin WASM] [--presidio BASELINE.jsonl]
+//! [--prose PROSE.jsonl]
 //! (default: the three dev sets in ../shared/eval/pii and
 //! policies/pii-detector.wasm). Each file is JSON lines `{"text", "spans":
 //! [{"type", "start", "end"}], "lang"?}` with character offsets.
 //! `--presidio` takes the lines `host/benches/presidio_baseline.py` printed for
 //! the same files and puts Presidio's recall and throughput beside ours.
+//! `--prose` takes `{"lang", "text"}` lines of ordinary prose with no
+//! personal data (`host/benches/prose_sentences.py`): every span found
+//! there is a false positive, counted per 1,000 words and language.
 //!
 //! Gold types map onto the contract's kinds by [`kind_of`]; a prediction
 //! matches a gold span only when the kinds agree.
@@ -24,7 +28,8 @@ use sluice::plugins::{CallSettings, HostConfig, PluginEngine, loader};
 
 /// The contract's kind for a gold type of latam_dev, presidio_dev or
 /// meddocan_dev; `None` for types that are not personal data the detector
-/// looks for (ages, sex, professions, countries and regions, titles).
+/// looks for (ages, sex, professions, titles). Places (cities, regions,
+/// countries) are `Address`: the contract has no kind of their own.
 fn kind_of(gold: &str) -> Option<PiiKind> {
     Some(match gold {
         "PERSON"
@@ -47,7 +52,7 @@ fn kind_of(gold: &str) -> Option<PiiKind> {
         "CO_NIT" | "MX_RFC" | "BR_CNPJ" => PiiKind::TaxId,
         "MX_CLABE" | "BANK_ACCOUNT" | "IBAN_CODE" => PiiKind::BankAccount,
         "CREDIT_CARD" => PiiKind::Card,
-        "STREET_ADDRESS" | "CALLE" => PiiKind::Address,
+        "STREET_ADDRESS" | "CALLE" | "TERRITORIO" | "PAIS" | "GPE" => PiiKind::Address,
         "DATE" | "DATE_TIME" | "FECHAS" => PiiKind::Date,
         "IP_ADDRESS" => PiiKind::IpAddress,
         _ => return None,
@@ -161,10 +166,12 @@ fn main() -> anyhow::Result<()> {
     let mut files = Vec::new();
     let mut plugin_path = root.join("policies/pii-detector.wasm");
     let mut presidio: BTreeMap<String, Value> = BTreeMap::new();
+    let mut prose = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--plugin" => plugin_path = PathBuf::from(args.next().context("--plugin WASM")?),
+            "--prose" => prose = Some(PathBuf::from(args.next().context("--prose FILE")?)),
             "--presidio" => {
                 let path = args.next().context("--presidio FILE")?;
                 for line in std::fs::read_to_string(&path)?
@@ -399,5 +406,38 @@ fn main() -> anyhow::Result<()> {
         times[25].as_secs_f64() * 1e3,
         times[45].as_secs_f64() * 1e3
     );
+
+    if let Some(prose) = prose {
+        println!("\n## ordinary prose ({})", prose.display());
+        println!("| language | sentences | words | spans found | per 1,000 words |");
+        println!("|---|---|---|---|---|");
+        let lines = read(&prose)?;
+        let mut examples = Vec::new();
+        let mut by_lang: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+        for line in &lines {
+            let spans = engine.block_on(plugin.detect(&line.text, &line.lang, &settings))?;
+            let counts = by_lang.entry(&line.lang).or_default();
+            counts.0 += 1;
+            counts.1 += line.text.split_whitespace().count();
+            counts.2 += spans.len();
+            for span in spans {
+                examples.push(format!(
+                    "{} {:?} in {:?}",
+                    line.lang,
+                    span.kind,
+                    &line.text[span.start as usize..span.end as usize]
+                ));
+            }
+        }
+        for (lang, (sentences, words, found)) in &by_lang {
+            println!(
+                "| {lang} | {sentences} | {words} | {found} | {:.2} |",
+                *found as f64 * 1e3 / *words as f64
+            );
+        }
+        for example in examples.iter().take(40) {
+            println!("- {example}");
+        }
+    }
     Ok(())
 }

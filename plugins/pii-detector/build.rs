@@ -8,6 +8,8 @@
 //!   stays in the processor's nearest cache. A slot is one `u32`: where the
 //!   word is in `KEYS` (its bits, four bytes, then the word), six bits of its
 //!   hash and its length (`offset << 11 | tag << 5 | length`; 0 when empty);
+//!   Place names of several words (`Ciudad Real`) are keys as written, with
+//!   single spaces; their first word is marked as one that may start one;
 //! - `ORG_SUFFIXES`: the company suffixes, grouped by their first byte.
 
 #[path = "src/word_hash.rs"]
@@ -38,6 +40,15 @@ const EXACT: &[(&str, u32)] = &[
     ("street_words", 1 << 14),
 ];
 
+/// Lists of lower-case words entered in their title-case form, which is how
+/// a sentence's first word is written (`lexicon::list::COMMON`).
+const TITLED: &[(&str, u32)] = &[("common_words", 1 << 25)];
+
+/// Lists of place names, as written, some of several words
+/// (`lexicon::list::PLACE`); the first word of those gets `PLACE_START`.
+const PLACES: &[(&str, u32)] = &[("places", 1 << 26), ("regions", 1 << 26)];
+const PLACE_START: u32 = 1 << 27;
+
 /// The list of the first words of company suffixes (`S` of `S.A.S.`), as
 /// written (`lexicon::list::SUFFIX_START`).
 const SUFFIX_START: u32 = 1 << 15;
@@ -53,6 +64,8 @@ const CUES: &[(&str, u32)] = &[
     ("money_cues", 1 << 22),
     ("tax_cues", 1 << 23),
     ("address_cues", 1 << 24),
+    ("place_cues", 1 << 28),
+    ("relatives", 1 << 29),
 ];
 
 fn read(stem: &str) -> Vec<String> {
@@ -71,6 +84,30 @@ fn main() {
     for &(stem, bit) in CAPITALISED.iter().chain(EXACT) {
         for word in read(stem) {
             *bits.entry(word).or_default() |= bit;
+        }
+    }
+    for &(stem, bit) in TITLED {
+        for word in read(stem) {
+            let mut chars = word.chars();
+            let title: String = chars
+                .next()
+                .into_iter()
+                .flat_map(char::to_uppercase)
+                .chain(chars)
+                .collect();
+            *bits.entry(title).or_default() |= bit;
+        }
+    }
+    for &(stem, bit) in PLACES {
+        for place in read(stem) {
+            let first: String = place
+                .chars()
+                .take_while(|&c| c.is_alphanumeric() || c == '\'')
+                .collect();
+            if first.len() < place.len() {
+                *bits.entry(first).or_default() |= PLACE_START;
+            }
+            *bits.entry(place).or_default() |= bit;
         }
     }
     for suffix in read("org_suffixes") {

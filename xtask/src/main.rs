@@ -596,6 +596,16 @@ fn eval_pii(root: &Path, args: &[String]) -> Result<()> {
     )?;
     let baseline_file = out.join("presidio.jsonl");
     std::fs::write(&baseline_file, baseline)?;
+    let prose_python = python_env(
+        "prose-venv",
+        "django",
+        &[PROSE_PACKAGE],
+        "Django's translated sentences for the prose figure",
+    )?;
+    let prose =
+        capture(Command::new(&prose_python).arg(root.join("host/benches/prose_sentences.py")))?;
+    let prose_file = out.join("prose.jsonl");
+    std::fs::write(&prose_file, prose)?;
     run(Command::new("cargo")
         .args([
             "run",
@@ -608,8 +618,14 @@ fn eval_pii(root: &Path, args: &[String]) -> Result<()> {
         ])
         .args(&files)
         .arg("--presidio")
-        .arg(&baseline_file))
+        .arg(&baseline_file)
+        .arg("--prose")
+        .arg(&prose_file))
 }
+
+/// Ordinary prose in English, Spanish and Portuguese, with no personal data
+/// (`host/benches/prose_sentences.py`).
+const PROSE_PACKAGE: &str = "django==5.2.20";
 
 fn capture(cmd: &mut Command) -> Result<String> {
     let shown = format!("{cmd:?}");

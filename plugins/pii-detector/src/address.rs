@@ -171,10 +171,12 @@ fn street_type_core(text: &Text, t: usize) -> Option<usize> {
     if text.is(i, ".") {
         i += 1;
     }
-    if !text.is_gap(i) {
+    if text.is_gap(i) {
+        i += 1;
+    } else if !text.is(t, "/") {
+        // Only `C/` may be written onto the name: `C/Irunlarrea 3`.
         return None;
     }
-    i += 1;
     // The street's name or number, then the house number.
     for _ in 0..7 {
         let tok = i;
@@ -202,13 +204,19 @@ fn street_type_core(text: &Text, t: usize) -> Option<usize> {
         }
         let word = text.class(tok) == Some(Class::Word)
             && (text.is_capitalised(tok) || is_particle(text, tok));
-        // Brazilian: `Rua Augusta, 18`.
-        if word
-            && text.is(tok + 1, ",")
-            && text.is_gap(tok + 2)
-            && text.class(tok + 3) == Some(Class::Number)
-        {
-            return Some(tok + 4);
+        // Brazilian: `Rua Augusta, 18`; Spanish: `Avda. Valdecilla, s/n`.
+        if word && text.is(tok + 1, ",") && text.is_gap(tok + 2) {
+            if text.class(tok + 3) == Some(Class::Number) {
+                return Some(tok + 4);
+            }
+            if let Some(end) = no_number(text, tok + 3) {
+                return Some(end);
+            }
+        }
+        if word && text.is_gap(tok + 1) && tok > t + 1 {
+            if let Some(end) = no_number(text, tok + 2) {
+                return Some(end);
+            }
         }
         let number = is_number_like(text, tok);
         if !(word || number) {
@@ -237,6 +245,14 @@ fn street_type_core(text: &Text, t: usize) -> Option<usize> {
     None
 }
 
+/// `s/n` (`sin número`, no house number) at `t`: the token past it.
+fn no_number(text: &Text, t: usize) -> Option<usize> {
+    (matches!(text.str(t), "s" | "S")
+        && text.is(t + 1, "/")
+        && matches!(text.str(t + 2), "n" | "N"))
+    .then_some(t + 3)
+}
+
 /// A house number at `t` then a name and a street suffix (`66 Glen Street`).
 fn suffix_core(text: &Text, t: usize) -> Option<usize> {
     let mut i = t + 1;
@@ -254,11 +270,18 @@ fn suffix_core(text: &Text, t: usize) -> Option<usize> {
 
 /// A core starting at the word `t`.
 fn word_core(text: &Text, t: usize) -> Option<usize> {
+    if text.is(t, "c") && text.is(t + 1, "/") {
+        return street_type_core(text, t + 1);
+    }
     if !text.is_capitalised(t) {
         return None;
     }
     if text.has_flag(t, list::STREET_TYPE) {
         return street_type_core(text, t);
+    }
+    // `C/ Pintor Baeza, 11`, `c/ Doctor Esquerdo 46`, `C/. Camino Sur`.
+    if matches!(text.str(t), "C" | "c") && text.is(t + 1, "/") {
+        return street_type_core(text, t + 1);
     }
     if let Some(end) = po_box(text, t) {
         return Some(end);
@@ -558,6 +581,20 @@ mod tests {
                 "He lives at 66 Glen Street Suite 258, Boston.",
                 "66 Glen Street Suite 258, Boston",
             ),
+            (
+                "Domicilio: C/ Virgen de la Cabeza, 62,3 A.",
+                "C/ Virgen de la Cabeza, 62",
+            ),
+            (
+                "Urología. c/ Doctor Esquerdo 46. Madrid",
+                "c/ Doctor Esquerdo 46",
+            ),
+            ("está en C/Irunlarrea 3, bajo", "C/Irunlarrea 3"),
+            (
+                "Servicio. Avda. Valdecilla, s/n 39008 Santander",
+                "Avda. Valdecilla, s/n 39008 Santander",
+            ),
+            ("Ctra. del Canyet s/n - bajo", "Ctra. del Canyet s/n"),
         ] {
             assert_eq!(addresses(sentence), vec![address], "{sentence}");
         }

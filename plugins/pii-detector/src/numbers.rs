@@ -290,7 +290,13 @@ fn classify(text: &Text, c: &Chain, out: &mut Vec<Finding>) {
     if before & list::ACCOUNT_CUE != 0 && (6..=22).contains(&digits) {
         return push(out, c, Kind::BankAccount, 0.9, CONTEXT);
     }
-    if before & list::ID_CUE != 0 && (5..=12).contains(&digits) && !c.plus {
+    // `C` is the cédula's `C.C.`, but `C/` is a street and `C.P.` a postal code.
+    let postal = |w: usize| text.is(w + 1, "/") || text.is(w + 1, ".") && text.is(w + 2, "P");
+    let id_cue = before & list::ID_CUE != 0
+        && text
+            .words_before(c.first, 4)
+            .any(|w| text.has_flag(w, list::ID_CUE) && !postal(w));
+    if id_cue && (5..=12).contains(&digits) && !c.plus {
         return push(out, c, Kind::NationalId, 0.9, CONTEXT);
     }
     if before & list::TAX_CUE != 0 && (8..=14).contains(&digits) {
@@ -388,6 +394,18 @@ mod tests {
             kinds("cuenta de ahorros 253-397980-89 del"),
             vec![("253-397980-89", Kind::BankAccount)]
         );
+        for (text, id) in [
+            ("Médico: Ana Ruiz  NºCol: 28 28 20943.", "28 28 20943"),
+            ("Servicio: Urgencias.\nEpisodio: 10541765.", "10541765"),
+            ("número de colegiado 282820943", "282820943"),
+        ] {
+            assert_eq!(
+                crate::found_kind(text, Kind::NationalId),
+                vec![id],
+                "{text}"
+            );
+        }
+        assert!(crate::found_kind("C/ Casanova 101, 08011", Kind::NationalId).is_empty());
         assert!(kinds("por valor de $3.000.000 pesos").is_empty());
         assert!(kinds("la Ley 1581 de 2012").is_empty());
         assert_eq!(kinds("Mobile: 33 93 31"), vec![("33 93 31", Kind::Phone)]);
