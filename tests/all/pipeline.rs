@@ -560,69 +560,72 @@ fn a_bad_policy_edit_keeps_the_old_version_serving() {
     );
 }
 
-/// `sluice run`, the binary, on a policy whose router sleeps in WASI: the
-/// document is answered from the local route, the router stage ends within
-/// its deadline (25 ms) + 50 ms, and the audit log holds one route record
-/// naming the failure and one answer record.
+/// `sluice run`, the binary, on policies whose routers block in WASI (a
+/// sleep, a far-future poll, an empty stdin read in a loop, an 8 MiB config
+/// key in a loop): each document is answered from the local route, the
+/// router stage ends within its deadline (25 ms) + 50 ms, and the audit log
+/// holds one route record naming the failure and one answer record.
 #[test]
-fn sluice_run_answers_local_when_the_router_sleeps() {
-    let policy = "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
-                  [router]\nplugin = \"sleeper\"\n[anonymiser]\nplugin = \"pii-detector\"\n";
-    let ws = Workspace::new(&[("blocked", policy)]);
-    ws.add_plugin("testing/sleeper", "sleeper");
+fn sluice_run_answers_local_when_the_router_blocks() {
+    let hostile = ["sleeper", "far-poll", "stdin-read", "config-bomb"];
+    let policies: Vec<(String, String)> = hostile
+        .iter()
+        .map(|h| {
+            let text = format!(
+                "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
+                 [router]\nplugin = \"{h}\"\n[anonymiser]\nplugin = \"pii-detector\"\n"
+            );
+            (format!("blocked-{h}"), text)
+        })
+        .collect();
+    let named: Vec<(&str, &str)> = policies
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let ws = Workspace::new(&named);
     let document = ws.dir.path().join("message.txt");
-    std::fs::write(
-        &document,
-        "Necesito una cita el lunes para revisar mi contrato.",
-    )
-    .unwrap();
+    std::fs::write(&document, "Necesito una cita el lunes para revisar mi contrato.").unwrap();
     let binary = root().join("target/debug/sluice");
     assert!(
         binary.exists(),
         "{} is missing: `cargo xtask test` builds it",
         binary.display()
     );
-    let output = std::process::Command::new(&binary)
-        .args([
-            "run",
-            "--policy",
-            "blocked",
-            "--id",
-            "run-sleeper",
-            "--policies",
-        ])
-        .arg(ws.policies())
-        .arg("--audit")
-        .arg(ws.audit())
-        .arg("--config")
-        .arg(root().join("sluice.toml"))
-        .arg(&document)
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("route local"), "{stderr}");
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
-    valid("intent.json", &result);
+    for h in hostile {
+        ws.add_plugin(&format!("testing/{h}"), h);
+        let id = format!("run-{h}");
+        let output = std::process::Command::new(&binary)
+            .args(["run", "--policy", &format!("blocked-{h}"), "--id", &id])
+            .arg("--policies")
+            .arg(ws.policies())
+            .arg("--audit")
+            .arg(ws.audit())
+            .arg("--config")
+            .arg(root().join("sluice.toml"))
+            .arg(&document)
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{h}: {stderr}");
+        assert!(stderr.contains("route local"), "{h}: {stderr}");
+        let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+        valid("intent.json", &result);
 
-    let trail = records(&ws.audit(), "run-sleeper");
-    let routes: Vec<&Record> = trail
-        .iter()
-        .filter(|r| r.entry.kind == Some(Kind::Route))
-        .collect();
-    assert_eq!(routes.len(), 1, "{trail:?}");
-    assert!(
-        routes[0].entry.reasons[0]
-            .starts_with("fallback: plugin sleeper ran past its deadline of 25ms"),
-        "{:?}",
-        routes[0].entry.reasons
-    );
-    let answers: Vec<&Record> = trail
-        .iter()
-        .filter(|r| r.entry.kind == Some(Kind::Answer))
-        .collect();
-    assert_eq!(answers.len(), 1, "{trail:?}");
-    let router_ms = answers[0].entry.latency_ms["router"];
-    assert!(router_ms <= 75.0, "router stage took {router_ms} ms");
+        let trail = records(&ws.audit(), &id);
+        let of = |kind: Kind| -> Vec<&Record> {
+            trail.iter().filter(|r| r.entry.kind == Some(kind)).collect()
+        };
+        let routes = of(Kind::Route);
+        assert_eq!(routes.len(), 1, "{h}: {trail:?}");
+        let reason = &routes[0].entry.reasons[0];
+        assert!(
+            reason.starts_with(&format!("fallback: plugin {h} ran past its deadline of 25ms")),
+            "{h}: {reason}"
+        );
+        let answers = of(Kind::Answer);
+        assert_eq!(answers.len(), 1, "{h}: {trail:?}");
+        let router_ms = answers[0].entry.latency_ms["router"];
+        assert!(router_ms <= 75.0, "{h}: router stage took {router_ms} ms");
+    }
 }
