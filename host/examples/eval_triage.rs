@@ -1,7 +1,8 @@
 //! Extraction report for the contract-triage stage (`cargo xtask eval
 //! triage`): document type, governing law, parties and agreement date read
 //! by the local model, scored against human labels in the CUAD
-//! `master_clauses` format.
+//! `master_clauses` format; and how well each field's confidence tells a
+//! right value from a wrong one (AUROC, beside the record-wide confidence).
 //!
 //! Usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N]
 //! (default: ../shared/eval/contracts/cuad/{contracts,master_clauses_dev.csv}).
@@ -11,16 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
-use sluice::local::triage::{HEAD_TOKENS, TAIL_TOKENS, TriageStage};
+use sluice::calibration::fit::auroc;
+use sluice::calibration::labels;
+use sluice::local::triage::{DOCUMENT_TOKENS, Triage, TriageStage};
 use sluice::local::{self, Backend, LocalRuntime};
-
-struct Label {
-    document_type: String,
-    parties: Vec<String>,
-    governing_law: String,
-    agreement_date: Option<String>,
-}
 
 #[derive(Default)]
 struct Score {
@@ -36,6 +31,10 @@ struct Score {
     parties_correct: usize,
     confidence: f64,
     seconds: f64,
+    /// Per key field: (its confidence, the record's confidence, whether it was right).
+    scored: HashMap<&'static str, Vec<(f64, f64, bool)>>,
+    /// Values with evidence, and of those, evidence that holds the value as written.
+    evidence: (usize, usize),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,17 +55,8 @@ fn main() -> anyhow::Result<()> {
         [dir, csv] => (dir.clone(), csv.clone()),
         _ => bail!("usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N]"),
     };
-    let labels = read_labels(&csv_path)?;
-    let mut contracts: Vec<(PathBuf, &Label)> = std::fs::read_dir(&dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| {
-            let stem = p.file_stem()?.to_string_lossy().to_string();
-            labels.get(&stem).map(|label| (p, label))
-        })
-        .collect();
-    contracts.sort_by(|a, b| a.0.cmp(&b.0));
-    contracts.truncate(limit);
+    let labels = labels::read(&csv_path)?;
+    let contracts = labels::labelled(&dir, &labels, limit)?;
     if contracts.is_empty() {
         bail!(
             "no contract in {} has a label in {}",
@@ -84,26 +74,47 @@ fn main() -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path)?;
         let started = Instant::now();
         let prepared = stage.request(runtime.tokenizer(), &text);
-        let (request, truncated) = (prepared.request, prepared.truncated);
+        let (request, reading) = (prepared.request, prepared.reading);
         let outcome = runtime
             .submit(request)?
             .wait()
             .map_err(anyhow::Error::from)
-            .and_then(|g| Ok(stage.finish(g, truncated)?));
+            .and_then(|g| Ok(stage.finish(g, reading)?));
         score.seconds += started.elapsed().as_secs_f64();
         score.contracts += 1;
-        let record = match outcome {
+        let triage = match outcome {
             Ok(triage) => {
                 score.valid += 1;
                 score.confidence += triage.confidence;
-                triage.record
+                triage
             }
             Err(e) => {
                 eprintln!("{}: {e:#}", path.display());
                 continue;
             }
         };
-        grade(&record, label, &mut score);
+        let record = &triage.record;
+        let grade = labels::grade(record, label);
+        score.type_exact += usize::from(grade.type_exact);
+        score.type_words += grade.type_words;
+        score.law += usize::from(grade.law);
+        score.date += usize::from(grade.date);
+        score.parties_labelled += grade.parties_labelled;
+        score.parties_found += grade.parties_found;
+        score.parties_predicted += grade.parties_predicted;
+        score.parties_correct += grade.parties_correct;
+        for (field, correct) in grade.right() {
+            let confidence = triage
+                .fields
+                .get(field)
+                .map_or(1.0, |f| f64::from(f.confidence.mean));
+            score
+                .scored
+                .entry(field)
+                .or_default()
+                .push((confidence, triage.confidence, correct));
+        }
+        count_evidence(&text, &triage, &mut score);
         eprintln!(
             "[{}/{}] {:.1} s  {}",
             n + 1,
@@ -116,138 +127,22 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_labels(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{} has no column {name:?}", path.display()))
-    };
-    let (file, kind, parties, law, date) = (
-        column("Filename")?,
-        column("Document Name-Answer")?,
-        column("Parties-Answer")?,
-        column("Governing Law-Answer")?,
-        column("Agreement Date-Answer")?,
-    );
-    let mut labels = HashMap::new();
-    for row in reader.records() {
-        let row = row?;
-        let stem = Path::new(&row[file])
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        labels.insert(
-            stem,
-            Label {
-                document_type: row[kind].to_string(),
-                parties: row[parties]
-                    .split(';')
-                    .map(party_name)
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-                governing_law: row[law].to_string(),
-                agreement_date: us_date(&row[date]),
-            },
-        );
+/// Whether each value with evidence was read from a passage that holds it
+/// as written (dates are normalised, so they are left out).
+fn count_evidence(document: &str, triage: &Triage, score: &mut Score) {
+    for field in ["document_type", "governing_law"] {
+        let (Some(value), Some(reading)) =
+            (triage.record[field].as_str(), triage.fields.get(field))
+        else {
+            continue;
+        };
+        let Some(evidence) = &reading.evidence else {
+            continue;
+        };
+        score.evidence.0 += 1;
+        let passage = document.trim()[evidence.start..evidence.end].to_lowercase();
+        score.evidence.1 += usize::from(passage.contains(&value.to_lowercase()));
     }
-    Ok(labels)
-}
-
-/// `ACME, INC. ("Acme")` → `acme inc`.
-fn party_name(raw: &str) -> String {
-    let name = raw.split(['(', '"', '“']).next().unwrap_or(raw);
-    normalise(name)
-}
-
-/// Upper/lower case, punctuation and spacing do not count.
-fn normalise(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `6/21/1999` → `1999-06-21`.
-fn us_date(raw: &str) -> Option<String> {
-    let parts: Vec<u32> = raw
-        .trim()
-        .split('/')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect();
-    match parts.as_slice() {
-        [m, d, y] if *y > 1900 => Some(format!("{y:04}-{m:02}-{d:02}")),
-        _ => None,
-    }
-}
-
-fn words(text: &str) -> Vec<String> {
-    const FILLER: [&str; 5] = ["agreement", "the", "and", "of", "contract"];
-    normalise(text)
-        .split(' ')
-        .filter(|w| !w.is_empty() && !FILLER.contains(w))
-        .map(String::from)
-        .collect()
-}
-
-/// Share of words in common (Jaccard), ignoring filler words.
-fn overlap(a: &str, b: &str) -> f64 {
-    let (a, b) = (words(a), words(b));
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
-    }
-    let common = a.iter().filter(|w| b.contains(w)).count() as f64;
-    common / (a.len() + b.len()) as f64 * 2.0
-}
-
-fn same_party(label: &str, predicted: &str) -> bool {
-    let predicted = normalise(predicted);
-    !predicted.is_empty()
-        && (label.contains(&predicted)
-            || predicted.contains(label)
-            || overlap(label, &predicted) >= 0.6)
-}
-
-fn grade(record: &Value, label: &Label, score: &mut Score) {
-    let kind = record["document_type"].as_str().unwrap_or_default();
-    score.type_exact += usize::from(normalise(kind) == normalise(&label.document_type));
-    score.type_words += overlap(kind, &label.document_type);
-
-    let law = record["governing_law"]
-        .as_str()
-        .map(normalise)
-        .unwrap_or_default();
-    let expected = normalise(&label.governing_law);
-    score.law += usize::from(if expected.is_empty() {
-        law.is_empty()
-    } else {
-        !law.is_empty() && (expected.contains(&law) || law.contains(&expected))
-    });
-
-    score.date +=
-        usize::from(record["agreement_date"].as_str().map(String::from) == label.agreement_date);
-
-    let names: Vec<&str> = record["parties"]
-        .as_array()
-        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
-        .unwrap_or_default();
-    score.parties_labelled += label.parties.len();
-    score.parties_found += label
-        .parties
-        .iter()
-        .filter(|l| names.iter().any(|n| same_party(l, n)))
-        .count();
-    score.parties_predicted += names.len();
-    score.parties_correct += names
-        .iter()
-        .filter(|n| label.parties.iter().any(|l| same_party(l, n)))
-        .count();
 }
 
 fn report(s: &Score, dir: &Path) {
@@ -259,7 +154,7 @@ fn report(s: &Score, dir: &Path) {
         dir.display()
     );
     println!(
-        "input: each contract cut to its first {HEAD_TOKENS} and last {TAIL_TOKENS} tokens; greedy, schema-constrained"
+        "input: the whole contract, or {DOCUMENT_TOKENS} tokens of it read clause by clause (opening lines, then each field's best passages); greedy, schema-constrained"
     );
     println!("| measure | value |");
     println!("|---|---|");
@@ -291,4 +186,26 @@ fn report(s: &Score, dir: &Path) {
         s.confidence / s.valid.max(1) as f64
     );
     println!("| seconds per contract | {:.1} |", s.seconds / n);
+    println!(
+        "| values whose evidence passage holds them as written (type, law) | {}/{} |",
+        s.evidence.1, s.evidence.0
+    );
+    println!();
+    println!(
+        "| key field | right | AUROC of its own confidence | AUROC of the record's confidence |"
+    );
+    println!("|---|---|---|---|");
+    let mut fields: Vec<_> = s.scored.iter().collect();
+    fields.sort_by_key(|(f, _)| *f);
+    for (field, scored) in fields {
+        let own: Vec<(f64, bool)> = scored.iter().map(|s| (s.0, s.2)).collect();
+        let record: Vec<(f64, bool)> = scored.iter().map(|s| (s.1, s.2)).collect();
+        println!(
+            "| {field} | {}/{} | {:.3} | {:.3} |",
+            scored.iter().filter(|s| s.2).count(),
+            scored.len(),
+            auroc(&own),
+            auroc(&record)
+        );
+    }
 }

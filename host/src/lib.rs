@@ -14,11 +14,14 @@
 //! - [`cloud`]: the OpenAI-compatible client (retries, breaker, pricing).
 //! - [`pipeline`]: policies and the pattern executors.
 //! - [`audit`]: the hash-chained decision log.
+//! - [`calibration`]: per-field calibration of the local model's confidence
+//!   against labelled documents.
 //!
 //! The codemap and the invariants are in `docs/ARCHITECTURE.md`.
 
 pub mod api;
 pub mod audit;
+pub mod calibration;
 pub mod cloud;
 pub mod config;
 pub mod local;

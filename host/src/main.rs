@@ -34,6 +34,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Run one document through a policy; print the result and the decision trace.
     Run(cli::run::RunArgs),
+    /// Fit a policy's per-field confidence calibration on labelled documents;
+    /// report it (two-fold) and write it beside the policy.
+    Calibrate(cli::calibrate::CalibrateArgs),
     /// API keys.
     Key {
         #[command(subcommand)]
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
             command: KeyCommand::New,
         } => cli::serve::new_key(),
         Command::Run(args) => cli::run::run(&args),
+        Command::Calibrate(args) => cli::calibrate::calibrate(&args),
         Command::Audit { command } => match command {
             AuditCommand::Verify(args) => cli::audit::verify(&args),
             AuditCommand::Query(args) => cli::audit::query(&args),

@@ -138,6 +138,7 @@ async fn sixteen_sleeping_plugins_do_not_starve_the_others() {
             "{took:?}"
         );
     }
+    eprintln!("good router calls in 1 s: {alone} alone, {beside} beside 16 sleepers");
     assert!(
         beside * 2 >= alone,
         "a good router answered {beside} calls beside 16 sleepers, {alone} alone"

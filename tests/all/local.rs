@@ -186,8 +186,8 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
     assert_eq!(contracts.len(), 20);
     for path in contracts {
         let text = std::fs::read_to_string(&path).unwrap();
-        let request = stage.request(runtime.tokenizer(), &text).request;
-        let generation = runtime.submit(request).unwrap().wait().unwrap();
+        let prepared = stage.request(runtime.tokenizer(), &text);
+        let generation = runtime.submit(prepared.request).unwrap().wait().unwrap();
         // The raw constrained output parses and, with the computed field
         // added, validates: no retries, no repair.
         let mut record: Value = serde_json::from_str(&generation.text)
@@ -203,12 +203,44 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
             path.display()
         );
         assert!((0.0..=1.0).contains(&generation.confidence));
-        let triage = stage.finish(generation, false).unwrap();
+        let triage = stage.finish(generation, prepared.reading).unwrap();
         assert!(
             triage.record["parties"]
                 .as_array()
                 .is_some_and(|p| !p.is_empty())
         );
+        // Every field has its confidence; every evidence range is a passage
+        // of the document that holds the value it is given for.
+        let document = text.trim();
+        for (field, value) in triage.record.as_object().unwrap() {
+            if field == "confidence_score" {
+                continue;
+            }
+            let reading = &triage.fields[field];
+            assert!((0.0..=1.0).contains(&reading.confidence.mean));
+            assert!(reading.confidence.min <= reading.confidence.mean + 1e-6);
+            let Some(evidence) = &reading.evidence else {
+                continue;
+            };
+            let passage = document[evidence.start..evidence.end].to_lowercase();
+            let holds = |written: &str| {
+                let written = written.to_lowercase();
+                let year = written.get(..4).filter(|_| written.len() == 10);
+                passage.contains(&written) || year.is_some_and(|y| passage.contains(y))
+            };
+            let supported = match value {
+                Value::String(s) => holds(s),
+                Value::Array(items) => items
+                    .iter()
+                    .any(|i| i.as_str().or_else(|| i["name"].as_str()).is_some_and(holds)),
+                _ => false,
+            };
+            assert!(
+                supported,
+                "{}: {field} = {value} read from {passage:?}",
+                path.display()
+            );
+        }
     }
 }
 

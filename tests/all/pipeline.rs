@@ -560,6 +560,67 @@ fn a_bad_policy_edit_keeps_the_old_version_serving() {
     );
 }
 
+/// A calibration file beside a policy is loaded with it, hot-reloads, and
+/// a bad one is refused with the old version still serving.
+#[test]
+fn a_calibration_file_hot_reloads_and_a_bad_one_keeps_the_old() {
+    let ws = Workspace::new(&[]);
+    let policies = Policies::load(&ws.policies(), CallSettings::default(), None);
+    let _watch = sluice::pipeline::policies::watch(policies.clone()).unwrap();
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(done(), "timed out waiting for {what}");
+    };
+    assert!(
+        policies
+            .get("contract-triage")
+            .unwrap()
+            .calibration
+            .is_none()
+    );
+    let file = ws.policies().join("contract-triage.calibration.json");
+    let good = r#"{"format": "sluice-calibration/1", "fitted_on": {"documents": 8, "labels": "l.csv"},
+                   "fields": {"governing_law": [[0.3, 0.2], [0.9, 0.7]]}}"#;
+    std::fs::write(&file, good).unwrap();
+    wait("the calibration", &|| {
+        policies
+            .get("contract-triage")
+            .unwrap()
+            .calibration
+            .is_some()
+    });
+    let calibrated = policies.get("contract-triage").unwrap();
+    let map = calibrated.calibration.as_ref().unwrap();
+    let at = map.apply("governing_law", 0.6).unwrap();
+    assert!((at - 0.45).abs() < 1e-9, "{at}");
+
+    std::fs::write(&file, good.replace("[0.9, 0.7]", "[0.2, 0.7]")).unwrap();
+    wait("the refusal", &|| !policies.rejections().is_empty());
+    let refusal = policies.rejections()["contract-triage"].to_string();
+    assert!(
+        refusal.contains("calibration") && refusal.contains("must rise"),
+        "{refusal}"
+    );
+    assert_eq!(
+        policies.get("contract-triage").unwrap().sha256,
+        calibrated.sha256,
+        "the old version keeps serving"
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    wait("the calibration to go", &|| {
+        policies
+            .get("contract-triage")
+            .unwrap()
+            .calibration
+            .is_none()
+    });
+    assert!(policies.rejections().is_empty());
+}
+
 /// `sluice run`, the binary, on policies whose routers block in WASI (a
 /// sleep, a far-future poll, an empty stdin read in a loop, an 8 MiB config
 /// key in a loop): each document is answered from the local route, the
@@ -584,7 +645,11 @@ fn sluice_run_answers_local_when_the_router_blocks() {
         .collect();
     let ws = Workspace::new(&named);
     let document = ws.dir.path().join("message.txt");
-    std::fs::write(&document, "Necesito una cita el lunes para revisar mi contrato.").unwrap();
+    std::fs::write(
+        &document,
+        "Necesito una cita el lunes para revisar mi contrato.",
+    )
+    .unwrap();
     let binary = root().join("target/debug/sluice");
     assert!(
         binary.exists(),
@@ -614,13 +679,18 @@ fn sluice_run_answers_local_when_the_router_blocks() {
 
         let trail = records(&ws.audit(), &id);
         let of = |kind: Kind| -> Vec<&Record> {
-            trail.iter().filter(|r| r.entry.kind == Some(kind)).collect()
+            trail
+                .iter()
+                .filter(|r| r.entry.kind == Some(kind))
+                .collect()
         };
         let routes = of(Kind::Route);
         assert_eq!(routes.len(), 1, "{h}: {trail:?}");
         let reason = &routes[0].entry.reasons[0];
         assert!(
-            reason.starts_with(&format!("fallback: plugin {h} ran past its deadline of 25ms")),
+            reason.starts_with(&format!(
+                "fallback: plugin {h} ran past its deadline of 25ms"
+            )),
             "{h}: {reason}"
         );
         let answers = of(Kind::Answer);

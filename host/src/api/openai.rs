@@ -274,6 +274,7 @@ pub fn sluice_fields(outcome: &Outcome) -> Value {
         "degraded": outcome.degraded,
         "review": outcome.review,
         "confidence": outcome.confidence,
+        "fields": outcome.fields,
     })
 }
 

@@ -102,6 +102,10 @@ pub struct Entry {
     /// Pseudonyms issued, per kind (`person`: 2); never the values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pseudonyms: BTreeMap<String, u32>,
+    /// Per field of a local answer: the model's confidence and where in the
+    /// document it read the value (a clause and a byte range); never the value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 impl Entry {

@@ -64,12 +64,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     match stage {
         Some(stage) => {
             let prepared = stage.request(runtime.tokenizer(), &document);
-            let (mut request, truncated) = (prepared.request, prepared.truncated);
+            let (mut request, reading) = (prepared.request, prepared.reading);
             request.sampling = sampling;
             let generation = runtime.submit(request)?.wait()?;
-            let triage = stage.finish(generation, truncated)?;
+            let triage = stage.finish(generation, reading)?;
             println!("{}", serde_json::to_string_pretty(&triage.record)?);
-            report(&triage.generation, Some(triage.confidence), truncated);
+            eprintln!("fields: {}", serde_json::to_string(&triage.fields)?);
+            report(
+                &triage.generation,
+                Some(triage.confidence),
+                triage.truncated,
+            );
         }
         None => {
             let mut request = GenerateRequest::new(document);
@@ -98,7 +103,7 @@ fn report(generation: &local::Generation, confidence: Option<f64>, truncated: bo
         generation.prompt_tokens,
         generation.reused_prompt_tokens,
         if truncated {
-            ", document cut to head and tail"
+            ", document read clause by clause"
         } else {
             ""
         },

@@ -1,6 +1,7 @@
 //! The command line's subcommands, one file each.
 
 pub mod audit;
+pub mod calibrate;
 pub mod local;
 pub mod plugins;
 pub mod run;

@@ -10,15 +10,21 @@
 //!   `attention`: a decode step's attention over the KV cache;
 //!   `vector`: f32 loops kept in SIMD registers (softmax, GELU).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
-//! - [`triage`]: the contract-triage stage (schema, few-shot prompt).
+//! - [`triage`]: the schema-constrained stage (schema, few-shot prompt),
+//!   reading long documents clause by clause: [`clauses`] cuts a document
+//!   into passages, [`evidence`] ranks them per field and points values
+//!   back at them, [`field_confidence`] scores each field's value.
 //!
 //! Sensitive text is read here; nothing in this module sends anything
 //! anywhere.
 
 mod attention;
+pub mod clauses;
 pub mod constraint;
 mod error;
+pub mod evidence;
 pub mod fetch;
+pub mod field_confidence;
 pub mod gemma3;
 pub mod gemma4;
 pub mod gemv;

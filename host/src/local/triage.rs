@@ -3,32 +3,49 @@
 //! few-shot prompt (the embedded model is a base model, not an instruction
 //! follower) and held to the schema while decoding.
 //!
-//! Long contracts are cut to their head (title, parties, dates) and tail
-//! (governing law, signatures), the parts that carry the fields.
+//! A long document is read clause by clause: cut into passages
+//! ([`clauses`]), the model reads its opening lines and, for each field
+//! whose schema property declares cue phrases, the passages that rank best
+//! for them ([`evidence`]), within [`DOCUMENT_TOKENS`]. The prompt may quote
+//! a field's clause where it says `{evidence.<field>}`. Each value of the
+//! record comes back with its confidence ([`field_confidence`]) and the
+//! passage it was read from.
+//!
+//! [`clauses`]: super::clauses
+//! [`evidence`]: super::evidence
+//! [`field_confidence`]: super::field_confidence
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::LocalError;
+use super::clauses;
+use super::evidence::{self, Cues, Evidence, Selection};
+use super::field_confidence::{self, FieldConfidence};
 use super::generate::{FinishReason, GenerateRequest, Generation};
-use super::tokenizer::{TokenId, Tokenizer};
+use super::tokenizer::Tokenizer;
 
-/// Document tokens kept from the start and from the end of a contract.
-pub const HEAD_TOKENS: usize = 640;
-pub const TAIL_TOKENS: usize = 192;
+/// Document tokens the model reads of a long document.
+pub const DOCUMENT_TOKENS: usize = 832;
+/// Of those, the opening lines' share (title, parties, dates).
+const OPENING_BUDGET: usize = 480;
 /// Enough for the record with four parties and six flags.
 const MAX_TOKENS: usize = 400;
 const SEPARATOR: &str = "\n[...]\n";
 /// The contract's opening (title, parties), repeated where the prompt says
 /// `{opening}`, close to where the record starts.
 const OPENING_TOKENS: usize = 96;
+/// Longest clause quoted where the prompt says `{evidence.<field>}`.
+const QUOTE_BYTES: usize = 300;
 
 pub struct TriageStage {
     schema: Value,
     validator: Arc<jsonschema::Validator>,
     prompt: String,
+    cues: Vec<Cues>,
 }
 
 impl std::fmt::Debug for TriageStage {
@@ -40,10 +57,31 @@ impl std::fmt::Debug for TriageStage {
 /// A contract made ready for the model.
 pub struct Prepared {
     pub request: GenerateRequest,
-    /// Whether the contract was cut to its head and tail.
-    pub truncated: bool,
+    /// What the model reads of it; handed back to [`TriageStage::finish`].
+    pub reading: Reading,
     /// Tokens in the whole contract.
     pub document_tokens: usize,
+}
+
+/// What the model was given to read of a document, kept to point each
+/// value back at where it was read.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    document: String,
+    selection: Selection,
+    /// Whether the document was longer than the model reads.
+    pub truncated: bool,
+}
+
+/// One field of the record: how sure the model was, and where it read it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldReading {
+    pub confidence: FieldConfidence,
+    /// `confidence.mean` through the policy's calibration, when it has one
+    /// for this field: how often such values were right on labelled data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibrated: Option<f64>,
+    pub evidence: Option<Evidence>,
 }
 
 /// The stage's answer.
@@ -53,7 +91,9 @@ pub struct Triage {
     pub record: Value,
     /// The record's `confidence_score` (see [`super::generate::confidence`]).
     pub confidence: f64,
-    /// Whether the contract was cut to fit.
+    /// Per top-level field of the record.
+    pub fields: BTreeMap<String, FieldReading>,
+    /// Whether the contract was longer than the model reads.
     pub truncated: bool,
     pub generation: Generation,
 }
@@ -99,6 +139,7 @@ impl TriageStage {
             ));
         }
         Ok(TriageStage {
+            cues: evidence::cues(&schema),
             schema,
             validator,
             prompt,
@@ -111,27 +152,54 @@ impl TriageStage {
 
     /// The generation request for one contract.
     pub fn request(&self, tokenizer: &Tokenizer, full: &str) -> Prepared {
-        // One encoding serves the cut, the opening lines and the count.
-        let ids = tokenizer.encode(full.trim());
-        let (document, truncated) = fit(tokenizer, full.trim(), &ids);
+        let document = full.trim();
+        let ids = tokenizer.encode(document);
+        let passages = clauses::split(document);
+        let truncated = ids.len() > DOCUMENT_TOKENS;
+        let selection = if truncated {
+            evidence::select(
+                document,
+                &passages,
+                &self.cues,
+                DOCUMENT_TOKENS,
+                OPENING_BUDGET,
+                |text| tokenizer.encode(text).len(),
+            )
+        } else {
+            Selection::whole(document, passages, &self.cues)
+        };
+        let read = if truncated {
+            selection.text(document, SEPARATOR)
+        } else {
+            document.to_string()
+        };
         let opening = tokenizer.decode(&ids[..ids.len().min(OPENING_TOKENS)]);
-        let prompt = self
-            .prompt
-            .replace("{opening}", opening.trim())
-            .replace("{law_clause}", law_clause(full).unwrap_or("(none found)"))
-            .replace("{document}", document.trim());
+        let mut prompt = self.prompt.replace("{opening}", opening.trim());
+        for cues in &self.cues {
+            let placeholder = format!("{{evidence.{}}}", cues.field);
+            if prompt.contains(&placeholder) {
+                let quoted = evidence::quote(document, &selection, cues, QUOTE_BYTES);
+                prompt = prompt.replace(&placeholder, quoted.unwrap_or("(none found)"));
+            }
+        }
+        let prompt = prompt.replace("{document}", read.trim());
         let mut request = GenerateRequest::new(prompt);
         request.schema = Some(self.schema.clone());
         request.max_tokens = MAX_TOKENS;
         Prepared {
             request,
-            truncated,
+            reading: Reading {
+                document: document.to_string(),
+                selection,
+                truncated,
+            },
             document_tokens: ids.len(),
         }
     }
 
-    /// Turn the generation into the validated record.
-    pub fn finish(&self, generation: Generation, truncated: bool) -> Result<Triage, LocalError> {
+    /// Turn the generation into the validated record, each field with its
+    /// confidence and evidence.
+    pub fn finish(&self, generation: Generation, reading: Reading) -> Result<Triage, LocalError> {
         if generation.finish == FinishReason::Length {
             return Err(LocalError::Inference(format!(
                 "the record did not fit in {MAX_TOKENS} tokens"
@@ -171,54 +239,38 @@ impl TriageStage {
                 errors.join("; ")
             )));
         }
+        let confidences = field_confidence::per_field(&generation.text, &generation.tokens);
+        let fields = record
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(field, value)| {
+                Some((
+                    field.clone(),
+                    FieldReading {
+                        confidence: *confidences.get(field)?,
+                        calibrated: None,
+                        evidence: evidence::locate(
+                            &reading.document,
+                            &reading.selection,
+                            field,
+                            value,
+                        ),
+                    },
+                ))
+            })
+            .collect();
         Ok(Triage {
             record,
             confidence,
-            truncated,
+            fields,
+            truncated: reading.truncated,
             generation,
         })
     }
 }
 
-/// Words that open a governing-law clause, in English, Spanish and
-/// Portuguese.
-const LAW_CUES: [&str; 6] = [
-    "governed by",
-    "governing law",
-    "laws of the",
-    "leyes de",
-    "legislación",
-    "leis d",
-];
-
-/// The sentence that names the governing law, when one does: it sits near
-/// the end of a long contract, far from where the record starts.
-fn law_clause(document: &str) -> Option<&str> {
-    let lower = document.to_lowercase();
-    let at = LAW_CUES.iter().filter_map(|cue| lower.find(cue)).min()?;
-    // `to_lowercase` can change byte lengths; only use offsets that line up.
-    if lower.len() != document.len() {
-        return None;
-    }
-    let start = document[..at].rfind(['.', '\n']).map_or(0, |i| i + 1);
-    let end = document[at..]
-        .find(['.', '\n'])
-        .map_or(document.len(), |i| at + i + 1);
-    let clause = document[start..end].trim();
-    Some(&clause[..clause.floor_char_boundary(300.min(clause.len()))])
-}
-
 /// `schemas/contract_triage.json` → `schemas/contract_triage.prompt.txt`.
 pub fn prompt_path(schema_path: &Path) -> PathBuf {
     schema_path.with_extension("prompt.txt")
-}
-
-/// The document, cut to its head and tail when it is longer than both.
-fn fit(tokenizer: &Tokenizer, document: &str, ids: &[TokenId]) -> (String, bool) {
-    if ids.len() <= HEAD_TOKENS + TAIL_TOKENS {
-        return (document.to_string(), false);
-    }
-    let head = tokenizer.decode(&ids[..HEAD_TOKENS]);
-    let tail = tokenizer.decode(&ids[ids.len() - TAIL_TOKENS..]);
-    (format!("{head}{SEPARATOR}{tail}"), true)
 }

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 use crate::audit::{AuditLog, CloudUsage};
 use crate::cloud::CloudClient;
+use crate::local::triage::FieldReading;
 use crate::local::{LocalError, LocalRuntime};
 use crate::plugins::Registry;
 
@@ -100,6 +101,9 @@ pub struct Outcome {
     /// Valid under the policy's schema (or a JSON string for free text).
     pub result: Value,
     pub confidence: Option<f64>,
+    /// Per field of a local record: the model's confidence and the passage
+    /// it read the value from; empty when the cloud answered.
+    pub fields: BTreeMap<String, FieldReading>,
     pub cloud: CloudUsage,
     pub local: LocalUsage,
     /// Milliseconds per stage (`local`, `cloud`, `router`, `anonymise`,

@@ -4,12 +4,14 @@
 //! over budget, circuit open, timeout, bad answer after the repair, or an
 //! anonymiser that failed closed) ends in the local answer, marked degraded.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::audit::{Kind, digest};
+use crate::local::triage::FieldReading;
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
 use crate::pipeline::{Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample};
@@ -21,6 +23,8 @@ struct Answer {
     by: Tier,
     value: Value,
     confidence: Option<f64>,
+    /// The local model's reading of each field, when it answered.
+    fields: BTreeMap<String, FieldReading>,
     degraded: Option<String>,
     review: bool,
 }
@@ -32,6 +36,20 @@ impl Answer {
             by: Tier::Local,
             value: local.value,
             confidence: local.confidence,
+            fields: local.fields,
+            degraded: None,
+            review: false,
+        }
+    }
+
+    /// The cloud's record, with the confidence it states.
+    fn cloud(route: &'static str, value: Value) -> Answer {
+        Answer {
+            route,
+            by: Tier::Cloud,
+            confidence: value.get("confidence_score").and_then(Value::as_f64),
+            value,
+            fields: BTreeMap::new(),
             degraded: None,
             review: false,
         }
@@ -89,6 +107,12 @@ fn finish(
     entry.tiers = ctx.tiers.clone();
     entry.cloud = (ctx.cloud.calls > 0).then(|| ctx.cloud.clone());
     entry.pseudonyms = ctx.pseudonym_counts();
+    // Confidences and byte ranges only: no field's value is written.
+    entry.fields = answer
+        .fields
+        .iter()
+        .filter_map(|(name, reading)| Some((name.clone(), serde_json::to_value(reading).ok()?)))
+        .collect();
     let decision_id = ctx.decide("answer", entry, total)?;
     Ok(Outcome {
         request_id: ctx.id.clone(),
@@ -100,6 +124,7 @@ fn finish(
         review: answer.review,
         result: answer.value,
         confidence: answer.confidence,
+        fields: answer.fields,
         cloud: ctx.cloud.clone(),
         local: ctx.local,
         latency_ms: ctx.latency_ms.clone(),
@@ -162,14 +187,7 @@ async fn cloud_only(
     route(ctx, "cloud", vec!["policy pattern is cloud".into()])?;
     let failure = match cloud_document(p, ctx, &request.document).await {
         Ok(value) => {
-            return Ok(Answer {
-                route: "cloud",
-                by: Tier::Cloud,
-                confidence: value.get("confidence_score").and_then(Value::as_f64),
-                value,
-                degraded: None,
-                review: false,
-            });
+            return Ok(Answer::cloud("cloud", value));
         }
         Err(reason) => reason,
     };
@@ -283,14 +301,7 @@ async fn triage_escalate(
         }
         Route::Escalate | Route::Parallel | Route::DraftRefine => {
             match refine_in_cloud(p, ctx, &triage.value).await {
-                Ok(value) => Ok(Answer {
-                    route: "escalate",
-                    by: Tier::Cloud,
-                    confidence: value.get("confidence_score").and_then(Value::as_f64),
-                    value,
-                    degraded: None,
-                    review: false,
-                }),
+                Ok(value) => Ok(Answer::cloud("escalate", value)),
                 Err(reason) => fall_back(ctx, triage, "escalate", reason),
             }
         }
@@ -309,14 +320,7 @@ async fn draft_refine(
         vec!["policy pattern is draft-refine: the cloud refines the local draft".into()],
     )?;
     match refine_in_cloud(p, ctx, &draft.value).await {
-        Ok(value) => Ok(Answer {
-            route: "draft-refine",
-            by: Tier::Cloud,
-            confidence: value.get("confidence_score").and_then(Value::as_f64),
-            value,
-            degraded: None,
-            review: false,
-        }),
+        Ok(value) => Ok(Answer::cloud("draft-refine", value)),
         Err(reason) => fall_back(ctx, draft, "draft-refine", reason),
     }
 }
@@ -420,14 +424,7 @@ async fn parallel_merge(
         .plugin(&merger.name, merged.version.as_deref());
     ctx.decide("merger", entry, ms)?;
     Ok(match decision.choice {
-        Choice::Cloud => Answer {
-            route: "parallel",
-            by: Tier::Cloud,
-            value: cloud_value,
-            confidence: cloud_confidence,
-            degraded: None,
-            review: false,
-        },
+        Choice::Cloud => Answer::cloud("parallel", cloud_value),
         Choice::Local | Choice::Review => Answer {
             review: merged.review,
             ..Answer::local("parallel", local_answer)

@@ -1,5 +1,6 @@
 //! The serving policies: an immutable map behind an `ArcSwap`, reloaded
-//! from the policies folder when a `*.toml` file changes. A file that fails
+//! from the policies folder when a `*.toml` file (or the
+//! `*.calibration.json` beside one) changes. A file that fails
 //! its checks never displaces the version in service: the rejection is kept
 //! (and audited) and the old policy keeps serving. Deleting a file retires
 //! its policy.
@@ -12,6 +13,7 @@ use arc_swap::ArcSwap;
 
 use super::policy::{Policy, PolicyError, policy_name};
 use crate::audit::{AuditLog, Entry, Kind};
+use crate::calibration::Calibration;
 use crate::plugins::sandbox::CallSettings;
 
 pub type PolicyMap = BTreeMap<String, Arc<Policy>>;
@@ -77,6 +79,9 @@ impl Policies {
     /// Bring one file's policy in line with the file: load, replace, retire,
     /// or keep the old one and record why the new one was refused.
     pub fn sync_path(&self, path: &Path) {
+        if let Some(policy_file) = Calibration::policy_file(path) {
+            return self.sync_path(&policy_file);
+        }
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(name) = policy_name(path) else {
             if path.extension().is_some_and(|e| e == "toml") {
@@ -171,7 +176,7 @@ pub fn watch(policies: Arc<Policies>) -> anyhow::Result<crate::watch::Watcher> {
     let rescan = policies.clone();
     crate::watch::watch(
         &dir,
-        |p| p.extension().is_some_and(|e| e == "toml"),
+        |p| p.extension().is_some_and(|e| e == "toml") || Calibration::policy_file(p).is_some(),
         move |p| policies.sync_path(p),
         move |_| rescan.load_dir(),
     )

@@ -38,6 +38,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::calibration::Calibration;
 use crate::local::triage::TriageStage;
 use crate::plugins::sandbox::CallSettings;
 use crate::plugins::settings::PluginSettings;
@@ -158,8 +159,12 @@ pub struct PluginUse {
 pub struct Policy {
     pub name: String,
     pub file: PathBuf,
-    /// The file's sha256: which version decided, in the audit log.
+    /// The sha256 of the file (and of its calibration file, when there is
+    /// one): which version decided, in the audit log.
     pub sha256: String,
+    /// Per-field calibration of the local model's confidence
+    /// (`<name>.calibration.json` beside the file).
+    pub calibration: Option<Arc<Calibration>>,
     pub pattern: Pattern,
     pub description: String,
     pub schema: Option<Schema>,
@@ -269,7 +274,23 @@ impl Policy {
                 "check the file exists and is readable",
             )
         })?;
-        let sha256 = crate::audit::digest(&bytes);
+        // A calibration beside the file is part of the policy's version.
+        let calibration_path = Calibration::path_for(path);
+        let (sha256, calibration) = match std::fs::read(&calibration_path) {
+            Ok(calibration_bytes) => {
+                let text = String::from_utf8_lossy(&calibration_bytes);
+                let calibration = Calibration::parse(&text).map_err(|problem| {
+                    fail(
+                        "calibration",
+                        format!("{}: {problem}", calibration_path.display()),
+                        "run `sluice calibrate` again, or remove the file",
+                    )
+                })?;
+                let both = [bytes.as_slice(), calibration_bytes.as_slice()].concat();
+                (crate::audit::digest(&both), Some(Arc::new(calibration)))
+            }
+            Err(_) => (crate::audit::digest(&bytes), None),
+        };
         let text = String::from_utf8(bytes).map_err(|_| {
             fail(
                 "(file)",
@@ -473,6 +494,7 @@ impl Policy {
             name,
             file: path.to_path_buf(),
             sha256,
+            calibration,
             pattern,
             description: file.description,
             schema,

@@ -4,6 +4,7 @@
 //! (strict JSON schema, validated, one repair, then a failure the caller
 //! falls back from).
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -11,6 +12,7 @@ use serde_json::Value;
 use crate::audit::{CloudUsage, Entry, Kind, digest};
 use crate::cloud::{CloudClient, Format, Message};
 use crate::local::constraint::strip_annotations;
+use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, LocalError};
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Pipeline, PipelineError, Policy};
@@ -24,6 +26,8 @@ pub struct LocalAnswer {
     /// The record (valid under the schema), or a JSON string of free text.
     pub value: Value,
     pub confidence: Option<f64>,
+    /// Per field of a record: the model's confidence and where it read it.
+    pub fields: BTreeMap<String, FieldReading>,
     /// Tokens the local model counted in the document (in the prompt,
     /// without a schema).
     pub document_tokens: usize,
@@ -74,13 +78,21 @@ impl Pipeline {
         let started = Instant::now();
         let document_tokens;
         let usage;
+        let mut fields = BTreeMap::new();
         let (value, confidence) = match &policy.local_stage {
             Some(stage) => {
                 let prepared = stage.request(self.local.tokenizer(), document);
                 document_tokens = prepared.document_tokens;
                 let generation = self.local.submit(prepared.request)?.finish().await?;
                 usage = LocalUsage::of(&generation);
-                let triage = stage.finish(generation, prepared.truncated)?;
+                let triage = stage.finish(generation, prepared.reading)?;
+                fields = triage.fields;
+                if let Some(calibration) = &policy.calibration {
+                    for (field, reading) in &mut fields {
+                        reading.calibrated =
+                            calibration.apply(field, f64::from(reading.confidence.mean));
+                    }
+                }
                 (triage.record, Some(triage.confidence))
             }
             None => {
@@ -104,6 +116,7 @@ impl Pipeline {
         Ok(LocalAnswer {
             value,
             confidence,
+            fields,
             document_tokens,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
