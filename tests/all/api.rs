@@ -14,7 +14,7 @@ use sluice::api::{self, Api, Keys, ServerSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::fake_cloud::{FakeCloud, Reply};
-use crate::stack::{Workspace, cloud_config, model, pipeline};
+use crate::stack::{Workspace, cloud_config, model, pipeline, routed_by};
 use crate::support::root;
 
 const USER_KEY: &str = "sk-test-user-key";
@@ -742,14 +742,6 @@ async fn shutdown_answers_the_requests_in_flight() {
     intact(&server);
 }
 
-/// A triage-escalate policy whose router is `router`, on the short intent schema.
-fn routed_by(router: &str) -> String {
-    format!(
-        "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
-         [router]\nplugin = \"{router}\"\n[anonymiser]\nplugin = \"pii-detector\"\n"
-    )
-}
-
 /// The audit records of one request, through the admin API.
 async fn audited(server: &Server, request_id: &str) -> Vec<Value> {
     let audit = server
@@ -776,11 +768,7 @@ async fn routers_that_block_in_wasi_fall_back_local_and_are_audited() {
         .map(|h| (format!("blocked-{h}"), routed_by(h)))
         .chain([("good-router".to_string(), routed_by("complexity-router"))])
         .collect();
-    let named: Vec<(&str, &str)> = policies
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let ws = Workspace::new(&named);
+    let ws = Workspace::with_policies(&policies);
     for h in hostile {
         ws.add_plugin(&format!("testing/{h}"), h);
     }

@@ -13,7 +13,7 @@ use sluice::pipeline::{Policies, Tier, sample};
 use sluice::plugins::CallSettings;
 
 use crate::fake_cloud::{FakeCloud, Reply};
-use crate::stack::{Workspace, cloud_config, model, pipeline, request};
+use crate::stack::{Workspace, cloud_config, model, pipeline, request, routed_by};
 use crate::support::root;
 
 fn records(audit: &Path, request_id: &str) -> Vec<Record> {
@@ -631,19 +631,9 @@ fn sluice_run_answers_local_when_the_router_blocks() {
     let hostile = ["sleeper", "far-poll", "stdin-read", "config-bomb"];
     let policies: Vec<(String, String)> = hostile
         .iter()
-        .map(|h| {
-            let text = format!(
-                "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
-                 [router]\nplugin = \"{h}\"\n[anonymiser]\nplugin = \"pii-detector\"\n"
-            );
-            (format!("blocked-{h}"), text)
-        })
+        .map(|h| (format!("blocked-{h}"), routed_by(h)))
         .collect();
-    let named: Vec<(&str, &str)> = policies
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let ws = Workspace::new(&named);
+    let ws = Workspace::with_policies(&policies);
     let document = ws.dir.path().join("message.txt");
     std::fs::write(
         &document,

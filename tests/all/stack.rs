@@ -24,6 +24,15 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(extra: &[(&str, &str)]) -> Workspace {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        Workspace::with_policies(&extra)
+    }
+
+    /// As [`Workspace::new`], with the extra policies' names and texts owned.
+    pub fn with_policies(extra: &[(String, String)]) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let policies = dir.path().join("policies");
         let schemas = dir.path().join("schemas");
@@ -115,6 +124,15 @@ pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>
         divergence: Divergence::default(),
     });
     Setup { pipeline, host }
+}
+
+/// A triage-escalate policy on the short intent schema whose router is the
+/// plugin `router`.
+pub fn routed_by(router: &str) -> String {
+    format!(
+        "pattern = \"triage-escalate\"\nschema = \"../schemas/intent.json\"\ntask = \"intent\"\n\
+         [router]\nplugin = \"{router}\"\n[anonymiser]\nplugin = \"pii-detector\"\n"
+    )
 }
 
 /// A request for `policy` with the router tags given and no caller schema.
