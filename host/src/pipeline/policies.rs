@@ -99,15 +99,16 @@ impl Policies {
         };
         if !path.exists() {
             if self.current.load().contains_key(&name) {
-                self.swap(|m| {
-                    m.remove(&name);
-                });
-                self.clear_rejection(&name);
-                tracing::info!("policy {name} retired (file removed)");
+                // Audited before it takes effect, like every decision.
                 self.audit(
                     Entry::new(Kind::Reload, "retired")
                         .reasons([format!("policy {name}: file removed")]),
                 );
+                tracing::info!("policy {name} retired (file removed)");
+                self.clear_rejection(&name);
+                self.swap(|m| {
+                    m.remove(&name);
+                });
             }
             return;
         }
