@@ -118,6 +118,19 @@ impl Server {
         self.send("GET", path, Some(ADMIN_KEY), None).await
     }
 
+    /// One plugin's entry in `GET /admin/plugins`.
+    async fn plugin_listed(&self, name: &str) -> Value {
+        let plugins = self.admin("/admin/plugins").await;
+        assert_eq!(plugins.status, 200, "{}", plugins.body);
+        plugins.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed: {}", plugins.body))
+            .clone()
+    }
+
     /// Every byte the fake cloud received, as text.
     fn cloud_received(&self) -> String {
         self.fake
@@ -552,15 +565,7 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     server.stack.host.registry().sync_path(&broken);
     std::fs::write(&broken, good).unwrap();
 
-    let plugins = server.admin("/admin/plugins").await;
-    assert_eq!(plugins.status, 200, "{}", plugins.body);
-    let detector = plugins.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "pii-detector")
-        .expect("pii-detector listed")
-        .clone();
+    let detector = server.plugin_listed("pii-detector").await;
     assert_eq!(detector["status"], "ready", "{detector}");
     assert_eq!(detector["world"], "anonymiser");
     assert_eq!(detector["version"].as_str().unwrap().len(), 64);
@@ -831,14 +836,7 @@ async fn routers_that_block_in_wasi_fall_back_local_and_are_audited() {
         reason.as_str().unwrap().contains("is quarantined"),
         "{reason}"
     );
-    let plugins = server.admin("/admin/plugins").await;
-    let sleeper = plugins.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "sleeper")
-        .expect("the sleeper is listed")
-        .clone();
+    let sleeper = server.plugin_listed("sleeper").await;
     assert_eq!(sleeper["status"], "quarantined", "{sleeper}");
 
     let (_, records) = ask("good-router".into()).await;
