@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::fake_cloud::{FakeCloud, Reply};
 use crate::stack::{Workspace, cloud_config, model, pipeline, routed_by};
-use crate::support::root;
+use crate::support::{built, root};
 
 const USER_KEY: &str = "sk-test-user-key";
 const ADMIN_KEY: &str = "sk-test-admin-key";
@@ -571,6 +571,18 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     assert_eq!(detector["version"].as_str().unwrap().len(), 64);
     assert!(detector["calls"].as_u64().unwrap() >= 1, "{detector}");
     assert_eq!(detector["last_rejection"]["stage"], "parse", "{detector}");
+    assert_eq!(detector["contract_version"], "0.2.0");
+    assert!(detector["deprecated"].is_null(), "{detector}");
+
+    // A plugin built for the previous contract serves, marked deprecated.
+    let legacy = server.ws.policies().join("legacy-router.wasm");
+    std::fs::copy(built("testing/constant-router"), &legacy).unwrap();
+    server.stack.host.registry().sync_path(&legacy);
+    let listed = server.plugin_listed("legacy-router").await;
+    assert_eq!(listed["status"], "ready", "{listed}");
+    assert_eq!(listed["contract_version"], "0.1.0");
+    let why = listed["deprecated"].as_str().unwrap_or_default();
+    assert!(why.contains("sluice:policy@0.1.0") && why.contains("0.2.0"), "{listed}");
 
     let policies = server.admin("/admin/policies").await;
     let names: Vec<&str> = policies.body["data"]

@@ -72,6 +72,25 @@ fn create_overwrite_rename_delete_and_restore() {
 }
 
 #[test]
+fn a_plugin_built_for_the_previous_contract_is_called_through_the_adapter() {
+    let dir = folder(&[("testing/constant-router", "router")]);
+    let host = host();
+    host.registry().load_dir(dir.path());
+    let set = host.registry().snapshot();
+    let plugin = set.get("router").expect("a 0.1 router loads");
+    assert_eq!(plugin.contract_version, "0.1.0");
+    let why = plugin.deprecated.clone().expect("marked deprecated");
+    assert!(why.contains("adapter"), "{why}");
+    let routed = host
+        .engine()
+        .block_on(set.route("router", &ctx(), &CallSettings::default()));
+    assert!(routed.fallback.is_none(), "{:?}", routed.fallback);
+    assert_eq!(routed.decision.route, Route::Escalate);
+    assert_eq!(routed.decision.reasons, ["constant router"]);
+    assert!(routed.decision.doubtful.is_empty());
+}
+
+#[test]
 fn a_bad_first_file_leaves_a_clear_status() {
     let dir = folder(&[("testing/wrong-version", "router")]);
     let host = host();
@@ -150,10 +169,12 @@ async fn anonymiser_failure_fails_closed_and_merger_failure_keeps_local_for_revi
     let local = Candidate {
         json: r#"{"a":"x","b":1}"#.into(),
         confidence: 0.8,
+        fields: ctx().fields,
     };
     let cloud = Candidate {
         json: r#"{"a":"y","b":1}"#.into(),
         confidence: 0.9,
+        fields: Vec::new(),
     };
     let schema = r#"{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"number"}}}"#;
     let merged = set.merge("merge", &local, &cloud, schema, &settings).await;

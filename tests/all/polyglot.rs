@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice::plugins::CallSettings;
-use sluice::plugins::contract::{Route, RouteContext};
+use sluice::plugins::contract::{DocumentFeatures, FieldSignal, Route, RouteContext};
 
 use crate::support::*;
 
@@ -18,7 +18,13 @@ struct Case {
     budget: f64,
     sample: f64,
     config: &'static [(&'static str, &'static str)],
+    /// Per-field confidences (calibrated where the name ends in `*`).
+    fields: &'static [(&'static str, f32)],
+    /// Parties, governing laws, clause kinds found, risk flags.
+    document: Option<(u32, u32, &'static [&'static str], &'static [&'static str])>,
     route: Route,
+    /// The fields the router names doubtful.
+    doubtful: &'static [&'static str],
 }
 
 const CASES: &[Case] = &[
@@ -30,7 +36,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Local,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -40,7 +49,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
     },
     Case {
         tags: &["Litigation"],
@@ -50,7 +62,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -60,7 +75,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -70,7 +88,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[("max_input_tokens", "2500.5")],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
     },
     Case {
         tags: &["hard"],
@@ -80,7 +101,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -90,7 +114,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Local,
+        doubtful: &[],
     },
     Case {
         tags: &["hard"],
@@ -100,7 +127,10 @@ const CASES: &[Case] = &[
         budget: 0.0,
         sample: 0.5,
         config: &[],
+        fields: &[],
+        document: None,
         route: Route::Local,
+        doubtful: &[],
     },
     Case {
         tags: &["pii", "Secret"],
@@ -110,7 +140,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[("reject_tags", " secret , x")],
+        fields: &[],
+        document: None,
         route: Route::Reject,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -120,7 +153,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.1,
         config: &[("parallel_share", "0.2")],
+        fields: &[],
+        document: None,
         route: Route::Parallel,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -130,7 +166,10 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.3,
         config: &[("parallel_share", "0.2")],
+        fields: &[],
+        document: None,
         route: Route::Local,
+        doubtful: &[],
     },
     Case {
         tags: &[],
@@ -140,7 +179,85 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[("min_confidence", "0.8"), ("escalate_tags", "")],
+        fields: &[],
+        document: None,
         route: Route::Escalate,
+        doubtful: &[],
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("field_thresholds", "governing_law:0.6, parties:0.5")],
+        fields: &[("governing_law*", 0.42), ("parties*", 0.81), ("agreement_date", 0.3)],
+        document: Some((2, 1, &["governing_law"], &[])),
+        route: Route::Escalate,
+        doubtful: &["governing_law"],
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[
+            ("field_thresholds", "governing_law:0.6,parties:0.5"),
+            ("require_governing_law", "true"),
+            ("max_governing_laws", "1"),
+            ("max_parties", "2"),
+            ("flag_escalations", "missing_cap_on_liability:indemnification"),
+        ],
+        fields: &[("governing_law*", 0.71), ("parties*", 0.66)],
+        document: Some((2, 1, &["governing_law", "indemnification"], &["missing_audit_rights"])),
+        route: Route::Local,
+        doubtful: &[],
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[
+            ("require_governing_law", "true"),
+            ("max_parties", "2"),
+            ("flag_escalations", "missing_cap_on_liability:indemnification, missing_insurance:indemnification"),
+        ],
+        fields: &[("parties", 0.97)],
+        document: Some((4, 0, &["indemnification"], &["missing_governing_law", "missing_cap_on_liability"])),
+        route: Route::Escalate,
+        doubtful: &["governing_law", "parties", "risk_flags"],
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("max_governing_laws", "1.5"), ("require_governing_law", "false")],
+        fields: &[],
+        document: Some((2, 3, &["governing_law"], &[])),
+        route: Route::Escalate,
+        doubtful: &["governing_law"],
+    },
+    Case {
+        tags: &[],
+        confidence: 0.9,
+        tokens: 100,
+        triage: None,
+        budget: 5.0,
+        sample: 0.5,
+        config: &[("require_governing_law", "true"), ("max_parties", "2")],
+        fields: &[],
+        document: None,
+        route: Route::Local,
+        doubtful: &[],
     },
 ];
 
@@ -178,6 +295,23 @@ fn rust_python_and_javascript_routers_agree() {
             triage_json: case.triage.map(str::to_string),
             budget_left_usd: case.budget,
             sample: case.sample,
+            fields: case
+                .fields
+                .iter()
+                .map(|(name, confidence)| FieldSignal {
+                    name: name.trim_end_matches('*').to_string(),
+                    confidence: *confidence,
+                    calibrated: name.ends_with('*'),
+                    evidence: true,
+                })
+                .collect(),
+            document: case.document.map(|(parties, laws, kinds, flags)| DocumentFeatures {
+                clauses: 30,
+                parties,
+                governing_laws: laws,
+                clause_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+                risk_flags: flags.iter().map(|f| f.to_string()).collect(),
+            }),
             ..ctx()
         };
         let config: BTreeMap<String, String> = case
@@ -199,10 +333,15 @@ fn rust_python_and_javascript_routers_agree() {
                     "case {i}, {name}: {:?}",
                     routed.fallback
                 );
-                (routed.decision.route, routed.decision.reasons)
+                (
+                    routed.decision.route,
+                    routed.decision.reasons,
+                    routed.decision.doubtful,
+                )
             })
             .collect();
         assert_eq!(answers[0].0, case.route, "case {i}: {:?}", answers[0]);
+        assert_eq!(answers[0].2, case.doubtful, "case {i}: {:?}", answers[0]);
         assert_eq!(answers[0], answers[1], "case {i}: Rust and Python differ");
         assert_eq!(
             answers[0], answers[2],

@@ -33,6 +33,7 @@ pub async fn plugins(State(api): State<Arc<Api>>) -> axum::Json<Value> {
                 "name": p.name,
                 "world": p.world,
                 "contract_version": p.contract_version,
+                "deprecated": p.deprecated,
                 "version": p.sha256,
                 "file": p.path,
                 "status": if p.health.is_quarantined() { "quarantined" } else { "ready" },

@@ -20,6 +20,9 @@ pub fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     println!("file:      {}", file.display());
     println!("world:     {}", plugin.world);
     println!("contract:  sluice:policy@{}", plugin.contract_version);
+    if let Some(why) = &plugin.deprecated {
+        println!("deprecated: {why}");
+    }
     println!("sha256:    {}", plugin.sha256);
     println!(
         "compile:   {:.1} ms{}",

@@ -31,6 +31,7 @@ pub mod gemv;
 pub mod generate;
 mod kv_cache;
 pub mod model;
+pub mod provisions;
 pub mod sampling;
 pub mod tokenizer;
 pub mod triage;

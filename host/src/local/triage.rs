@@ -9,11 +9,15 @@
 //! for them ([`evidence`]), within [`DOCUMENT_TOKENS`]. The prompt may quote
 //! a field's clause where it says `{evidence.<field>}`. Each value of the
 //! record comes back with its confidence ([`field_confidence`]) and the
-//! passage it was read from.
+//! passage it was read from. Which kinds of clause the contract holds is
+//! found by the host in every passage ([`provisions`]), and a property the
+//! schema computes from them (the missing-clause flags) is filled from that,
+//! not by the model.
 //!
 //! [`clauses`]: super::clauses
 //! [`evidence`]: super::evidence
 //! [`field_confidence`]: super::field_confidence
+//! [`provisions`]: super::provisions
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,7 @@ use super::LocalError;
 use super::clauses;
 use super::evidence::{self, Cues, Evidence, Selection};
 use super::field_confidence::{self, FieldConfidence};
+use super::provisions::{Found, Provisions};
 use super::generate::{FinishReason, GenerateRequest, Generation};
 use super::tokenizer::Tokenizer;
 
@@ -46,6 +51,7 @@ pub struct TriageStage {
     validator: Arc<jsonschema::Validator>,
     prompt: String,
     cues: Vec<Cues>,
+    provisions: Provisions,
 }
 
 impl std::fmt::Debug for TriageStage {
@@ -69,6 +75,8 @@ pub struct Prepared {
 pub struct Reading {
     document: String,
     selection: Selection,
+    /// The kinds of clause found in the whole document.
+    found: Found,
     /// Whether the document was longer than the model reads.
     pub truncated: bool,
 }
@@ -93,6 +101,8 @@ pub struct Triage {
     pub confidence: f64,
     /// Per top-level field of the record.
     pub fields: BTreeMap<String, FieldReading>,
+    /// The kinds of clause the whole contract holds, and where.
+    pub provisions: Found,
     /// Whether the contract was longer than the model reads.
     pub truncated: bool,
     pub generation: Generation,
@@ -140,6 +150,7 @@ impl TriageStage {
         }
         Ok(TriageStage {
             cues: evidence::cues(&schema),
+            provisions: Provisions::from_schema(&schema)?,
             schema,
             validator,
             prompt,
@@ -155,6 +166,7 @@ impl TriageStage {
         let document = full.trim();
         let ids = tokenizer.encode(document);
         let passages = clauses::split(document);
+        let found = self.provisions.find(document, &passages);
         let truncated = ids.len() > DOCUMENT_TOKENS;
         let selection = if truncated {
             evidence::select(
@@ -191,6 +203,7 @@ impl TriageStage {
             reading: Reading {
                 document: document.to_string(),
                 selection,
+                found,
                 truncated,
             },
             document_tokens: ids.len(),
@@ -228,6 +241,7 @@ impl TriageStage {
                 });
             }
         }
+        self.provisions.fill(&mut record, &reading.found);
         let errors: Vec<String> = self
             .validator
             .iter_errors(&record)
@@ -264,6 +278,7 @@ impl TriageStage {
             record,
             confidence,
             fields,
+            provisions: reading.found,
             truncated: reading.truncated,
             generation,
         })

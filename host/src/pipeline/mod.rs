@@ -22,6 +22,7 @@ pub mod policies;
 pub mod policy;
 pub mod request;
 pub mod setup;
+pub mod signals;
 pub mod stages;
 
 use std::collections::BTreeMap;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::audit::{Kind, digest};
 use crate::local::triage::FieldReading;
 use crate::pipeline::request::RequestCtx;
+use crate::pipeline::signals;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
 use crate::pipeline::{Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample};
 use crate::plugins::contract::{Candidate, Choice, Route, RouteContext};
@@ -262,6 +263,8 @@ async fn triage_escalate(
         input_tokens: triage.document_tokens as u32,
         triage_json: Some(triage.value.to_string()),
         confidence: triage.confidence.unwrap_or(0.0) as f32,
+        fields: signals::fields(&triage),
+        document: signals::document(&triage),
         budget_left_usd: if budget_left.is_finite() {
             budget_left
         } else {
@@ -388,11 +391,13 @@ async fn parallel_merge(
     let local_candidate = Candidate {
         json: answer_fields(&local_answer.value, schema_value).to_string(),
         confidence: local_answer.confidence.unwrap_or(0.0) as f32,
+        fields: signals::fields(&local_answer),
     };
     let cloud_confidence = cloud_value.get("confidence_score").and_then(Value::as_f64);
     let cloud_candidate = Candidate {
         json: answer_fields(&cloud_value, schema_value).to_string(),
         confidence: cloud_confidence.unwrap_or(0.0) as f32,
+        fields: Vec::new(),
     };
     let started = Instant::now();
     let merged = ctx

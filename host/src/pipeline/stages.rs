@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::audit::{CloudUsage, Entry, Kind, digest};
 use crate::cloud::{CloudClient, Format, Message};
 use crate::local::constraint::strip_annotations;
+use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, LocalError};
 use crate::pipeline::request::RequestCtx;
@@ -28,6 +29,8 @@ pub struct LocalAnswer {
     pub confidence: Option<f64>,
     /// Per field of a record: the model's confidence and where it read it.
     pub fields: BTreeMap<String, FieldReading>,
+    /// The kinds of clause the document holds (a policy with a schema).
+    pub provisions: Found,
     /// Tokens the local model counted in the document (in the prompt,
     /// without a schema).
     pub document_tokens: usize,
@@ -79,6 +82,7 @@ impl Pipeline {
         let document_tokens;
         let usage;
         let mut fields = BTreeMap::new();
+        let mut provisions = Found::default();
         let (value, confidence) = match &policy.local_stage {
             Some(stage) => {
                 let prepared = stage.request(self.local.tokenizer(), document);
@@ -87,6 +91,7 @@ impl Pipeline {
                 usage = LocalUsage::of(&generation);
                 let triage = stage.finish(generation, prepared.reading)?;
                 fields = triage.fields;
+                provisions = triage.provisions;
                 if let Some(calibration) = &policy.calibration {
                     for (field, reading) in &mut fields {
                         reading.calibrated =
@@ -117,6 +122,7 @@ impl Pipeline {
             value,
             confidence,
             fields,
+            provisions,
             document_tokens,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,

@@ -77,10 +77,12 @@ async fn example_call(plugin: &Plugin, settings: &CallSettings) -> Result<String
             let local = Candidate {
                 json: r#"{"document_type":"supply agreement"}"#.into(),
                 confidence: 0.8,
+                fields: RouteContext::example().fields,
             };
             let cloud = Candidate {
                 json: r#"{"document_type":"Supply Agreement"}"#.into(),
                 confidence: 0.9,
+                fields: Vec::new(),
             };
             let schema = r#"{"type":"object","properties":{"document_type":{"type":"string"}}}"#;
             let d = plugin.merge(&local, &cloud, schema, settings).await?;

@@ -1,11 +1,14 @@
 //! The `sluice:policy` contract as seen from the host: the generated bindings
 //! for the three worlds, and how a component's world and contract version are
-//! read from the names it exports.
+//! read from the names it exports. Plugins built for the previous contract
+//! (0.1.x) load through the adapter in [`super::legacy`], deprecated.
 
 use crate::plugins::error::PluginError;
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
+/// The previous contract, still loaded through an adapter.
+pub const DEPRECATED_VERSION: &str = "0.1.0";
 /// The contract package name.
 pub const PACKAGE: &str = "sluice:policy";
 
@@ -45,7 +48,8 @@ pub use anonymiser::{Anonymiser, AnonymiserPre};
 pub use merger::{Merger, MergerPre};
 pub use router::sluice::policy::host::{Host, Level, add_to_linker as add_host_to_linker};
 pub use router::sluice::policy::types::{
-    Candidate, Choice, MergeDecision, PiiKind, Route, RouteContext, RouteDecision, Span,
+    Candidate, Choice, DocumentFeatures, FieldSignal, MergeDecision, PiiKind, Route, RouteContext,
+    RouteDecision, Span,
 };
 pub use router::{Router, RouterPre};
 
@@ -93,8 +97,22 @@ impl std::fmt::Display for World {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Declared {
     pub world: World,
-    /// The contract version it was built against, such as `0.1.0`.
+    /// The contract version it was built against, such as `0.2.0`.
     pub version: String,
+    /// Built for the previous contract: loaded through the adapter.
+    pub deprecated: bool,
+}
+
+impl Declared {
+    /// Why this plugin is deprecated, for the log and `GET /admin/plugins`.
+    pub fn deprecation(&self) -> Option<String> {
+        self.deprecated.then(|| {
+            format!(
+                "built for {PACKAGE}@{}, loaded through an adapter that shows it none of {CONTRACT_VERSION}'s per-field signals; rebuild it against wit/ ({PACKAGE}@{CONTRACT_VERSION})",
+                self.version
+            )
+        })
+    }
 }
 
 /// Reads the world and contract version from a component's top-level export
@@ -116,6 +134,7 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
             found = Some(Declared {
                 world,
                 version: version.to_string(),
+                deprecated: false,
             });
         }
     }
@@ -125,7 +144,10 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
             if export_names.is_empty() { "nothing".to_string() } else { export_names.join(", ") }
         ))
     })?;
-    if !compatible(&declared.version) {
+    let mut declared = declared;
+    if compatible(DEPRECATED_VERSION, &declared.version) {
+        declared.deprecated = true;
+    } else if !compatible(CONTRACT_VERSION, &declared.version) {
         return Err(PluginError::Version {
             found: format!(
                 "{PACKAGE}@{}",
@@ -141,9 +163,19 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
     Ok(declared)
 }
 
-/// `0.1.x` for this host: what the error messages say we accept.
+/// `0.2.x (and 0.1.x, deprecated)` for this host: what the error messages
+/// say we accept.
 pub fn speaks() -> String {
-    let mut parts = CONTRACT_VERSION.split('.');
+    format!(
+        "{} (and {}, deprecated)",
+        range(CONTRACT_VERSION),
+        range(DEPRECATED_VERSION)
+    )
+}
+
+/// `0.2.0` → `0.2.x`, `1.4.0` → `1.x`.
+fn range(version: &str) -> String {
+    let mut parts = version.split('.');
     let (major, minor) = (parts.next().unwrap_or("0"), parts.next().unwrap_or("0"));
     if major == "0" {
         format!("{major}.{minor}.x")
@@ -152,9 +184,9 @@ pub fn speaks() -> String {
     }
 }
 
-/// Semver compatibility: same major, or for 0.x the same minor.
-fn compatible(version: &str) -> bool {
-    let ours: Vec<&str> = CONTRACT_VERSION.split('.').collect();
+/// Semver compatibility with `ours`: same major, or for 0.x the same minor.
+fn compatible(ours: &str, version: &str) -> bool {
+    let ours: Vec<&str> = ours.split('.').collect();
     let theirs: Vec<&str> = version.split('.').collect();
     if theirs.len() < 2 || theirs[0] != ours[0] {
         return false;
@@ -175,6 +207,19 @@ impl RouteContext {
                 r#"{"document_type":"supply agreement","escalate_to_cloud":false}"#.into(),
             ),
             confidence: 0.9,
+            fields: vec![FieldSignal {
+                name: "document_type".into(),
+                confidence: 0.9,
+                calibrated: false,
+                evidence: true,
+            }],
+            document: Some(DocumentFeatures {
+                clauses: 24,
+                parties: 2,
+                governing_laws: 1,
+                clause_kinds: vec!["governing_law".into(), "insurance".into()],
+                risk_flags: vec!["missing_audit_rights".into()],
+            }),
             budget_left_usd: 5.0,
             sample: 0.5,
         }
@@ -185,10 +230,12 @@ impl RouteContext {
 mod tests {
     use super::*;
 
-    fn check(names: &[&str], expect: Result<(World, &str), &str>) {
+    fn check(names: &[&str], expect: Result<(World, &str, bool), &str>) {
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         match (declared(&names), expect) {
-            (Ok(d), Ok((w, v))) => assert_eq!((d.world, d.version.as_str()), (w, v)),
+            (Ok(d), Ok((w, v, old))) => {
+                assert_eq!((d.world, d.version.as_str(), d.deprecated), (w, v, old))
+            }
             (Err(e), Err(fragment)) => assert!(e.to_string().contains(fragment), "{e}"),
             (got, want) => panic!("{names:?}: got {got:?}, want {want:?}"),
         }
@@ -197,29 +244,29 @@ mod tests {
     #[test]
     fn reads_world_and_version_from_exports() {
         check(
-            &["sluice:policy/routing@0.1.0"],
-            Ok((World::Router, "0.1.0")),
+            &["sluice:policy/routing@0.2.0"],
+            Ok((World::Router, "0.2.0", false)),
         );
         check(
-            &["sluice:policy/detection@0.1.7"],
-            Ok((World::Anonymiser, "0.1.7")),
+            &["sluice:policy/detection@0.2.7"],
+            Ok((World::Anonymiser, "0.2.7", false)),
         );
         check(
             &["other:pkg/x@1.0.0", "sluice:policy/merging@0.1.0"],
-            Ok((World::Merger, "0.1.0")),
+            Ok((World::Merger, "0.1.0", true)),
         );
         check(
             &["sluice:policy/routing@2.0.0"],
-            Err("built for sluice:policy@2.0.0, this host speaks 0.1.x"),
+            Err("built for sluice:policy@2.0.0, this host speaks 0.2.x (and 0.1.x, deprecated)"),
         );
-        check(&["sluice:policy/routing@0.2.0"], Err("speaks 0.1.x"));
+        check(&["sluice:policy/routing@0.3.0"], Err("speaks 0.2.x"));
         check(&["sluice:policy/routing"], Err("sluice:policy@?"));
         check(
             &["wasi:http/incoming-handler@0.2.0"],
             Err("exports none of"),
         );
         check(
-            &["sluice:policy/routing@0.1.0", "sluice:policy/merging@0.1.0"],
+            &["sluice:policy/routing@0.2.0", "sluice:policy/merging@0.2.0"],
             Err("more than one"),
         );
     }

@@ -20,7 +20,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::plugins::cache::ArtifactCache;
-use crate::plugins::contract;
+use crate::plugins::{contract, legacy};
 use crate::plugins::registry::Registry;
 use crate::plugins::sandbox::{CallSettings, State};
 
@@ -97,6 +97,9 @@ impl PluginEngine {
         contract::add_host_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the sluice:policy/host interface")?;
+        legacy::add_host_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)
+            .context("linking the deprecated sluice:policy/host@0.1.0 interface")?;
         let cache = ArtifactCache::new(config.cache_dir.clone(), &engine);
         let ticking = Arc::new(AtomicBool::new(true));
         spawn_ticker(engine.clone(), ticking.clone());

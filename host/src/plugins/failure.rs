@@ -70,6 +70,7 @@ impl PluginSet {
                     decision: RouteDecision {
                         route: Route::Local,
                         reasons: vec![format!("fallback: {reason}")],
+                        doubtful: Vec::new(),
                     },
                     version: None,
                     fallback: Some(reason),

@@ -27,6 +27,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use crate::plugins::contract::{Anonymiser, AnonymiserPre, Merger, MergerPre, Router, RouterPre};
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
+use crate::plugins::legacy;
 use crate::plugins::sandbox::{CallSettings, MemoryLimitExceeded, State};
 
 /// How a call gets its instance.
@@ -64,6 +65,9 @@ macro_rules! world_pre {
 world_pre!(RouterPre<State>, Router);
 world_pre!(AnonymiserPre<State>, Anonymiser);
 world_pre!(MergerPre<State>, Merger);
+world_pre!(legacy::RouterPre<State>, legacy::Router);
+world_pre!(legacy::AnonymiserPre<State>, legacy::Anonymiser);
+world_pre!(legacy::MergerPre<State>, legacy::Merger);
 
 /// An instance and its store. A call takes it and hands it back with its
 /// result; a call dropped at its deadline drops it too.

@@ -20,6 +20,7 @@ use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
 use crate::plugins::instances::{InstanceMode, Instances};
+use crate::plugins::legacy;
 use crate::plugins::plugin::{DEFAULT_MODE, Exports, Plugin};
 
 /// Load the plugin file at `path`; its name is the file stem.
@@ -86,21 +87,37 @@ pub fn load_bytes(
     let link = |e: wasmtime::Error| PluginError::Link(format!("{e:#}"));
     let pre = engine.linker.instantiate_pre(&component).map_err(link)?;
     let name: Arc<str> = Arc::from(name);
-    let exports = match declared.world {
-        World::Router => Exports::Router(Instances::new(
+    let (world, deprecated) = (declared.world, declared.deprecated);
+    let exports = match (world, deprecated) {
+        (World::Router, false) => Exports::Router(Instances::new(
             engine.clone(),
             name.clone(),
             RouterPre::new(pre).map_err(link)?,
         )),
-        World::Anonymiser => Exports::Anonymiser(Instances::new(
+        (World::Anonymiser, false) => Exports::Anonymiser(Instances::new(
             engine.clone(),
             name.clone(),
             AnonymiserPre::new(pre).map_err(link)?,
         )),
-        World::Merger => Exports::Merger(Instances::new(
+        (World::Merger, false) => Exports::Merger(Instances::new(
             engine.clone(),
             name.clone(),
             MergerPre::new(pre).map_err(link)?,
+        )),
+        (World::Router, true) => Exports::LegacyRouter(Instances::new(
+            engine.clone(),
+            name.clone(),
+            legacy::RouterPre::new(pre).map_err(link)?,
+        )),
+        (World::Anonymiser, true) => Exports::LegacyAnonymiser(Instances::new(
+            engine.clone(),
+            name.clone(),
+            legacy::AnonymiserPre::new(pre).map_err(link)?,
+        )),
+        (World::Merger, true) => Exports::LegacyMerger(Instances::new(
+            engine.clone(),
+            name.clone(),
+            legacy::MergerPre::new(pre).map_err(link)?,
         )),
     };
     let defaults = &engine.config.defaults;
@@ -108,12 +125,16 @@ pub fn load_bytes(
         Exports::Router(i) => i.smoke(defaults, DEFAULT_MODE),
         Exports::Anonymiser(i) => i.smoke(defaults, InstanceMode::Fresh),
         Exports::Merger(i) => i.smoke(defaults, DEFAULT_MODE),
+        Exports::LegacyRouter(i) => i.smoke(defaults, DEFAULT_MODE),
+        Exports::LegacyAnonymiser(i) => i.smoke(defaults, InstanceMode::Fresh),
+        Exports::LegacyMerger(i) => i.smoke(defaults, DEFAULT_MODE),
     }
     .map_err(|e| PluginError::Smoke(Box::new(e)))?;
 
     Ok(Plugin {
         name: name.to_string(),
         world: declared.world,
+        deprecated: declared.deprecation(),
         contract_version: declared.version,
         sha256,
         path: path.to_path_buf(),

@@ -30,6 +30,7 @@ pub mod error;
 pub mod failure;
 pub mod health;
 pub mod instances;
+pub mod legacy;
 pub mod loader;
 pub mod plugin;
 pub mod registry;

@@ -12,12 +12,17 @@ use crate::plugins::contract::{
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
 use crate::plugins::instances::{InstanceMode, Instances};
+use crate::plugins::legacy;
 use crate::plugins::sandbox::{CallSettings, State};
 
 pub(crate) enum Exports {
     Router(Instances<RouterPre<State>>),
     Anonymiser(Instances<AnonymiserPre<State>>),
     Merger(Instances<MergerPre<State>>),
+    /// Built for the previous contract: called through the adapter.
+    LegacyRouter(Instances<legacy::RouterPre<State>>),
+    LegacyAnonymiser(Instances<legacy::AnonymiserPre<State>>),
+    LegacyMerger(Instances<legacy::MergerPre<State>>),
 }
 
 /// Routers and mergers reuse warm instances: measured at about a tenth of
@@ -29,6 +34,8 @@ pub struct Plugin {
     pub world: World,
     /// The contract version it was built against.
     pub contract_version: String,
+    /// Why it is deprecated, when it was built for the previous contract.
+    pub deprecated: Option<String>,
     /// Digest of the file's bytes: the version's identity.
     pub sha256: String,
     pub path: PathBuf,
@@ -98,25 +105,46 @@ impl Plugin {
         ctx: &RouteContext,
         settings: &CallSettings,
     ) -> Result<RouteDecision, PluginError> {
-        let Exports::Router(instances) = &self.exports else {
+        if !matches!(self.exports, Exports::Router(_) | Exports::LegacyRouter(_)) {
             return Err(self.wrong_world(World::Router));
-        };
+        }
         let input = ctx.request_id.len()
             + ctx.policy.len()
             + ctx.task.len()
             + strings_len(&ctx.tags)
-            + ctx.triage_json.as_ref().map_or(0, String::len);
+            + ctx.triage_json.as_ref().map_or(0, String::len)
+            + ctx.fields.iter().map(|f| f.name.len()).sum::<usize>()
+            + ctx.document.as_ref().map_or(0, |d| {
+                strings_len(&d.clause_kinds) + strings_len(&d.risk_flags)
+            });
         self.guarded(settings, input, async {
-            let decision = instances
-                .call(mode, settings, |mut warm| {
-                    Box::pin(async move {
-                        let routing = warm.bindings.sluice_policy_routing();
-                        let result = routing.call_route(&mut warm.store, ctx).await;
-                        (warm, result)
-                    })
-                })
-                .await?;
-            let size = strings_len(&decision.reasons);
+            let decision = match &self.exports {
+                Exports::Router(instances) => {
+                    instances
+                        .call(mode, settings, |mut warm| {
+                            Box::pin(async move {
+                                let routing = warm.bindings.sluice_policy_routing();
+                                let result = routing.call_route(&mut warm.store, ctx).await;
+                                (warm, result)
+                            })
+                        })
+                        .await?
+                }
+                Exports::LegacyRouter(instances) => {
+                    let ctx = &legacy::route_context(ctx);
+                    instances
+                        .call(mode, settings, |mut warm| {
+                            Box::pin(async move {
+                                let routing = warm.bindings.sluice_policy_routing();
+                                let result = routing.call_route(&mut warm.store, ctx).await;
+                                (warm, result.map(legacy::route_decision))
+                            })
+                        })
+                        .await?
+                }
+                _ => unreachable!("checked above"),
+            };
+            let size = strings_len(&decision.reasons) + strings_len(&decision.doubtful);
             if size > settings.max_output_bytes {
                 return Err(PluginError::InvalidOutput(format!(
                     "{size} bytes of reasons, over the {}-byte cap",
@@ -135,19 +163,40 @@ impl Plugin {
         lang: &str,
         settings: &CallSettings,
     ) -> Result<Vec<Span>, PluginError> {
-        let Exports::Anonymiser(instances) = &self.exports else {
+        if !matches!(
+            self.exports,
+            Exports::Anonymiser(_) | Exports::LegacyAnonymiser(_)
+        ) {
             return Err(self.wrong_world(World::Anonymiser));
-        };
+        }
         self.guarded(settings, text.len() + lang.len(), async {
-            let spans = instances
-                .call(InstanceMode::Fresh, settings, |mut warm| {
-                    Box::pin(async move {
-                        let detection = warm.bindings.sluice_policy_detection();
-                        let result = detection.call_detect(&mut warm.store, text, lang).await;
-                        (warm, result)
-                    })
-                })
-                .await?;
+            let spans = match &self.exports {
+                Exports::Anonymiser(instances) => {
+                    instances
+                        .call(InstanceMode::Fresh, settings, |mut warm| {
+                            Box::pin(async move {
+                                let detection = warm.bindings.sluice_policy_detection();
+                                let result =
+                                    detection.call_detect(&mut warm.store, text, lang).await;
+                                (warm, result)
+                            })
+                        })
+                        .await?
+                }
+                Exports::LegacyAnonymiser(instances) => {
+                    instances
+                        .call(InstanceMode::Fresh, settings, |mut warm| {
+                            Box::pin(async move {
+                                let detection = warm.bindings.sluice_policy_detection();
+                                let result =
+                                    detection.call_detect(&mut warm.store, text, lang).await;
+                                (warm, result.map(legacy::spans))
+                            })
+                        })
+                        .await?
+                }
+                _ => unreachable!("checked above"),
+            };
             let size = spans.len() * std::mem::size_of::<Span>();
             if size > settings.max_output_bytes {
                 return Err(PluginError::InvalidOutput(format!(
@@ -195,24 +244,43 @@ impl Plugin {
         schema: &str,
         settings: &CallSettings,
     ) -> Result<MergeDecision, PluginError> {
-        let Exports::Merger(instances) = &self.exports else {
+        if !matches!(self.exports, Exports::Merger(_) | Exports::LegacyMerger(_)) {
             return Err(self.wrong_world(World::Merger));
-        };
+        }
         self.guarded(
             settings,
             local.json.len() + cloud.json.len() + schema.len(),
             async {
-                let decision = instances
-                    .call(mode, settings, |mut warm| {
-                        Box::pin(async move {
-                            let merging = warm.bindings.sluice_policy_merging();
-                            let result = merging
-                                .call_merge(&mut warm.store, local, cloud, schema)
-                                .await;
-                            (warm, result)
-                        })
-                    })
-                    .await?;
+                let decision = match &self.exports {
+                    Exports::Merger(instances) => {
+                        instances
+                            .call(mode, settings, |mut warm| {
+                                Box::pin(async move {
+                                    let merging = warm.bindings.sluice_policy_merging();
+                                    let result = merging
+                                        .call_merge(&mut warm.store, local, cloud, schema)
+                                        .await;
+                                    (warm, result)
+                                })
+                            })
+                            .await?
+                    }
+                    Exports::LegacyMerger(instances) => {
+                        let (local, cloud) = (&legacy::candidate(local), &legacy::candidate(cloud));
+                        instances
+                            .call(mode, settings, |mut warm| {
+                                Box::pin(async move {
+                                    let merging = warm.bindings.sluice_policy_merging();
+                                    let result = merging
+                                        .call_merge(&mut warm.store, local, cloud, schema)
+                                        .await;
+                                    (warm, result.map(legacy::merge_decision))
+                                })
+                            })
+                            .await?
+                    }
+                    _ => unreachable!("checked above"),
+                };
                 let size = strings_len(&decision.reasons) + strings_len(&decision.diverged);
                 if size > settings.max_output_bytes {
                     return Err(PluginError::InvalidOutput(format!(
@@ -238,6 +306,9 @@ impl Plugin {
             Exports::Router(i) => i.drain(),
             Exports::Anonymiser(i) => i.drain(),
             Exports::Merger(i) => i.drain(),
+            Exports::LegacyRouter(i) => i.drain(),
+            Exports::LegacyAnonymiser(i) => i.drain(),
+            Exports::LegacyMerger(i) => i.drain(),
         }
     }
 }

@@ -210,6 +210,9 @@ impl Registry {
                     plugin = %name, world = %plugin.world, version = plugin.short_sha(), cached = plugin.from_cache,
                     "plugin version in service (ready in {:?})", plugin.compile_time
                 );
+                if let Some(why) = &plugin.deprecated {
+                    tracing::warn!(plugin = %name, "deprecated: {why}");
+                }
                 self.audit(
                     Entry::new(Kind::Reload, "loaded")
                         .reasons([format!("plugin {name} ({})", plugin.world)])

@@ -25,6 +25,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons: vec![format!("found {found}")],
+            doubtful: vec![],
         }
     }
 }

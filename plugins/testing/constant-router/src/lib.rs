@@ -1,7 +1,10 @@
 //! A well-behaved router that always escalates: the second version in the
-//! hot-swap tests, so that every answer shows which version gave it.
+//! hot-swap tests, so that every answer shows which version gave it. It is
+//! built for the previous contract (`wit/0.1/`, `sluice:policy@0.1.0`), so
+//! those tests also prove that such a plugin loads and is called through the
+//! host's adapter.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "router" });
+wit_bindgen::generate!({ path: "../../../wit/0.1", world: "router" });
 
 use exports::sluice::policy::routing::Guest;
 use sluice::policy::types::{Route, RouteContext, RouteDecision};

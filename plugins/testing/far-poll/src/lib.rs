@@ -20,6 +20,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons: vec![format!("ready: {ready:?}")],
+            doubtful: vec![],
         }
     }
 }

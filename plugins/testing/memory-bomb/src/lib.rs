@@ -17,6 +17,7 @@ impl Guest for Hostile {
                 return RouteDecision {
                     route: Route::Escalate,
                     reasons: vec![],
+                    doubtful: vec![],
                 };
             }
         }

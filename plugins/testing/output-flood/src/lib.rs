@@ -13,6 +13,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons: vec![reason; 100],
+            doubtful: vec![],
         }
     }
 }

@@ -14,6 +14,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons: vec!["woke up".into()],
+            doubtful: vec![],
         }
     }
 }

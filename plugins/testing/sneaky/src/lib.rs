@@ -35,6 +35,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons,
+            doubtful: vec![],
         }
     }
 }

@@ -26,6 +26,7 @@ impl Guest for Hostile {
         RouteDecision {
             route: Route::Escalate,
             reasons: vec![format!("read {total} bytes")],
+            doubtful: vec![],
         }
     }
 }

@@ -1,0 +1,270 @@
+//! Which kinds of clause a document has (a governing-law clause, a cap on
+//! liability, audit rights...), found by the host in every passage of the
+//! document, not guessed by the model.
+//!
+//! A schema declares the kinds at its top level, each with the patterns
+//! (case-insensitive regular expressions, matched on a passage with its
+//! whitespace collapsed) of the language that makes one:
+//! `"x-sluice-clauses": {"audit_rights": ["\\baudit", "inspect the books"]}`.
+//! A property marked `"x-sluice-computed": "missing-clauses"` (the contract
+//! schema's `risk_flags`) is filled by the host: the items of its `enum`
+//! named `missing_<kind>` whose kind the document lacks, in the enum's
+//! order. Each kind found points at the passages that hold it, for the
+//! audit record, the router's features and the cloud's risk summary.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+use super::LocalError;
+use super::clauses::Passage;
+use super::evidence::Evidence;
+
+/// The schema annotation that lists the clause kinds and their patterns.
+pub const ANNOTATION: &str = "x-sluice-clauses";
+/// The value of `x-sluice-computed` for a property the host fills with the
+/// clauses a document lacks.
+pub const MISSING: &str = "missing-clauses";
+/// How a flag names a missing kind: `missing_audit_rights`.
+const FLAG_PREFIX: &str = "missing_";
+/// The kind whose clauses name the governing jurisdictions.
+const GOVERNING_LAW: &str = "governing_law";
+
+/// A kind of clause and the language that makes one.
+#[derive(Clone, Debug)]
+pub struct Kind {
+    pub name: String,
+    pattern: Regex,
+}
+
+/// The clause kinds a schema declares, and the property filled with the
+/// missing ones.
+#[derive(Clone, Debug, Default)]
+pub struct Provisions {
+    kinds: Vec<Kind>,
+    /// The property marked `missing-clauses`, and its flags in order.
+    flags: Option<(String, Vec<String>)>,
+}
+
+/// What one document holds.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Found {
+    /// Per kind found, the passages that hold it, in document order.
+    pub kinds: BTreeMap<String, Vec<Evidence>>,
+    /// Clauses in the document.
+    pub clauses: usize,
+    /// The distinct jurisdictions its governing-law clauses name (`New York`, `Colombia`).
+    pub jurisdictions: Vec<String>,
+    /// The flags of the kinds it lacks (`missing_audit_rights`), in the schema's order.
+    pub missing: Vec<String>,
+}
+
+impl Found {
+    pub fn has(&self, kind: &str) -> bool {
+        self.kinds.contains_key(kind)
+    }
+
+    /// How many governing laws the document names: its distinct
+    /// jurisdictions, and at least one where a governing-law clause names
+    /// its place in words the pattern does not read; 0 without one.
+    pub fn governing_laws(&self) -> usize {
+        self.jurisdictions
+            .len()
+            .max(usize::from(self.has(GOVERNING_LAW)))
+    }
+}
+
+impl Provisions {
+    /// Read the kinds from a schema; a pattern that does not compile, or a
+    /// `missing-clauses` property whose flags name no declared kind, is an error.
+    pub fn from_schema(schema: &Value) -> Result<Provisions, LocalError> {
+        let mut kinds = Vec::new();
+        if let Some(declared) = schema.get(ANNOTATION) {
+            let declared = declared.as_object().ok_or_else(|| {
+                LocalError::Schema(format!("{ANNOTATION} must map kinds to pattern lists"))
+            })?;
+            for (name, patterns) in declared {
+                let patterns: Vec<&str> = patterns
+                    .as_array()
+                    .map(|p| p.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if patterns.is_empty() {
+                    return Err(LocalError::Schema(format!(
+                        "{ANNOTATION}.{name} must be a non-empty list of patterns"
+                    )));
+                }
+                let pattern = RegexBuilder::new(&patterns.join("|"))
+                    .case_insensitive(true)
+                    .size_limit(1 << 22)
+                    .build()
+                    .map_err(|e| {
+                        LocalError::Schema(format!("{ANNOTATION}.{name} has a bad pattern: {e}"))
+                    })?;
+                kinds.push(Kind {
+                    name: name.clone(),
+                    pattern,
+                });
+            }
+        }
+        let flags = flag_property(schema)
+            .map(|(property, items)| {
+                let unknown: Vec<&String> = items
+                    .iter()
+                    .filter(|f| {
+                        !f.strip_prefix(FLAG_PREFIX)
+                            .is_some_and(|k| kinds.iter().any(|kind| kind.name == k))
+                    })
+                    .collect();
+                if unknown.is_empty() {
+                    Ok((property, items))
+                } else {
+                    Err(LocalError::Schema(format!(
+                        "{property} is computed as missing clauses, but {unknown:?} name no kind in {ANNOTATION}"
+                    )))
+                }
+            })
+            .transpose()?;
+        Ok(Provisions { kinds, flags })
+    }
+
+    /// The kinds of clause in `passages` of `document`.
+    pub fn find(&self, document: &str, passages: &[Passage]) -> Found {
+        let mut found = Found::default();
+        found.clauses = passages.last().map_or(0, |p| p.clause + 1);
+        for passage in passages {
+            let text = collapse(passage.text(document));
+            for kind in &self.kinds {
+                if kind.pattern.is_match(&text) {
+                    found
+                        .kinds
+                        .entry(kind.name.clone())
+                        .or_default()
+                        .push(passage.into());
+                    if kind.name == GOVERNING_LAW {
+                        for place in jurisdictions(&text) {
+                            if !found.jurisdictions.contains(&place) {
+                                found.jurisdictions.push(place);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((_, flags)) = &self.flags {
+            found.missing = flags
+                .iter()
+                .filter(|flag| !found.has(&flag[FLAG_PREFIX.len()..]))
+                .cloned()
+                .collect();
+        }
+        found
+    }
+
+    /// Write the missing-clause flags into `record`, when the schema has
+    /// such a property.
+    pub fn fill(&self, record: &mut Value, found: &Found) {
+        let (Some((property, _)), Some(fields)) = (&self.flags, record.as_object_mut()) else {
+            return;
+        };
+        let missing = found.missing.iter().cloned().map(Value::String).collect();
+        fields.insert(property.clone(), Value::Array(missing));
+    }
+}
+
+/// The top-level property marked `missing-clauses`, with its enum's items.
+fn flag_property(schema: &Value) -> Option<(String, Vec<String>)> {
+    let (name, property) = schema
+        .get("properties")?
+        .as_object()?
+        .iter()
+        .find(|(_, p)| p.get(super::constraint::COMPUTED).and_then(Value::as_str) == Some(MISSING))?;
+    let items = property
+        .pointer("/items/enum")
+        .and_then(Value::as_array)
+        .map(|e| e.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    Some((name.clone(), items))
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+static JURISDICTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i:laws?|leyes|leis|legislaci[óo]n|legisla[çc][ãa]o) (?i:of|de|da|do) (?i:the |la |a |o )?(?:(?i:State|Commonwealth|Province|Republic|Kingdom|Estado|Rep[úu]blica|Provincia) (?i:of |de |da |do )(?i:the |la )?)?((?:[A-ZÁÉÍÓÚÑ][\w'’-]+)(?: (?:of |de |del )?[A-ZÁÉÍÓÚÑ][\w'’-]+){0,3})",
+    )
+    .expect("the jurisdiction pattern is valid")
+});
+
+/// The places a governing-law clause names: `the laws of the State of New
+/// York` → `New York`.
+fn jurisdictions(text: &str) -> Vec<String> {
+    const NOT_PLACES: [&str; 6] = ["This", "Such", "Any", "United", "The", "Each"];
+    JURISDICTION
+        .captures_iter(text)
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+        .filter(|p| !NOT_PLACES.contains(&p.as_str()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::clauses;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({
+            "x-sluice-clauses": {
+                "governing_law": ["governed by", "ley aplicable"],
+                "audit_rights": ["\\baudit", "inspect[^.]{0,40}books"],
+                "insurance": ["\\binsurance\\b", "p[óo]liza"]
+            },
+            "properties": {
+                "risk_flags": {
+                    "type": "array",
+                    "items": {"enum": ["missing_governing_law", "missing_audit_rights", "missing_insurance"]},
+                    "x-sluice-computed": "missing-clauses"
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn flags_name_the_kinds_a_document_lacks_and_kinds_point_at_passages() {
+        let provisions = Provisions::from_schema(&schema()).unwrap();
+        let document = "SUPPLY AGREEMENT\n1. Records. Buyer may inspect the\nbooks of Seller once a year.\n2. Law. This Agreement is governed by the laws of the State of New York and the laws of Delaware.\n";
+        let passages = clauses::split(document);
+        let found = provisions.find(document, &passages);
+        assert_eq!(found.kinds.keys().collect::<Vec<_>>(), ["audit_rights", "governing_law"]);
+        let audit = &found.kinds["audit_rights"][0];
+        assert!(document[audit.start..audit.end].starts_with("1. Records."));
+        assert_eq!(found.clauses, 3);
+        assert_eq!(found.jurisdictions, ["New York", "Delaware"]);
+        let mut record = json!({"risk_flags": ["missing_audit_rights"]});
+        provisions.fill(&mut record, &found);
+        assert_eq!(record["risk_flags"], json!(["missing_insurance"]));
+
+        let spanish = "CONTRATO\nPRIMERA. Pólizas. El contratista constituirá una póliza.\nSEGUNDA. Ley aplicable. Leyes de la República de Colombia.\n";
+        let found = provisions.find(spanish, &clauses::split(spanish));
+        assert_eq!(found.jurisdictions, ["Colombia"]);
+        let mut record = json!({});
+        provisions.fill(&mut record, &found);
+        assert_eq!(record["risk_flags"], json!(["missing_audit_rights"]));
+    }
+
+    #[test]
+    fn a_bad_pattern_or_an_undeclared_flag_is_refused() {
+        let mut bad = schema();
+        bad[ANNOTATION]["audit_rights"] = json!(["(unclosed"]);
+        let e = Provisions::from_schema(&bad).unwrap_err().to_string();
+        assert!(e.contains("audit_rights has a bad pattern"), "{e}");
+        let mut undeclared = schema();
+        undeclared["properties"]["risk_flags"]["items"]["enum"] = json!(["missing_escrow"]);
+        let e = Provisions::from_schema(&undeclared).unwrap_err().to_string();
+        assert!(e.contains("missing_escrow"), "{e}");
+    }
+}
