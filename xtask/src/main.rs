@@ -70,7 +70,9 @@ fn main() -> Result<()> {
         Cmd::Model => fetch_model(),
         Cmd::Eval { what, args } => match what.as_str() {
             "triage" => {
+                setup()?;
                 fetch_model()?;
+                build_plugins(&root)?;
                 run(Command::new("cargo")
                     .args([
                         "run",

@@ -7,10 +7,14 @@
 //! answer column: `Document Name-Answer` (document type), `Parties-Answer`
 //! (names separated by `;`, a defined term in brackets or quotes after a
 //! name is ignored), `Governing Law-Answer`, `Agreement Date-Answer`
-//! (`M/D/YYYY`). Other columns are ignored; a user's own labels need only
-//! these five.
+//! (`M/D/YYYY`). Whether the document has a kind of clause is read, where
+//! the file has them, from `Cap on Liability-Answer`, `Audit Rights-Answer`,
+//! `Insurance-Answer`, `Anti-Assignment-Answer` and `Termination for
+//! Convenience-Answer` (`Yes`/`No`), and a governing-law clause from a
+//! non-empty `Governing Law-Answer`. Other columns are ignored; a user's own
+//! labels need only the first five.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::Context;
@@ -23,7 +27,18 @@ pub struct Label {
     pub parties: Vec<String>,
     pub governing_law: String,
     pub agreement_date: Option<String>,
+    /// Per kind of clause (as the contract schema names it), whether the document has one.
+    pub clauses: BTreeMap<String, bool>,
 }
+
+/// The clause-presence columns, and the kinds they label.
+const CLAUSE_COLUMNS: [(&str, &str); 5] = [
+    ("Cap on Liability-Answer", "cap_on_liability"),
+    ("Audit Rights-Answer", "audit_rights"),
+    ("Insurance-Answer", "insurance"),
+    ("Anti-Assignment-Answer", "anti_assignment"),
+    ("Termination for Convenience-Answer", "termination_for_convenience"),
+];
 
 /// Labels by document stem.
 pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
@@ -43,6 +58,10 @@ pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
         column("Governing Law-Answer")?,
         column("Agreement Date-Answer")?,
     );
+    let clause_columns: Vec<(usize, &str)> = CLAUSE_COLUMNS
+        .iter()
+        .filter_map(|(name, kind)| Some((headers.iter().position(|h| h == *name)?, *kind)))
+        .collect();
     let mut labels = HashMap::new();
     for row in reader.records() {
         let row = row?;
@@ -50,6 +69,11 @@ pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
             .unwrap_or_default();
+        let mut clauses: BTreeMap<String, bool> = clause_columns
+            .iter()
+            .map(|&(column, kind)| (kind.to_string(), row[column].trim() == "Yes"))
+            .collect();
+        clauses.insert("governing_law".into(), !row[law].trim().is_empty());
         labels.insert(
             stem,
             Label {
@@ -61,6 +85,7 @@ pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
                     .collect(),
                 governing_law: row[law].to_string(),
                 agreement_date: us_date(&row[date]),
+                clauses,
             },
         );
     }
@@ -225,6 +250,7 @@ mod tests {
             ],
             governing_law: "California".into(),
             agreement_date: us_date("6/1/2020"),
+            clauses: BTreeMap::new(),
         };
         let record = json!({
             "document_type": "CONSULTING AGREEMENT",

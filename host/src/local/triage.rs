@@ -103,6 +103,8 @@ pub struct Triage {
     pub fields: BTreeMap<String, FieldReading>,
     /// The kinds of clause the whole contract holds, and where.
     pub provisions: Found,
+    /// Per field with cue phrases, the passages that rank best for it, best first.
+    pub ranked: BTreeMap<String, Vec<Evidence>>,
     /// Whether the contract was longer than the model reads.
     pub truncated: bool,
     pub generation: Generation,
@@ -278,6 +280,15 @@ impl TriageStage {
             record,
             confidence,
             fields,
+            ranked: reading
+                .selection
+                .ranked
+                .iter()
+                .map(|(field, best)| {
+                    let passages = &reading.selection.passages;
+                    (field.clone(), best.iter().map(|&i| (&passages[i]).into()).collect())
+                })
+                .collect(),
             provisions: reading.found,
             truncated: reading.truncated,
             generation,

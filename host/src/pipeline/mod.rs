@@ -17,6 +17,7 @@
 
 pub mod budget;
 pub mod divergence;
+pub mod escalation;
 pub mod patterns;
 pub mod policies;
 pub mod policy;

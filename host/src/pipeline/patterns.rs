@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::audit::{Kind, digest};
 use crate::local::triage::FieldReading;
+use crate::pipeline::escalation;
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::signals;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
@@ -208,7 +209,9 @@ async fn cloud_document(
     let cloud = p.cloud_gate(ctx)?;
     let text = (p.anonymise_text(ctx, document).await).map_err(|e| e.to_string())?;
     let call = if ctx.policy.schema.is_some() {
-        p.cloud_json(&cloud, &ctx.policy, text, &ctx.vault).await
+        let schema = ctx.policy.schema.as_ref();
+        p.cloud_json(&cloud, &ctx.policy, schema, text, &ctx.vault)
+            .await
     } else {
         p.cloud_text(&cloud, &ctx.policy, text, &ctx.vault).await
     };
@@ -216,19 +219,70 @@ async fn cloud_document(
     call.result
 }
 
-/// A local record, pseudonymised, to the cloud for review; the answer
-/// validated and restored. Never the document.
+/// A local record, pseudonymised, to the cloud for review, with the
+/// passages its `doubtful` fields rest on when the policy escalates with
+/// evidence ([`escalation`]); the answer validated against the review
+/// schema and restored. Never the document.
 async fn refine_in_cloud(
     p: &Pipeline,
     ctx: &mut RequestCtx,
-    record: &Value,
+    document: &str,
+    local: &LocalAnswer,
+    doubtful: &[String],
 ) -> Result<Value, String> {
     let cloud = p.cloud_gate(ctx)?;
-    let pseudonymised = (p.anonymise_json(ctx, record).await).map_err(|e| e.to_string())?;
-    let user = serde_json::to_string(&pseudonymised).map_err(|e| e.to_string())?;
-    let call = p.cloud_json(&cloud, &ctx.policy, user, &ctx.vault).await;
+    let pseudonymised = (p.anonymise_json(ctx, &local.value).await).map_err(|e| e.to_string())?;
+    let user = match ctx.policy.evidence_share {
+        None => pseudonymised.to_string(),
+        Some(share) => {
+            let evidence = evidence(p, ctx, document.trim(), local, doubtful, share)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!({"record": pseudonymised, "evidence": evidence}).to_string()
+        }
+    };
+    let policy = ctx.policy.clone();
+    let call = p
+        .cloud_json(&cloud, &policy, policy.review_schema.as_ref(), user, &ctx.vault)
+        .await;
     p.account(ctx, &call);
     call.result
+}
+
+/// The passages that go with an escalated record, each pseudonymised, and
+/// an audit record of which went and how much of the document they are.
+async fn evidence(
+    p: &Pipeline,
+    ctx: &mut RequestCtx,
+    document: &str,
+    local: &LocalAnswer,
+    doubtful: &[String],
+    share: f64,
+) -> Result<Vec<Value>, PipelineError> {
+    let started = Instant::now();
+    let chosen = escalation::passages(document, local, doubtful, share);
+    let bytes: usize = chosen.iter().map(|q| q.passage.end - q.passage.start).sum();
+    let clauses: Vec<String> = chosen.iter().map(|q| q.passage.clause.to_string()).collect();
+    let mut fields: Vec<&str> = chosen.iter().map(|q| q.field.as_str()).collect();
+    fields.dedup();
+    let entry = ctx.entry(Kind::Anonymise, "evidence").reasons([format!(
+        "{} passages (clauses {}) for {}: {bytes} of the document's {} bytes ({:.1}%, at most {:.0}%)",
+        chosen.len(),
+        if clauses.is_empty() { "none".into() } else { clauses.join(", ") },
+        if fields.is_empty() { "no field".into() } else { fields.join(", ") },
+        document.len(),
+        bytes as f64 * 100.0 / document.len().max(1) as f64,
+        share * 100.0
+    )]);
+    let ms = ctx.timed("evidence", started);
+    ctx.decide("evidence", entry, ms)?;
+    let mut sent = Vec::with_capacity(chosen.len());
+    for quoted in chosen {
+        let text = &document[quoted.passage.start..quoted.passage.end];
+        let text = p.anonymise_text(ctx, text).await?;
+        sent.push(json!({"field": quoted.field, "clause": quoted.passage.clause, "text": text}));
+    }
+    Ok(sent)
 }
 
 fn route_name(route: Route) -> &'static str {
@@ -303,7 +357,8 @@ async fn triage_escalate(
             })
         }
         Route::Escalate | Route::Parallel | Route::DraftRefine => {
-            match refine_in_cloud(p, ctx, &triage.value).await {
+            let doubtful = &routed.decision.doubtful;
+            match refine_in_cloud(p, ctx, &request.document, &triage, doubtful).await {
                 Ok(value) => Ok(Answer::cloud("escalate", value)),
                 Err(reason) => fall_back(ctx, triage, "escalate", reason),
             }
@@ -322,7 +377,7 @@ async fn draft_refine(
         "draft-refine",
         vec!["policy pattern is draft-refine: the cloud refines the local draft".into()],
     )?;
-    match refine_in_cloud(p, ctx, &draft.value).await {
+    match refine_in_cloud(p, ctx, &request.document, &draft, &[]).await {
         Ok(value) => Ok(Answer::cloud("draft-refine", value)),
         Err(reason) => fall_back(ctx, draft, "draft-refine", reason),
     }
@@ -368,7 +423,7 @@ async fn parallel_merge(
     let policy = ctx.policy.clone();
     let (local_result, call) = tokio::join!(
         p.local_stage(&policy, &request.document),
-        p.cloud_json(&cloud, &policy, text, &ctx.vault)
+        p.cloud_json(&cloud, &policy, policy.schema.as_ref(), text, &ctx.vault)
     );
     p.account(ctx, &call);
     let local_answer = local_result?;

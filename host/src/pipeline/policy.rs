@@ -12,6 +12,9 @@
 //!
 //! [cloud]
 //! system = "You review contract extractions …"   # the cloud's instructions
+//! schema = "../schemas/contract_risk_summary.json"  # what it answers a review in (default: schema)
+//! escalate_with = ["fields", "evidence"]  # what leaves on escalation (default: ["fields"])
+//! evidence_share = 0.10         # evidence: at most this share of the document's bytes
 //!
 //! [router]                      # plugin tables: see plugins::settings
 //! plugin = "complexity-router"
@@ -114,6 +117,15 @@ fn default_lang() -> String {
 pub struct CloudStage {
     /// The cloud's instructions; each pattern has a default.
     pub system: Option<String>,
+    /// The schema the cloud answers in when it reviews a local record
+    /// (triage-escalate, draft-refine); by default the policy's own.
+    pub schema: Option<PathBuf>,
+    /// What leaves the machine with a reviewed record: `fields` (the
+    /// pseudonymised record, always) and `evidence` (the passages the
+    /// doubtful fields rest on, pseudonymised).
+    pub escalate_with: Option<Vec<String>>,
+    /// With evidence, the most of the document's bytes that may go.
+    pub evidence_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -177,6 +189,11 @@ pub struct Policy {
     pub task: String,
     pub sample_rate: f64,
     pub cloud_system: String,
+    /// What the cloud answers a review of a local record in (`[cloud] schema`, else `schema`).
+    pub review_schema: Option<Schema>,
+    /// With evidence, the share of the document's bytes that may go
+    /// (`[cloud] escalate_with` names `evidence`); `None`: the record alone.
+    pub evidence_share: Option<f64>,
     pub router: Option<PluginUse>,
     pub anonymiser: Option<PluginUse>,
     pub merger: Option<PluginUse>,
@@ -482,6 +499,27 @@ impl Policy {
             )),
             _ => None,
         };
+        let review_schema = match &file.cloud.schema {
+            None => schema.clone(),
+            Some(_) if !matches!(pattern, Pattern::TriageEscalate | Pattern::DraftRefine) => {
+                return Err(fail(
+                    "cloud.schema",
+                    format!(
+                        "only a review of a local record answers in its own schema, and this policy is {}",
+                        pattern.name()
+                    ),
+                    "remove cloud.schema",
+                ));
+            }
+            Some(relative) => Some(load_schema(&base.join(relative)).map_err(|problem| {
+                fail(
+                    "cloud.schema",
+                    problem,
+                    "point cloud.schema at a JSON Schema file, relative to the policy file",
+                )
+            })?),
+        };
+        let evidence_share = evidence_share(&file.cloud, pattern, &fail)?;
         let cloud_system = file.cloud.system.clone().unwrap_or_else(|| {
             match pattern {
                 Pattern::TriageEscalate => DEFAULT_TRIAGE_SYSTEM,
@@ -504,6 +542,8 @@ impl Policy {
             task: file.task,
             sample_rate,
             cloud_system,
+            review_schema,
+            evidence_share,
             router,
             anonymiser,
             merger,
@@ -549,6 +589,56 @@ impl Policy {
         });
         policy.local_stage = Some(Arc::new(stage));
         Ok(policy)
+    }
+}
+
+/// `[cloud] escalate_with` and `evidence_share`, checked.
+fn evidence_share(
+    cloud: &CloudStage,
+    pattern: Pattern,
+    fail: &dyn Fn(&str, String, &str) -> PolicyError,
+) -> Result<Option<f64>, PolicyError> {
+    let with = cloud.escalate_with.clone().unwrap_or_else(|| vec!["fields".into()]);
+    if let Some(other) = with.iter().find(|w| !matches!(w.as_str(), "fields" | "evidence")) {
+        return Err(fail(
+            "cloud.escalate_with",
+            format!("{other:?} is not something that can leave"),
+            "use [\"fields\"] or [\"fields\", \"evidence\"]",
+        ));
+    }
+    if !with.iter().any(|w| w == "fields") {
+        return Err(fail(
+            "cloud.escalate_with",
+            "the record (fields) always goes with an escalation".into(),
+            "use [\"fields\"] or [\"fields\", \"evidence\"]",
+        ));
+    }
+    let evidence = with.iter().any(|w| w == "evidence");
+    if evidence && !matches!(pattern, Pattern::TriageEscalate | Pattern::DraftRefine) {
+        return Err(fail(
+            "cloud.escalate_with",
+            format!(
+                "evidence goes with a reviewed local record, and this policy is {}",
+                pattern.name()
+            ),
+            "remove evidence",
+        ));
+    }
+    match (evidence, cloud.evidence_share) {
+        (_, Some(share)) if !(share > 0.0 && share <= 1.0) => Err(fail(
+            "cloud.evidence_share",
+            format!("{share} is not a share"),
+            "use a number above 0 and at most 1, such as 0.1",
+        )),
+        (false, Some(_)) => Err(fail(
+            "cloud.evidence_share",
+            "set without evidence in escalate_with".into(),
+            "add \"evidence\" to escalate_with, or remove evidence_share",
+        )),
+        (true, share) => Ok(Some(
+            share.unwrap_or(crate::pipeline::escalation::DEFAULT_EVIDENCE_SHARE),
+        )),
+        (false, None) => Ok(None),
     }
 }
 
@@ -612,6 +702,36 @@ mod tests {
         assert_eq!(p.budget_usd_per_day, Some(5.0));
         let local = load("local.toml", "pattern = \"local\"").unwrap();
         assert!(local.schema.is_none() && local.prompt.is_none());
+        assert_eq!(p.evidence_share, None);
+        assert_eq!(p.review_schema.unwrap().path, p.schema.unwrap().path);
+    }
+
+    #[test]
+    fn escalation_with_evidence_is_checked() {
+        let triage = "pattern = \"triage-escalate\"\nschema = \"../schemas/s.json\"\n[router]\nplugin = \"r\"\n[anonymiser]\nplugin = \"p\"\n[cloud]\n";
+        let p = load(
+            "t.toml",
+            &format!("{triage}escalate_with = [\"fields\", \"evidence\"]\nschema = \"../schemas/s.json\""),
+        )
+        .unwrap();
+        assert_eq!(p.evidence_share, Some(0.10));
+        assert!(p.review_schema.is_some());
+        for (cloud, says) in [
+            ("escalate_with = [\"evidence\"]", "the record (fields) always goes"),
+            ("escalate_with = [\"fields\", \"document\"]", "\"document\" is not something"),
+            ("escalate_with = [\"fields\", \"evidence\"]\nevidence_share = 1.5", "1.5 is not a share"),
+            ("evidence_share = 0.2", "set without evidence"),
+            ("schema = \"../schemas/bad.json\"", "cloud.schema: "),
+        ] {
+            let error = load("t.toml", &format!("{triage}{cloud}")).unwrap_err();
+            assert!(error.contains(says), "{cloud}: {error}");
+        }
+        let error = load(
+            "c.toml",
+            "pattern = \"cloud\"\n[anonymiser]\nplugin = \"p\"\n[cloud]\nescalate_with = [\"fields\", \"evidence\"]",
+        )
+        .unwrap_err();
+        assert!(error.contains("evidence goes with a reviewed local record"), "{error}");
     }
 
     #[test]

@@ -12,10 +12,12 @@ use serde_json::Value;
 use crate::audit::{CloudUsage, Entry, Kind, digest};
 use crate::cloud::{CloudClient, Format, Message};
 use crate::local::constraint::strip_annotations;
+use crate::local::evidence::Evidence;
 use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, LocalError};
 use crate::pipeline::request::RequestCtx;
+use crate::pipeline::policy::Schema;
 use crate::pipeline::{Pipeline, PipelineError, Policy};
 use crate::privacy::outbound::sent_bytes;
 use crate::privacy::restore::{restore_json, restore_text};
@@ -31,6 +33,8 @@ pub struct LocalAnswer {
     pub fields: BTreeMap<String, FieldReading>,
     /// The kinds of clause the document holds (a policy with a schema).
     pub provisions: Found,
+    /// Per field with cue phrases, the passages that rank best for it.
+    pub ranked: BTreeMap<String, Vec<Evidence>>,
     /// Tokens the local model counted in the document (in the prompt,
     /// without a schema).
     pub document_tokens: usize,
@@ -83,6 +87,7 @@ impl Pipeline {
         let usage;
         let mut fields = BTreeMap::new();
         let mut provisions = Found::default();
+        let mut ranked = BTreeMap::new();
         let (value, confidence) = match &policy.local_stage {
             Some(stage) => {
                 let prepared = stage.request(self.local.tokenizer(), document);
@@ -92,6 +97,7 @@ impl Pipeline {
                 let triage = stage.finish(generation, prepared.reading)?;
                 fields = triage.fields;
                 provisions = triage.provisions;
+                ranked = triage.ranked;
                 if let Some(calibration) = &policy.calibration {
                     for (field, reading) in &mut fields {
                         reading.calibrated =
@@ -123,6 +129,7 @@ impl Pipeline {
             confidence,
             fields,
             provisions,
+            ranked,
             document_tokens,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
@@ -235,8 +242,8 @@ impl Pipeline {
         result.map_err(|refusal| PipelineError::Unanswerable(refusal.to_string()))
     }
 
-    /// Ask the cloud for a record valid under the policy's schema from
-    /// pseudonymised `user` text. The answer is re-identified through
+    /// Ask the cloud for a record valid under `schema` (the policy's, or its
+    /// review schema) from pseudonymised `user` text. The answer is re-identified through
     /// `vault`, then validated: a placeholder cannot meet a field's format
     /// (a date pattern), the value it stands for can. One repair if it does
     /// not validate.
@@ -244,12 +251,16 @@ impl Pipeline {
         &self,
         cloud: &CloudClient,
         policy: &Policy,
+        schema: Option<&Schema>,
         user: String,
         vault: &Vault,
     ) -> CloudCall {
         let started = Instant::now();
         let mut usage = CloudUsage::default();
-        let result = ask_json(cloud, policy, user, vault, &mut usage).await;
+        let result = match schema {
+            Some(schema) => ask_json(cloud, policy, schema, user, vault, &mut usage).await,
+            None => Err(format!("policy {} has no schema", policy.name)),
+        };
         CloudCall {
             result,
             usage,
@@ -326,14 +337,11 @@ async fn call(
 async fn ask_json(
     cloud: &CloudClient,
     policy: &Policy,
+    schema: &Schema,
     user: String,
     vault: &Vault,
     usage: &mut CloudUsage,
 ) -> Result<Value, String> {
-    let schema = policy
-        .schema
-        .as_ref()
-        .ok_or_else(|| format!("policy {} has no schema", policy.name))?;
     let mut strict = schema.value.clone();
     strip_annotations(&mut strict);
     let name = schema.name();
@@ -363,7 +371,7 @@ async fn ask_json(
 /// Parse, re-identify and validate a cloud answer; the problems, joined,
 /// when it fails.
 fn check(
-    schema: &crate::pipeline::policy::Schema,
+    schema: &Schema,
     vault: &Vault,
     text: &str,
 ) -> Result<Value, String> {
