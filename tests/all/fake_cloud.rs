@@ -52,6 +52,19 @@ pub enum Reply {
     /// Answer as a stream even when the call asked for a whole answer, as
     /// some OpenAI-compatible proxies do.
     StreamAnyway,
+    /// Answer with what this makes of the last user message, as a reviewer
+    /// that reads what it was sent would.
+    Review(Reviewer),
+}
+
+/// Makes an answer's content from the last user message.
+#[derive(Clone)]
+pub struct Reviewer(pub Arc<dyn Fn(&str) -> String + Send + Sync>);
+
+impl std::fmt::Debug for Reviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reviewer")
+    }
 }
 
 #[derive(Default)]
@@ -138,7 +151,7 @@ async fn answer(
         )
     };
     match reply {
-        Reply::Echo | Reply::Content(_) | Reply::StreamAnyway => {}
+        Reply::Echo | Reply::Content(_) | Reply::Review(_) | Reply::StreamAnyway => {}
         Reply::Raw(status, content_type, body) => {
             return (
                 axum::http::StatusCode::from_u16(status).unwrap(),
@@ -198,16 +211,17 @@ async fn answer(
         }
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
-    let scripted = match &reply {
-        Reply::Content(content) => Some(content.clone()),
-        _ => None,
-    };
     let echo = request["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    let scripted = match &reply {
+        Reply::Content(content) => Some(content.clone()),
+        Reply::Review(reviewer) => Some((reviewer.0)(&echo)),
+        _ => None,
+    };
     let echo = match scripted {
         Some(content) => content,
         None => in_format(&request["response_format"], echo),

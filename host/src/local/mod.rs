@@ -19,8 +19,10 @@
 //! anywhere.
 
 mod attention;
+pub mod candidates;
 pub mod clauses;
 pub mod constraint;
+pub mod dates;
 mod error;
 pub mod evidence;
 pub mod fetch;

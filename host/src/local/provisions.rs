@@ -133,6 +133,8 @@ impl Provisions {
     pub fn find(&self, document: &str, passages: &[Passage]) -> Found {
         let mut found = Found::default();
         found.clauses = passages.last().map_or(0, |p| p.clause + 1);
+        // Places named where the sentence says it governs come first.
+        let (mut strong, mut weak) = (Vec::new(), Vec::new());
         for passage in passages {
             let text = collapse(passage.text(document));
             for kind in &self.kinds {
@@ -143,13 +145,14 @@ impl Provisions {
                         .or_default()
                         .push(passage.into());
                     if kind.name == GOVERNING_LAW {
-                        for place in jurisdictions(&text) {
-                            if !found.jurisdictions.contains(&place) {
-                                found.jurisdictions.push(place);
-                            }
-                        }
+                        jurisdictions(&text, &kind.pattern, &mut strong, &mut weak);
                     }
                 }
+            }
+        }
+        for place in strong.into_iter().chain(weak) {
+            if !found.jurisdictions.contains(&place) {
+                found.jurisdictions.push(place);
             }
         }
         if let Some((_, flags)) = &self.flags {
@@ -192,22 +195,93 @@ fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A place: up to four capitalised words (`New York`, `República de Colombia`).
+const PLACE: &str = r"((?:[A-ZÁÉÍÓÚÑ][\w'’-]+)(?: (?:of |de |del )?[A-ZÁÉÍÓÚÑ][\w'’-]+){0,3})";
+
+/// `the laws of the State of New York`, `las leyes de la República de
+/// Colombia`, `Delaware law`.
 static JURISDICTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i:laws?|leyes|leis|legislaci[óo]n|legisla[çc][ãa]o) (?i:of|de|da|do) (?i:the |la |a |o )?(?:(?i:State|Commonwealth|Province|Republic|Kingdom|Estado|Rep[úu]blica|Provincia) (?i:of |de |da |do )(?i:the |la )?)?((?:[A-ZÁÉÍÓÚÑ][\w'’-]+)(?: (?:of |de |del )?[A-ZÁÉÍÓÚÑ][\w'’-]+){0,3})",
-    )
+    Regex::new(&format!(
+        r"(?i:laws?|leyes|leis|legislaci[óo]n|legisla[çc][ãa]o) (?i:of|de|da|do|in|en) (?i:the |la |a |o )?(?:(?i:State|Commonwealth|Province|Republic|Kingdom|Estado|Rep[úu]blica|Provincia) (?i:of |de |da |do )(?i:the |la )?)?{PLACE}|{PLACE} (?i:law)\b"
+    ))
     .expect("the jurisdiction pattern is valid")
 });
 
-/// The places a governing-law clause names: `the laws of the State of New
-/// York` → `New York`.
-fn jurisdictions(text: &str) -> Vec<String> {
-    const NOT_PLACES: [&str; 6] = ["This", "Such", "Any", "United", "The", "Each"];
-    JURISDICTION
-        .captures_iter(text)
-        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
-        .filter(|p| !NOT_PLACES.contains(&p.as_str()))
-        .collect()
+/// A sentence that says which law governs, not one that only mentions a law.
+static GOVERNS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)governed|governing|construed|interpreted|enforced|ley aplicable|reg(?:ir|ir[áa]|e)\b|regido|regul")
+        .expect("the governs pattern is valid")
+});
+
+/// Capitalised words that start no place name.
+const NOT_PLACES: [&str; 18] = [
+    "This", "Such", "Any", "United", "The", "Each", "State", "Agreement", "Section", "Federal",
+    "All", "Applicable", "In", "Contract", "Company", "Party", "Parties", "Governing",
+];
+/// Words in capitals that end a place name (`NEW YORK WITHOUT REGARD`).
+const ENDS_PLACE: [&str; 6] = ["WITHOUT", "REGARD", "AND", "EXCLUDING", "APPLICABLE", "EXCEPT"];
+
+/// The places named in the sentences of a governing-law passage that match
+/// its kind's pattern: into `strong` where the sentence says the law governs,
+/// else into `weak`. A passage whose matching sentences name none (a heading
+/// `Ley aplicable.` before the sentence) gives the places its other
+/// sentences name, as weak.
+fn jurisdictions(text: &str, kind: &Regex, strong: &mut Vec<String>, weak: &mut Vec<String>) {
+    let mut named = false;
+    let mut elsewhere = Vec::new();
+    for sentence in text.split_inclusive(['.', ';']) {
+        let places = places(sentence);
+        if !kind.is_match(sentence) {
+            elsewhere.extend(places);
+            continue;
+        }
+        named |= !places.is_empty();
+        let into = if GOVERNS.is_match(sentence) {
+            &mut *strong
+        } else {
+            &mut *weak
+        };
+        add(into, places);
+    }
+    if !named {
+        add(weak, elsewhere);
+    }
+}
+
+fn add(into: &mut Vec<String>, places: Vec<String>) {
+    for place in places {
+        if !into.contains(&place) {
+            into.push(place);
+        }
+    }
+}
+
+/// The places a sentence names as a law's.
+fn places(sentence: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for captures in JURISDICTION.captures_iter(sentence) {
+        let Some(place) = captures.get(1).or_else(|| captures.get(2)) else {
+            continue;
+        };
+        let words: Vec<&str> = place
+            .as_str()
+            .split(' ')
+            .take_while(|w| !ENDS_PLACE.contains(w))
+            .collect();
+        let Some(first) = words.first() else {
+            continue;
+        };
+        let lower = first.to_lowercase();
+        let mut chars = lower.chars();
+        let capitalised: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        if !NOT_PLACES.contains(&capitalised.as_str()) {
+            out.push(words.join(" "));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::LocalError;
+use super::candidates::Candidates;
 use super::clauses;
 use super::evidence::{self, Cues, Evidence, Selection};
 use super::field_confidence::{self, FieldConfidence};
@@ -52,6 +53,7 @@ pub struct TriageStage {
     prompt: String,
     cues: Vec<Cues>,
     provisions: Provisions,
+    candidates: Candidates,
 }
 
 impl std::fmt::Debug for TriageStage {
@@ -153,6 +155,7 @@ impl TriageStage {
         Ok(TriageStage {
             cues: evidence::cues(&schema),
             provisions: Provisions::from_schema(&schema)?,
+            candidates: Candidates::from_schema(&schema)?,
             schema,
             validator,
             prompt,
@@ -197,8 +200,9 @@ impl TriageStage {
             }
         }
         let prompt = prompt.replace("{document}", read.trim());
+        let offered = self.candidates.find(document, &selection, &found);
         let mut request = GenerateRequest::new(prompt);
-        request.schema = Some(self.schema.clone());
+        request.schema = Some(Candidates::narrow(&self.schema, &offered));
         request.max_tokens = MAX_TOKENS;
         Prepared {
             request,

@@ -67,13 +67,21 @@ fn masked(spans: Vec<Span>, text: &str) -> Vec<Masked> {
 }
 
 impl Anonymiser<'_> {
-    /// `text` with every detected span replaced by its placeholder.
+    /// `text` with every detected span, and every value the vault already
+    /// masked in this request, replaced by its placeholder.
     pub async fn text(&self, vault: &mut Vault, text: &str) -> Result<String, Refusal> {
         let spans = self
             .plugins
             .detect(self.plugin, text, self.lang, self.settings)
             .await?;
-        Ok(replace(vault, text, masked(spans, text)))
+        let mut masked = masked(spans, text);
+        masked.extend(
+            vault
+                .known_in(text)
+                .into_iter()
+                .map(|(start, end, kind)| Masked { start, end, kind }),
+        );
+        Ok(replace(vault, text, masked))
     }
 
     /// `value` with schema-marked fields pseudonymised whole and every other

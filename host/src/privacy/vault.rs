@@ -15,8 +15,8 @@ use crate::privacy::placeholder::{self, Kind};
 
 #[derive(Default)]
 pub struct Vault {
-    /// placeholder → original value
-    originals: HashMap<String, Zeroizing<String>>,
+    /// placeholder → the kind and original value
+    originals: HashMap<String, (Kind, Zeroizing<String>)>,
     /// (kind label, original value) → placeholder; wiped on drop
     issued: HashMap<(&'static str, String), String>,
     /// values issued per kind, for numbering
@@ -50,7 +50,7 @@ impl Vault {
         let p = placeholder::format(kind, *n);
         self.longest = self.longest.max(p.len());
         self.originals
-            .insert(p.clone(), Zeroizing::new(value.to_string()));
+            .insert(p.clone(), (kind, Zeroizing::new(value.to_string())));
         self.issued.insert(key, p.clone());
         p
     }
@@ -63,7 +63,7 @@ impl Vault {
         if secret && !self.restore_secrets {
             return None;
         }
-        self.originals.get(placeholder).map(|v| v.as_str())
+        self.originals.get(placeholder).map(|(_, v)| v.as_str())
     }
 
     /// Length in bytes of the longest placeholder issued (0 when none).
@@ -90,7 +90,29 @@ impl Vault {
 
     /// The values this vault holds, for checking that none of them leaves.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.originals.values().map(|v| v.as_str())
+        self.originals.values().map(|(_, v)| v.as_str())
+    }
+
+    /// Where `text` holds a value this vault already masked (any ASCII
+    /// case), with its kind: a name the detector found once, or a schema
+    /// marked whole, is masked wherever else it appears. Values shorter than
+    /// four bytes are left to the detector.
+    pub fn known_in(&self, text: &str) -> Vec<(usize, usize, Kind)> {
+        let haystack = text.to_ascii_lowercase();
+        let mut found = Vec::new();
+        for (kind, value) in self.originals.values() {
+            if value.len() < 4 {
+                continue;
+            }
+            let needle = value.to_ascii_lowercase();
+            let mut from = 0;
+            while let Some(at) = haystack[from..].find(needle.as_str()) {
+                let start = from + at;
+                found.push((start, start + needle.len(), *kind));
+                from = start + needle.len();
+            }
+        }
+        found
     }
 }
 
@@ -131,5 +153,17 @@ mod tests {
         assert_eq!(v.original("[PERSON_3]"), None);
         assert_eq!(v.longest_placeholder(), "[PERSON_1]".len());
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn values_already_masked_are_found_again_in_any_case() {
+        let mut v = Vault::new();
+        v.pseudonymise(PiiKind::Organisation, "Accuray Incorporated");
+        v.pseudonymise(PiiKind::Person, "Ana");
+        let text = "ACCURAY INCORPORATED and Accuray Incorporated; Ana is too short to trust.";
+        let mut found = v.known_in(text);
+        found.sort_by_key(|f| f.0);
+        let kind = Kind::Pii(PiiKind::Organisation);
+        assert_eq!(found, [(0, 20, kind), (25, 45, kind)]);
     }
 }

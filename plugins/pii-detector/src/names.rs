@@ -5,6 +5,11 @@
 //! them, or a cue word (`la sociedad`, `a empresa`) before them; lists such
 //! as `Zayas, Brito y Abreu` are one name.
 //!
+//! A name an agreement defines for an organisation right after naming it
+//! (`ACCURAY INCORPORATED, a Delaware corporation (\"Accuray\")`) is that
+//! organisation too, wherever the text uses it: a defined term whose first
+//! word is one of the organisation's.
+//!
 //! People: runs of capitalised words (with particles: `Davi Lucas da Costa`)
 //! scored by the given-name and surname lists, by cues before them (`Sr.`,
 //! `representada por`, `Hola`) and after them (`, identificado con`, `, CPF`).
@@ -196,7 +201,9 @@ fn organisations(text: &Text, out: &mut Vec<Finding>) -> Vec<(usize, usize)> {
         let tok = text.tokens[t];
         // Suffix: walk back.
         if t >= 2 && may_start_suffix(text, t) {
-            let joined = if text.is_gap(t - 1) && (name_like(text, t - 2) || text.is(t - 2, ")")) {
+            let joined = if text.is_narrow_gap(t - 1)
+                && (name_like(text, t - 2) || text.is(t - 2, ")"))
+            {
                 Some(t - 2)
             } else if t >= 3 && text.is_gap(t - 1) && text.is(t - 2, ",") && name_like(text, t - 3)
             {
@@ -496,8 +503,59 @@ fn roman_numeral(w: &str) -> bool {
 
 /// `lang` is the caller's hint: names by shape alone only in English.
 pub fn find(text: &Text, lang: &str, out: &mut Vec<Finding>) {
-    let orgs = organisations(text, out);
+    let mut orgs = organisations(text, out);
+    aliases(text.src, &mut orgs, out);
     people(text, &orgs, !matches!(lang, "es" | "pt"), out);
+}
+
+/// How far after an organisation's name its defined term may come, in bytes.
+const ALIAS_WITHIN: usize = 400;
+
+/// Defined terms of the organisations found (`(\"Accuray\")`, `(the
+/// \u{201c}Siemens\u{201d})`) and every later use of them.
+fn aliases(src: &str, orgs: &mut Vec<(usize, usize)>, out: &mut Vec<Finding>) {
+    let named: Vec<(usize, usize)> = orgs.clone();
+    let mut terms: Vec<&str> = Vec::new();
+    for (i, &(start, end)) in named.iter().enumerate() {
+        let name_words: Vec<String> = src[start..end]
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .collect();
+        let next_org = named.get(i + 1).map_or(src.len(), |n| n.0);
+        let limit = src.floor_char_boundary((end + ALIAS_WITHIN).min(next_org).max(end));
+        let window = &src[end..limit];
+        for (open, _) in window.match_indices('(') {
+            let inside = &window[open + 1..];
+            let inside = inside.split(')').next().unwrap_or(inside);
+            for quoted in inside.split(['"', '\u{201c}', '\u{201d}']).skip(1).step_by(2) {
+                let term = quoted.trim();
+                let first = term.split_whitespace().next().unwrap_or("").to_lowercase();
+                let capitalised = term.starts_with(|c: char| c.is_uppercase());
+                if capitalised
+                    && term.len() >= 3
+                    && name_words.contains(&first)
+                    && !terms.contains(&term)
+                {
+                    terms.push(term);
+                }
+            }
+        }
+    }
+    for term in terms {
+        let mut from = 0;
+        while let Some(at) = src[from..].find(term) {
+            let start = from + at;
+            let end = start + term.len();
+            from = end;
+            let bounded = !src[..start].ends_with(|c: char| c.is_alphanumeric())
+                && !src[end..].starts_with(|c: char| c.is_alphanumeric());
+            let inside_a_name = orgs.iter().any(|&(s, e)| s <= start && end <= e);
+            if bounded && !inside_a_name {
+                found(out, orgs, (start, end), 0.8, CONTEXT);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +567,20 @@ mod tests {
         for cue in super::AFTER_PERSON {
             assert!(cue.len() >= 3 && cue.starts_with([',', ' ']), "{cue}");
         }
+    }
+
+    #[test]
+    fn a_defined_term_of_an_organisation_is_the_organisation() {
+        let text = "entered into by and between ACCURAY  INCORPORATED, a Delaware corporation with its offices at 1310 Chesapeake Terrace (\"Accuray\"), and SIEMENS AKTIENGESELLSCHAFT, a corporation (\"Siemens\"). Accuray appoints Siemens as Distributor (the \"Distributor\").";
+        let orgs: Vec<&str> = found(text)
+            .into_iter()
+            .filter(|(_, k)| *k == Kind::Organisation)
+            .map(|(t, _)| t)
+            .collect();
+        for name in ["ACCURAY  INCORPORATED", "SIEMENS AKTIENGESELLSCHAFT", "Accuray", "Siemens"] {
+            assert!(orgs.contains(&name), "{name}: {orgs:?}");
+        }
+        assert!(!orgs.iter().any(|o| o.contains("Distributor")), "{orgs:?}");
     }
 
     #[test]

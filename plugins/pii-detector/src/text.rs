@@ -171,6 +171,18 @@ impl<'a> Text<'a> {
         })
     }
 
+    /// Whether token `t` is one or two spaces: text extracted from a laid-out
+    /// page doubles spaces inside a name (`ACCURAY  INCORPORATED`).
+    pub fn is_narrow_gap(&self, t: usize) -> bool {
+        self.tokens.get(t).is_some_and(|tok| {
+            tok.class == Class::Space
+                && (1..=2).contains(&(tok.end - tok.start))
+                && self.src.as_bytes()[tok.start()..tok.end()]
+                    .iter()
+                    .all(|&b| b == b' ')
+        })
+    }
+
     /// The next non-space token at or after `t`.
     pub fn skip_space(&self, mut t: usize) -> usize {
         while t < self.tokens.len() && matches!(self.tokens[t].class, Class::Space | Class::Break) {

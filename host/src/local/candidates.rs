@@ -1,0 +1,247 @@
+//! Values a field may take, read by the host from the passages that hold
+//! them, so that the model chooses among what the document says instead of
+//! writing a value of its own (or copying one from its few-shot examples).
+//!
+//! A top-level property declares where its candidates come from:
+//! `"x-sluice-candidates": "jurisdictions"` (the places the governing-law
+//! clauses name, see [`super::provisions`]), `"dates"` (the dates written
+//! in the document's opening and in the field's best passages, see
+//! [`super::dates`]) or `"titles"` (the titles its opening gives itself:
+//! `This Distribution Agreement`, a heading in capitals such as `MASTER
+//! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`). For one document, such a property of the generation
+//! schema becomes an `enum` of its candidates (and `null`, where the schema
+//! allows it); a property with no candidate in the document is left as the
+//! schema says. The record is still validated against the schema itself.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::LocalError;
+use super::dates;
+use super::evidence::Selection;
+use super::provisions::Found;
+
+/// The schema annotation that names a property's source of candidates.
+pub const ANNOTATION: &str = "x-sluice-candidates";
+/// Candidates offered at most, per field.
+const MAX_CANDIDATES: usize = 6;
+/// The opening of a document searched for dates, in bytes.
+const OPENING_BYTES: usize = 3000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Jurisdictions,
+    Dates,
+    Titles,
+}
+
+/// The properties of a schema that take candidates.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    fields: Vec<(String, Source)>,
+}
+
+impl Candidates {
+    pub fn from_schema(schema: &Value) -> Result<Candidates, LocalError> {
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return Ok(Candidates::default());
+        };
+        let mut fields = Vec::new();
+        for (field, property) in properties {
+            let Some(source) = property.get(ANNOTATION) else {
+                continue;
+            };
+            let source = match source.as_str() {
+                Some("jurisdictions") => Source::Jurisdictions,
+                Some("dates") => Source::Dates,
+                Some("titles") => Source::Titles,
+                _ => {
+                    return Err(LocalError::Schema(format!(
+                        "{field}: {ANNOTATION} is \"jurisdictions\", \"dates\" or \"titles\", not {source}"
+                    )));
+                }
+            };
+            fields.push((field.clone(), source));
+        }
+        Ok(Candidates { fields })
+    }
+
+    /// Per field that takes candidates, those `document` offers, best first.
+    pub fn find(
+        &self,
+        document: &str,
+        selection: &Selection,
+        found: &Found,
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        for (field, source) in &self.fields {
+            let mut values = match source {
+                Source::Jurisdictions => found.jurisdictions.clone(),
+                Source::Dates => {
+                    let opening = &document[..document.floor_char_boundary(OPENING_BYTES)];
+                    let mut values = dates::find(opening);
+                    let best = selection.ranked.get(field).into_iter().flatten();
+                    for &i in best {
+                        for date in dates::find(selection.passages[i].text(document)) {
+                            if !values.contains(&date) {
+                                values.push(date);
+                            }
+                        }
+                    }
+                    values
+                }
+                Source::Titles => titles(document),
+            };
+            values.truncate(MAX_CANDIDATES);
+            if !values.is_empty() {
+                out.insert(field.clone(), values);
+            }
+        }
+        out
+    }
+
+    /// The generation schema for one document: each field with candidates
+    /// held to them (and to null, where the schema allows it).
+    pub fn narrow(schema: &Value, candidates: &BTreeMap<String, Vec<String>>) -> Value {
+        let mut narrowed = schema.clone();
+        for (field, values) in candidates {
+            let Some(property) = narrowed.pointer_mut(&format!("/properties/{field}")) else {
+                continue;
+            };
+            let nullable = allows_null(property, schema);
+            let choices = json!({"enum": values});
+            *property = if nullable {
+                json!({"anyOf": [choices, {"type": "null"}]})
+            } else {
+                choices
+            };
+        }
+        narrowed
+    }
+}
+
+/// `This Distribution Agreement (the "Agreement")`.
+static THIS_AGREEMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[Tt]his\s+((?:[A-Z0-9][\w&\-/.]*\s+(?:and\s+|of\s+|for\s+|to\s+|&\s+)?){0,8}(?:Agreement|AGREEMENT|Contract|CONTRACT|License|LICENSE|Lease|LEASE|Amendment|AMENDMENT|Addendum|ADDENDUM|Plan))\b")
+        .expect("the title pattern is valid")
+});
+
+/// A heading in capitals, set apart by a line break or a run of spaces.
+static HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|\s{2,})((?:[A-Z0-9][A-Z0-9&\-/.,]*\s){0,7}(?:AGREEMENT|CONTRACT|LICENSE|LEASE|AMENDMENT|ADDENDUM)|(?:CONTRATO|CONVENIO|ACUERDO|OTROS[IÍ])(?:\s[A-ZÁÉÍÓÚÑ0-9][A-ZÁÉÍÓÚÑ0-9&\-/.,]*){0,8})\b")
+        .expect("the heading pattern is valid")
+});
+
+/// Where a title found inside a longer run ends, or what starts it.
+static TITLE_NOISE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:(?:EXHIBIT|Exhibit)\s+[\d.()A-Za-z\-]+\s*)?(?:(?:THIS|This|THE|The)\s+)?")
+        .expect("the title noise pattern is valid")
+});
+
+/// The titles a document's opening gives itself, best first.
+fn titles(document: &str) -> Vec<String> {
+    const FILLER: [&str; 5] = ["agreement", "the", "and", "of", "contract"];
+    let raw = &document[..document.floor_char_boundary(OPENING_BYTES)];
+    let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    let found = THIS_AGREEMENT
+        .captures_iter(&collapsed)
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+        .chain(
+            HEADING
+                .captures_iter(raw)
+                .filter_map(|c| c.get(1).map(|m| m.as_str().split_whitespace().collect::<Vec<_>>().join(" "))),
+        );
+    let mut out: Vec<String> = Vec::new();
+    for title in found {
+        let title = TITLE_NOISE.replace(&title, "");
+        let title = [" THIS ", " This ", " WHEREAS"]
+            .iter()
+            .fold(title.as_ref(), |t, cut| t.split(cut).next().unwrap_or(t))
+            .trim_matches(|c: char| " .:,;".contains(c))
+            .to_string();
+        let words: Vec<String> = title
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .filter(|w| !w.is_empty() && !FILLER.contains(&w.as_str()))
+            .collect();
+        let fits = (3..=100).contains(&title.len()) && title.split(' ').count() <= 12;
+        if fits && !words.is_empty() && !out.contains(&title) {
+            out.push(title);
+        }
+    }
+    out
+}
+
+/// Whether a property (or the definition it refers to) admits null.
+fn allows_null(property: &Value, schema: &Value) -> bool {
+    let property = match property.get("$ref").and_then(Value::as_str) {
+        Some(reference) => reference
+            .strip_prefix('#')
+            .and_then(|pointer| schema.pointer(pointer))
+            .unwrap_or(property),
+        None => property,
+    };
+    let null = |v: &Value| {
+        v.get("type") == Some(&json!("null"))
+            || v.get("type")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.contains(&json!("null")))
+    };
+    null(property)
+        || property
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .is_some_and(|alternatives| alternatives.iter().any(null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::clauses;
+    use crate::local::evidence::{self, Selection};
+    use crate::local::provisions::Provisions;
+
+    #[test]
+    fn fields_take_the_values_the_document_offers() {
+        let schema = json!({
+            "x-sluice-clauses": {"governing_law": ["governed by"]},
+            "properties": {
+                "governing_law": {"anyOf": [{"type": "string"}, {"type": "null"}], "x-sluice-candidates": "jurisdictions"},
+                "agreement_date": {"$ref": "#/$defs/date", "x-sluice-candidates": "dates",
+                                   "x-sluice-evidence": ["dated as of"]},
+                "title": {"type": "string"}
+            },
+            "$defs": {"date": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
+        });
+        let document = "SUPPLY AGREEMENT\nThis Agreement is dated as of June 1, 2020 between Acme, a Delaware corporation organised under the laws of Delaware, and Beta.\n9. Law. This Agreement is governed by the laws of the State of New York.\n";
+        let passages = clauses::split(document);
+        let found = Provisions::from_schema(&schema)
+            .unwrap()
+            .find(document, &passages);
+        let selection = Selection::whole(document, passages.clone(), &evidence::cues(&schema));
+        let candidates = Candidates::from_schema(&schema).unwrap();
+        let offered = candidates.find(document, &selection, &found);
+        assert_eq!(offered["governing_law"], ["New York"]);
+        assert_eq!(offered["agreement_date"], ["2020-06-01"]);
+        let narrowed = Candidates::narrow(&schema, &offered);
+        assert_eq!(
+            narrowed["properties"]["governing_law"],
+            json!({"anyOf": [{"enum": ["New York"]}, {"type": "null"}]})
+        );
+        assert_eq!(narrowed["properties"]["title"], schema["properties"]["title"]);
+        assert_eq!(
+            titles("Exhibit 10.31   ACCURAY INCORPORATED  MULTIPLE LINAC AND MULTI-MODALITY   DISTRIBUTOR AGREEMENT     This Multiple LINAC and Multi-Modality Distributor Agreement (\"Agreement\") is entered into"),
+            ["Multiple LINAC and Multi-Modality Distributor Agreement", "DISTRIBUTOR AGREEMENT"]
+        );
+        assert_eq!(
+            titles("CONTRATO DE PRESTACIÓN DE SERVICIOS\nEntre los suscritos"),
+            ["CONTRATO DE PRESTACIÓN DE SERVICIOS"]
+        );
+
+        let bad = json!({"properties": {"a": {"x-sluice-candidates": "names"}}});
+        assert!(Candidates::from_schema(&bad).is_err());
+    }
+}
