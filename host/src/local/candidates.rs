@@ -8,7 +8,7 @@
 //! in the document's opening and in the field's best passages, see
 //! [`super::dates`]) or `"titles"` (the titles its opening gives itself:
 //! `This Distribution Agreement`, a heading in capitals such as `MASTER
-//! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`). For one document, such a property of the generation
+//! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`; else its first line). For one document, such a property of the generation
 //! schema becomes an `enum` of its candidates (and `null`, where the schema
 //! allows it); a property with no candidate in the document is left as the
 //! schema says. The record is still validated against the schema itself.
@@ -168,8 +168,19 @@ fn titles(document: &str) -> Vec<String> {
             .filter(|w| !w.is_empty() && !FILLER.contains(&w.as_str()))
             .collect();
         let fits = (3..=100).contains(&title.len()) && title.split(' ').count() <= 12;
-        if fits && !words.is_empty() && !out.contains(&title) {
+        // `1. GRANT OF LICENSE` heads a clause, not the document.
+        let numbered = title.starts_with(|c: char| c.is_ascii_digit());
+        if fits && !numbered && !words.is_empty() && !out.contains(&title) {
             out.push(title);
+        }
+    }
+    if out.is_empty() {
+        // No title in the usual words: the document's first line is the best guess.
+        let first = raw.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let first = first.split("  ").next().unwrap_or(first).trim();
+        let numbered = first.starts_with(|c: char| c.is_ascii_digit());
+        if (3..=100).contains(&first.len()) && !numbered {
+            out.push(first.to_string());
         }
     }
     out
@@ -240,6 +251,8 @@ mod tests {
             titles("CONTRATO DE PRESTACIÓN DE SERVICIOS\nEntre los suscritos"),
             ["CONTRATO DE PRESTACIÓN DE SERVICIOS"]
         );
+        assert!(titles("1. GRANT AND SCOPE OF LICENSE\nThe Licensor grants").is_empty());
+        assert_eq!(titles("Memorial de entendimiento\nLas partes"), ["Memorial de entendimiento"]);
 
         let bad = json!({"properties": {"a": {"x-sluice-candidates": "names"}}});
         assert!(Candidates::from_schema(&bad).is_err());
