@@ -266,7 +266,7 @@ fn bad_files_are_refused_at_their_stage() {
         (
             "testing/wrong-version",
             Stage::Version,
-            "built for sluice:policy@2.0.0, this host speaks 0.1.x",
+            "built for sluice:policy@2.0.0, this host speaks 0.2.x (and 0.1.x, deprecated)",
         ),
         ("testing/truncated", Stage::Parse, ""),
         (
