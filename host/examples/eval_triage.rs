@@ -12,8 +12,11 @@
 //! settings.
 //!
 //! Usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N] [--policy NAME]
-//! (default: ../shared/eval/contracts/cuad/{contracts,master_clauses_dev.csv},
-//! policy contract-triage).
+//! [--records FILE] (default:
+//! ../shared/eval/contracts/cuad/{contracts,master_clauses_dev.csv}, policy
+//! contract-triage). `--records` writes one JSON line per contract: the
+//! record, each field's confidence, the label and which key fields were
+//! right, to read the errors behind the tables.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,12 +59,14 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut limit = usize::MAX;
     let mut policy_name = "contract-triage".to_string();
+    let mut records: Option<PathBuf> = None;
     let mut paths = Vec::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--limit" => limit = iter.next().context("--limit N")?.parse()?,
             "--policy" => policy_name = iter.next().context("--policy NAME")?.clone(),
+            "--records" => records = Some(iter.next().context("--records FILE")?.into()),
             other => paths.push(PathBuf::from(other)),
         }
     }
@@ -70,7 +75,9 @@ fn main() -> anyhow::Result<()> {
     let (dir, csv_path) = match paths.as_slice() {
         [] => (cuad.join("contracts"), cuad.join("master_clauses_dev.csv")),
         [dir, csv] => (dir.clone(), csv.clone()),
-        _ => bail!("usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N] [--policy NAME]"),
+        _ => bail!(
+            "usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N] [--policy NAME] [--records FILE]"
+        ),
     };
     let labels = labels::read(&csv_path)?;
     let contracts = labels::labelled(&dir, &labels, limit)?;
@@ -169,11 +176,42 @@ fn main() -> anyhow::Result<()> {
     println!(
         "input: the whole contract, or {DOCUMENT_TOKENS} tokens of it read clause by clause; greedy, schema-constrained\n"
     );
+    if let Some(path) = &records {
+        write_records(path, &rows)?;
+    }
     fields_table(&rows);
     flags_table(&rows);
     let calibrated = calibration_table(&rows);
     escalation_table(&rows, &calibrated, &policy, &plugins, &set, &router)?;
     Ok(())
+}
+
+/// One JSON line per contract read.
+fn write_records(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
+    let mut out = String::new();
+    for row in rows {
+        let confidence: BTreeMap<&String, f32> = row
+            .answer
+            .fields
+            .iter()
+            .map(|(field, reading)| (field, reading.confidence.mean))
+            .collect();
+        let line = serde_json::json!({
+            "contract": row.name,
+            "record": row.answer.value,
+            "confidence": confidence,
+            "label": {
+                "document_type": row.label.document_type,
+                "parties": row.label.parties,
+                "governing_law": row.label.governing_law,
+                "agreement_date": row.label.agreement_date,
+            },
+            "right": row.right,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
 fn fields_table(rows: &[Row]) {

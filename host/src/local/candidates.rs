@@ -20,9 +20,10 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::LocalError;
+use super::clauses::Passage;
 use super::dates;
-use super::evidence::Selection;
-use super::provisions::Found;
+use super::evidence::{Pinned, Selection};
+use super::provisions::{Found, GOVERNING_LAW};
 
 /// The schema annotation that names a property's source of candidates.
 pub const ANNOTATION: &str = "x-sluice-candidates";
@@ -36,6 +37,17 @@ enum Source {
     Jurisdictions,
     Dates,
     Titles,
+}
+
+/// The values one field may take in one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// Best first.
+    pub values: Vec<String>,
+    /// Whether the document states the field has a value (a sentence says
+    /// which law governs), so null is no longer a choice even where the
+    /// schema allows it.
+    pub certain: bool,
 }
 
 /// The properties of a schema that take candidates.
@@ -69,17 +81,54 @@ impl Candidates {
         Ok(Candidates { fields })
     }
 
+    /// Per field whose candidates are jurisdictions, the governing-law
+    /// passages that name the first of them (else every governing-law
+    /// passage): the model reads and is shown the clause the host read its
+    /// candidates from, whatever the field's cue phrases rank first.
+    pub fn pinned(&self, document: &str, passages: &[Passage], found: &Found) -> Pinned {
+        let Some(clauses) = found.kinds.get(GOVERNING_LAW) else {
+            return Pinned::new();
+        };
+        let governing: Vec<usize> = passages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| clauses.iter().any(|c| c.start == p.start))
+            .map(|(i, _)| i)
+            .collect();
+        let first = found.jurisdictions.first().map(|j| j.to_lowercase());
+        let naming: Vec<usize> = governing
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let text = passages[i].text(document).split_whitespace().collect::<Vec<_>>();
+                first
+                    .as_ref()
+                    .is_some_and(|j| text.join(" ").to_lowercase().contains(j.as_str()))
+            })
+            .collect();
+        let order = if naming.is_empty() { governing } else { naming };
+        self.fields
+            .iter()
+            .filter(|(_, source)| *source == Source::Jurisdictions)
+            .map(|(field, _)| (field.clone(), order.clone()))
+            .collect()
+    }
+
     /// Per field that takes candidates, those `document` offers, best first.
     pub fn find(
         &self,
         document: &str,
         selection: &Selection,
         found: &Found,
-    ) -> BTreeMap<String, Vec<String>> {
+    ) -> BTreeMap<String, Offer> {
         let mut out = BTreeMap::new();
         for (field, source) in &self.fields {
+            let mut certain = false;
             let mut values = match source {
-                Source::Jurisdictions => found.jurisdictions.clone(),
+                Source::Jurisdictions => {
+                    certain = found.stated > 0;
+                    found.jurisdictions.clone()
+                }
                 Source::Dates => {
                     let opening = &document[..document.floor_char_boundary(OPENING_BYTES)];
                     let mut values = dates::find(opening);
@@ -97,22 +146,23 @@ impl Candidates {
             };
             values.truncate(MAX_CANDIDATES);
             if !values.is_empty() {
-                out.insert(field.clone(), values);
+                out.insert(field.clone(), Offer { values, certain });
             }
         }
         out
     }
 
     /// The generation schema for one document: each field with candidates
-    /// held to them (and to null, where the schema allows it).
-    pub fn narrow(schema: &Value, candidates: &BTreeMap<String, Vec<String>>) -> Value {
+    /// held to them (and to null, where the schema allows it and the
+    /// document does not state the value).
+    pub fn narrow(schema: &Value, candidates: &BTreeMap<String, Offer>) -> Value {
         let mut narrowed = schema.clone();
-        for (field, values) in candidates {
+        for (field, offer) in candidates {
             let Some(property) = narrowed.pointer_mut(&format!("/properties/{field}")) else {
                 continue;
             };
-            let nullable = allows_null(property, schema);
-            let choices = json!({"enum": values});
+            let nullable = !offer.certain && allows_null(property, schema);
+            let choices = json!({"enum": offer.values});
             *property = if nullable {
                 json!({"anyOf": [choices, {"type": "null"}]})
             } else {
@@ -212,7 +262,7 @@ fn allows_null(property: &Value, schema: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::local::clauses;
-    use crate::local::evidence::{self, Selection};
+    use crate::local::evidence::{self, Pinned, Selection};
     use crate::local::provisions::Provisions;
 
     #[test]
@@ -232,15 +282,36 @@ mod tests {
         let found = Provisions::from_schema(&schema)
             .unwrap()
             .find(document, &passages);
-        let selection = Selection::whole(document, passages.clone(), &evidence::cues(&schema));
         let candidates = Candidates::from_schema(&schema).unwrap();
+        let pinned = candidates.pinned(document, &passages, &found);
+        let [law] = pinned["governing_law"][..] else {
+            panic!("one pinned passage: {pinned:?}")
+        };
+        assert!(passages[law].text(document).starts_with("9. Law."));
+        let selection =
+            Selection::whole(document, passages.clone(), &evidence::cues(&schema), &pinned);
         let offered = candidates.find(document, &selection, &found);
-        assert_eq!(offered["governing_law"], ["New York"]);
-        assert_eq!(offered["agreement_date"], ["2020-06-01"]);
+        assert_eq!(offered["governing_law"].values, ["New York"]);
+        assert!(offered["governing_law"].certain, "a sentence says New York law governs");
+        assert_eq!(offered["agreement_date"].values, ["2020-06-01"]);
+        assert!(!offered["agreement_date"].certain);
         let narrowed = Candidates::narrow(&schema, &offered);
+        assert_eq!(narrowed["properties"]["governing_law"], json!({"enum": ["New York"]}));
         assert_eq!(
-            narrowed["properties"]["governing_law"],
-            json!({"anyOf": [{"enum": ["New York"]}, {"type": "null"}]})
+            narrowed["properties"]["agreement_date"],
+            json!({"anyOf": [{"enum": ["2020-06-01"]}, {"type": "null"}]})
+        );
+
+        let unstated = "SUPPLY AGREEMENT\nThis Agreement is made between Acme and Beta.\n9. Law. This Agreement is governed by the rules below. Delaware law applies.\n";
+        let passages = clauses::split(unstated);
+        let found = Provisions::from_schema(&schema).unwrap().find(unstated, &passages);
+        let selection = Selection::whole(unstated, passages, &[], &Pinned::new());
+        let offered = candidates.find(unstated, &selection, &found);
+        assert_eq!(offered["governing_law"].values, ["Delaware"]);
+        assert_eq!(
+            Candidates::narrow(&schema, &offered)["properties"]["governing_law"],
+            json!({"anyOf": [{"enum": ["Delaware"]}, {"type": "null"}]}),
+            "no sentence says Delaware law governs: null stays a choice"
         );
         assert_eq!(narrowed["properties"]["title"], schema["properties"]["title"]);
         assert_eq!(

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use bm25::{Language, LanguageMode, SearchEngineBuilder};
+use regex::Regex;
 use serde_json::Value;
 
 use super::clauses::Passage;
@@ -63,8 +64,13 @@ pub struct Selection {
 
 impl Selection {
     /// Every passage, for a document that fits whole.
-    pub fn whole(document: &str, passages: Vec<Passage>, cues: &[Cues]) -> Selection {
-        let ranked = rank(document, &passages, cues);
+    pub fn whole(
+        document: &str,
+        passages: Vec<Passage>,
+        cues: &[Cues],
+        pinned: &Pinned,
+    ) -> Selection {
+        let ranked = rank(document, &passages, cues, pinned);
         Selection { passages, ranked }
     }
 
@@ -88,14 +94,20 @@ impl Selection {
     }
 }
 
+/// Per field, passages (indices into the document's passages) the host
+/// knows hold it, whatever the cue phrases rank: they come first.
+pub type Pinned = BTreeMap<String, Vec<usize>>;
+
 /// Choose passages of `document` that fit in `budget` (measured by `cost`,
 /// in the model's tokens): the opening passages up to `opening`, then each
-/// field's best passages in turn; without cues, the closing passages (where
-/// contracts keep their governing law and signatures).
+/// field's best passages in turn (its pinned ones first); without cues, the
+/// closing passages (where contracts keep their governing law and
+/// signatures).
 pub fn select(
     document: &str,
     passages: &[Passage],
     cues: &[Cues],
+    pinned: &Pinned,
     budget: usize,
     opening: usize,
     cost: impl Fn(&str) -> usize,
@@ -110,7 +122,7 @@ pub fn select(
         chosen[i] = true;
         spent += c;
     }
-    let ranked = rank(document, passages, cues);
+    let ranked = rank(document, passages, cues, pinned);
     if cues.is_empty() {
         for i in (0..passages.len()).rev() {
             if chosen[i] || spent + costs[i] > budget {
@@ -142,8 +154,14 @@ pub fn select(
     }
 }
 
-/// Per field, the indices of its best passages (score above zero), best first.
-fn rank(document: &str, passages: &[Passage], cues: &[Cues]) -> BTreeMap<String, Vec<usize>> {
+/// Per field, the indices of its best passages, best first: those pinned,
+/// then those its cue phrases score above zero.
+fn rank(
+    document: &str,
+    passages: &[Passage],
+    cues: &[Cues],
+    pinned: &Pinned,
+) -> BTreeMap<String, Vec<usize>> {
     if passages.is_empty() || cues.is_empty() {
         return BTreeMap::new();
     }
@@ -159,12 +177,14 @@ fn rank(document: &str, passages: &[Passage], cues: &[Cues]) -> BTreeMap<String,
     .build();
     cues.iter()
         .map(|c| {
-            let found = engine
-                .search(&c.phrases.join(" "), RANKED)
-                .into_iter()
-                .filter(|r| r.score > 0.0)
-                .map(|r| r.document.id as usize)
-                .collect();
+            let mut found: Vec<usize> = pinned.get(&c.field).cloned().unwrap_or_default();
+            found.truncate(RANKED);
+            for r in engine.search(&c.phrases.join(" "), RANKED) {
+                let i = r.document.id as usize;
+                if r.score > 0.0 && found.len() < RANKED && !found.contains(&i) {
+                    found.push(i);
+                }
+            }
             (c.field.clone(), found)
         })
         .collect()
@@ -264,11 +284,11 @@ fn iso_year(value: &str) -> Option<&str> {
     date.then(|| &value[..4])
 }
 
-/// A quotable sentence for `field`: the sentence around the first of the
-/// field's phrases (in the order the schema lists them, strongest first)
-/// that a read passage holds as written (any case), searching the field's
-/// best passages first; at most `limit` bytes. `None` when no read passage
-/// holds one: the document likely lacks the clause.
+/// A quotable sentence for `field`: in the field's best passage that holds
+/// one of its phrases (any case, any spacing), the sentence around the
+/// first of them in the order the schema lists them, strongest first; at
+/// most `limit` bytes. `None` when no read passage holds one: the document
+/// likely lacks the clause.
 pub fn quote<'d>(
     document: &'d str,
     selection: &Selection,
@@ -276,26 +296,25 @@ pub fn quote<'d>(
     limit: usize,
 ) -> Option<&'d str> {
     let ranked = selection.ranked.get(&cues.field)?;
-    // Offsets line up only where lower-casing kept every byte length.
-    let lowered: Vec<(&str, String)> = ranked
+    let phrases: Vec<Regex> = cues
+        .phrases
         .iter()
-        .map(|&i| selection.passages[i].text(document))
-        .map(|text| (text, text.to_lowercase()))
-        .filter(|(text, lower)| text.len() == lower.len())
+        .filter_map(|phrase| {
+            let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
+            Regex::new(&format!("(?i){}", words.join(r"\s+"))).ok()
+        })
         .collect();
-    for phrase in &cues.phrases {
-        let phrase = phrase.to_lowercase();
-        for (passage, lower) in &lowered {
-            let Some(at) = lower.find(&phrase) else {
-                continue;
-            };
-            let start = passage[..at].rfind(['.', '\n']).map_or(0, |i| i + 1);
-            let end = passage[at..]
-                .find(['.', '\n'])
-                .map_or(passage.len(), |i| at + i + 1);
-            let sentence = passage[start..end].trim();
-            return Some(&sentence[..sentence.floor_char_boundary(limit.min(sentence.len()))]);
-        }
+    for &i in ranked {
+        let passage = selection.passages[i].text(document);
+        let Some(at) = phrases.iter().find_map(|p| p.find(passage)).map(|m| m.start()) else {
+            continue;
+        };
+        let start = passage[..at].rfind(['.', '\n']).map_or(0, |i| i + 1);
+        let end = passage[at..]
+            .find(['.', '\n'])
+            .map_or(passage.len(), |i| at + i + 1);
+        let sentence = passage[start..end].trim();
+        return Some(&sentence[..sentence.floor_char_boundary(limit.min(sentence.len()))]);
     }
     None
 }
@@ -328,7 +347,7 @@ Aduro Biotech, Inc. and IREYA B.V. agree to this Consulting Agreement dated June
         let cues = cues(&schema());
         assert_eq!(cues.len(), 2);
         let words = |s: &str| s.split_whitespace().count();
-        let selection = select(CONTRACT, &passages, &cues, 45, 20, words);
+        let selection = select(CONTRACT, &passages, &cues, &Pinned::new(), 45, 20, words);
         let text = selection.text(CONTRACT, "\n[...]\n");
         assert!(text.starts_with("CONSULTING AGREEMENT\nAduro"), "{text}");
         assert!(text.contains("laws of the State of California"), "{text}");
@@ -361,6 +380,25 @@ Aduro Biotech, Inc. and IREYA B.V. agree to this Consulting Agreement dated June
             Some(
                 "This Agreement shall be construed in accordance with the laws of the State of California."
             )
+        );
+    }
+
+    #[test]
+    fn a_pinned_passage_ranks_first_and_phrases_match_across_spacing() {
+        let contract = "AGENCY AGREEMENT\n\
+1. Representations. The Company is a corporation in good standing under the laws of the State of Delaware and has jurisdiction.\n\
+2. Miscellaneous. This Agreement shall be governed  by the  laws of the District of Columbia.\n";
+        let passages = split(contract);
+        let cues = cues(&schema());
+        let unpinned = Selection::whole(contract, passages.clone(), &cues, &Pinned::new());
+        let pinned = Pinned::from([("governing_law".to_string(), vec![2])]);
+        let selection = Selection::whole(contract, passages, &cues, &pinned);
+        assert_eq!(selection.ranked["governing_law"][0], 2);
+        assert!(unpinned.ranked["governing_law"].contains(&2));
+        let law = cues.iter().find(|c| c.field == "governing_law").unwrap();
+        assert_eq!(
+            quote(contract, &selection, law, 300),
+            Some("This Agreement shall be governed  by the  laws of the District of Columbia.")
         );
     }
 }

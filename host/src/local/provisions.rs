@@ -30,7 +30,7 @@ pub const MISSING: &str = "missing-clauses";
 /// How a flag names a missing kind: `missing_audit_rights`.
 const FLAG_PREFIX: &str = "missing_";
 /// The kind whose clauses name the governing jurisdictions.
-const GOVERNING_LAW: &str = "governing_law";
+pub(super) const GOVERNING_LAW: &str = "governing_law";
 
 /// A kind of clause and the language that makes one.
 #[derive(Clone, Debug)]
@@ -55,8 +55,11 @@ pub struct Found {
     pub kinds: BTreeMap<String, Vec<Evidence>>,
     /// Clauses in the document.
     pub clauses: usize,
-    /// The distinct jurisdictions its governing-law clauses name (`New York`, `Colombia`).
+    /// The distinct jurisdictions its governing-law clauses name (`New York`,
+    /// `Colombia`): first those a sentence says govern, then those only named.
     pub jurisdictions: Vec<String>,
+    /// How many of `jurisdictions`, from the first, a sentence says govern.
+    pub stated: usize,
     /// The flags of the kinds it lacks (`missing_audit_rights`), in the schema's order.
     pub missing: Vec<String>,
 }
@@ -150,11 +153,9 @@ impl Provisions {
                 }
             }
         }
-        for place in strong.into_iter().chain(weak) {
-            if !found.jurisdictions.contains(&place) {
-                found.jurisdictions.push(place);
-            }
-        }
+        add(&mut found.jurisdictions, strong);
+        found.stated = found.jurisdictions.len();
+        add(&mut found.jurisdictions, weak);
         if let Some((_, flags)) = &self.flags {
             found.missing = flags
                 .iter()
@@ -214,12 +215,22 @@ static GOVERNS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Capitalised words that start no place name.
-const NOT_PLACES: [&str; 18] = [
+const NOT_PLACES: [&str; 19] = [
     "This", "Such", "Any", "United", "The", "Each", "State", "Agreement", "Section", "Federal",
     "All", "Applicable", "In", "Contract", "Company", "Party", "Parties", "Governing",
+    "Arbitration",
 ];
-/// Words in capitals that end a place name (`NEW YORK WITHOUT REGARD`).
-const ENDS_PLACE: [&str; 6] = ["WITHOUT", "REGARD", "AND", "EXCLUDING", "APPLICABLE", "EXCEPT"];
+/// Words that end a place name wherever they stand, in any case: a
+/// contract in capitals reads `NEW YORK WITHOUT REGARD TO ITS CONFLICT OF
+/// LAWS` and `NEW YORK GENERAL OBLIGATIONS LAW`, where every word looks
+/// like a name.
+const ENDS_PLACE: [&str; 22] = [
+    "without", "regard", "and", "excluding", "applicable", "except", "to", "the", "its",
+    "choice", "conflict", "conflicts", "general", "obligations", "jurisdiction", "governing",
+    "principles", "rules", "shall", "will", "as", "or",
+];
+/// Words that join a place name's words (`District of Columbia`).
+const JOINS: [&str; 3] = ["of", "de", "del"];
 
 /// The places named in the sentences of a governing-law passage that match
 /// its kind's pattern: into `strong` where the sentence says the law governs,
@@ -248,40 +259,66 @@ fn jurisdictions(text: &str, kind: &Regex, strong: &mut Vec<String>, weak: &mut 
     }
 }
 
+/// Add the places not there yet, whatever their case (`NEW YORK` is `New York`).
 fn add(into: &mut Vec<String>, places: Vec<String>) {
     for place in places {
-        if !into.contains(&place) {
+        if !into.iter().any(|p| p.eq_ignore_ascii_case(&place)) {
             into.push(place);
         }
     }
 }
 
-/// The places a sentence names as a law's.
+/// The places a sentence names as a law's, as names are written
+/// (`NEW YORK` → `New York`; `PRC` stays an acronym).
 fn places(sentence: &str) -> Vec<String> {
     let mut out = Vec::new();
     for captures in JURISDICTION.captures_iter(sentence) {
         let Some(place) = captures.get(1).or_else(|| captures.get(2)) else {
             continue;
         };
-        let words: Vec<&str> = place
+        let mut words: Vec<&str> = place
             .as_str()
             .split(' ')
-            .take_while(|w| !ENDS_PLACE.contains(w))
+            .take_while(|w| !ENDS_PLACE.contains(&w.to_lowercase().as_str()))
             .collect();
+        while words.last().is_some_and(|w| JOINS.contains(&w.to_lowercase().as_str())) {
+            words.pop();
+        }
         let Some(first) = words.first() else {
             continue;
         };
-        let lower = first.to_lowercase();
-        let mut chars = lower.chars();
-        let capitalised: String = chars
-            .next()
-            .map(|c| c.to_uppercase().chain(chars).collect())
-            .unwrap_or_default();
-        if !NOT_PLACES.contains(&capitalised.as_str()) {
-            out.push(words.join(" "));
+        if JOINS.contains(&first.to_lowercase().as_str())
+            || NOT_PLACES.contains(&capitalised(first).as_str())
+        {
+            continue;
         }
+        let all_capitals = words.iter().all(|w| !w.chars().any(char::is_lowercase));
+        let acronym = words.len() == 1 && first.chars().count() <= 3;
+        let place = if all_capitals && !acronym {
+            words
+                .iter()
+                .map(|w| {
+                    let lower = w.to_lowercase();
+                    if JOINS.contains(&lower.as_str()) { lower } else { capitalised(w) }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            words.join(" ")
+        };
+        out.push(place);
     }
     out
+}
+
+/// `DELAWARE` → `Delaware`.
+fn capitalised(word: &str) -> String {
+    let lower = word.to_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -326,6 +363,10 @@ mod tests {
         let found = provisions.find(spanish, &clauses::split(spanish));
         assert_eq!(found.jurisdictions, ["Colombia"]);
         let mut record = json!({});
+
+        let capitals = "1. GOVERNING LAW. THIS AGREEMENT SHALL BE GOVERNED BY THE LAWS OF THE STATE OF NEW YORK WITHOUT REGARD TO CONFLICTS OF LAWS PRINCIPLES, AND SECTION 5-1401 OF THE NEW YORK GENERAL OBLIGATIONS LAW APPLIES. SUBJECT TO THE CHOICE OF LAW ABOVE, DISPUTES GO TO THE DISTRICT OF COLUMBIA.\n";
+        let found_capitals = provisions.find(capitals, &clauses::split(capitals));
+        assert_eq!(found_capitals.jurisdictions, ["New York"]);
         provisions.fill(&mut record, &found);
         assert_eq!(record["risk_flags"], json!(["missing_audit_rights"]));
     }

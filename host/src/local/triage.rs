@@ -173,17 +173,19 @@ impl TriageStage {
         let passages = clauses::split(document);
         let found = self.provisions.find(document, &passages);
         let truncated = ids.len() > DOCUMENT_TOKENS;
+        let pinned = self.candidates.pinned(document, &passages, &found);
         let selection = if truncated {
             evidence::select(
                 document,
                 &passages,
                 &self.cues,
+                &pinned,
                 DOCUMENT_TOKENS,
                 OPENING_BUDGET,
                 |text| tokenizer.encode(text).len(),
             )
         } else {
-            Selection::whole(document, passages, &self.cues)
+            Selection::whole(document, passages, &self.cues, &pinned)
         };
         let read = if truncated {
             selection.text(document, SEPARATOR)
