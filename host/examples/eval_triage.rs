@@ -35,7 +35,12 @@ use sluice::plugins::contract::{Route, RouteContext};
 use sluice::plugins::{CallSettings, HostConfig, PluginHost};
 
 /// The key fields: a record with any of them wrong is one the cloud should see.
-const KEY_FIELDS: [&str; 4] = ["agreement_date", "document_type", "governing_law", "parties"];
+const KEY_FIELDS: [&str; 4] = [
+    "agreement_date",
+    "document_type",
+    "governing_law",
+    "parties",
+];
 
 /// One contract read.
 struct Row {
@@ -148,7 +153,11 @@ fn main() -> anyhow::Result<()> {
             triage.record["document_type"]
         );
         rows.push(Row {
-            name: path.file_stem().unwrap_or_default().to_string_lossy().into(),
+            name: path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into(),
             document: text.trim().to_string(),
             answer: LocalAnswer {
                 value: triage.record,
@@ -254,7 +263,11 @@ fn fields_table(rows: &[Row]) {
     for row in rows {
         for field in ["document_type", "governing_law"] {
             let value = row.answer.value[field].as_str();
-            let evidence = row.answer.fields.get(field).and_then(|f| f.evidence.as_ref());
+            let evidence = row
+                .answer
+                .fields
+                .get(field)
+                .and_then(|f| f.evidence.as_ref());
             if let (Some(value), Some(e)) = (value, evidence) {
                 with += 1;
                 let passage = row.document[e.start..e.end].to_lowercase();
@@ -262,7 +275,9 @@ fn fields_table(rows: &[Row]) {
             }
         }
     }
-    println!("| values whose evidence passage holds them as written (type, law) | {holds}/{with} |\n");
+    println!(
+        "| values whose evidence passage holds them as written (type, law) | {holds}/{with} |\n"
+    );
 }
 
 /// Per missing-clause flag: precision, recall and F1 of the host's flags
@@ -330,7 +345,10 @@ fn calibration_table(rows: &[Row]) -> Vec<BTreeMap<&'static str, f64>> {
     );
     println!("|---|---|---|---|---|---|---|");
     for field in KEY_FIELDS {
-        let observed: Vec<Observation> = rows.iter().map(|r| (raw(r, field), r.right[field])).collect();
+        let observed: Vec<Observation> = rows
+            .iter()
+            .map(|r| (raw(r, field), r.right[field]))
+            .collect();
         let folds: [Vec<Observation>; 2] = [0, 1].map(|f| {
             observed
                 .iter()
@@ -420,8 +438,12 @@ fn escalation_table(
         for reason in &routed.decision.reasons {
             *reasons.entry(reason_kind(reason)).or_default() += 1;
         }
-        let passages = escalation::passages(&row.document, &answer, &routed.decision.doubtful, share);
-        let sent: usize = passages.iter().map(|q| q.passage.end - q.passage.start).sum();
+        let passages =
+            escalation::passages(&row.document, &answer, &routed.decision.doubtful, share);
+        let sent: usize = passages
+            .iter()
+            .map(|q| q.passage.end - q.passage.start)
+            .sum();
         record_bytes += answer.value.to_string().len();
         evidence_bytes += sent;
         document_bytes += row.document.len();
@@ -431,7 +453,10 @@ fn escalation_table(
     let random = escalated as f64 * wrong as f64 / n as f64;
     let all_cloud: usize = rows.iter().map(|r| r.document.len()).sum();
     shares.sort_by(f64::total_cmp);
-    println!("escalation at the policy's thresholds ({} with its settings; out-of-fold calibrated confidences)", router.name);
+    println!(
+        "escalation at the policy's thresholds ({} with its settings; out-of-fold calibrated confidences)",
+        router.name
+    );
     println!("| measure | value |");
     println!("|---|---|");
     println!(
@@ -444,12 +469,14 @@ fn escalation_table(
         "| of those, escalated (error recall) | {:.3} ({caught}/{wrong}) |",
         caught as f64 / wrong.max(1) as f64
     );
-    println!(
-        "| random escalation of the same size would catch | {random:.1} |"
-    );
+    println!("| random escalation of the same size would catch | {random:.1} |");
     println!(
         "| lift over random | {:.2}x |",
-        if random > 0.0 { caught as f64 / random } else { 0.0 }
+        if random > 0.0 {
+            caught as f64 / random
+        } else {
+            0.0
+        }
     );
     println!(
         "| escalated records that were wrong (precision) | {:.3} |",

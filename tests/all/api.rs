@@ -582,7 +582,10 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     assert_eq!(listed["status"], "ready", "{listed}");
     assert_eq!(listed["contract_version"], "0.1.0");
     let why = listed["deprecated"].as_str().unwrap_or_default();
-    assert!(why.contains("sluice:policy@0.1.0") && why.contains("0.2.0"), "{listed}");
+    assert!(
+        why.contains("sluice:policy@0.1.0") && why.contains("0.2.0"),
+        "{listed}"
+    );
 
     let policies = server.admin("/admin/policies").await;
     let names: Vec<&str> = policies.body["data"]

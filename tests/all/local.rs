@@ -192,7 +192,10 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
         // computes filled in, validates: no retries, no repair.
         let _: Value = serde_json::from_str(&generation.text)
             .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", path.display(), generation.text));
-        assert!(!generation.text.contains("risk_flags"), "the model wrote a computed field");
+        assert!(
+            !generation.text.contains("risk_flags"),
+            "the model wrote a computed field"
+        );
         assert!((0.0..=1.0).contains(&generation.confidence));
         let triage = stage.finish(generation, prepared.reading).unwrap();
         let errors: Vec<String> = validator
@@ -207,7 +210,10 @@ fn constrained_triage_is_valid_on_twenty_contracts() {
         );
         // The flags are the kinds of clause the host found none of, and
         // every kind found points at passages of the document.
-        assert_eq!(triage.record["risk_flags"], serde_json::json!(triage.provisions.missing));
+        assert_eq!(
+            triage.record["risk_flags"],
+            serde_json::json!(triage.provisions.missing)
+        );
         for passages in triage.provisions.kinds.values() {
             for p in passages {
                 assert!(p.start < p.end && p.end <= text.trim().len());

@@ -202,7 +202,11 @@ async fn triage_escalate_sends_the_pseudonymised_record_and_only_the_evidence_pa
             .iter()
             .partition(|p| sent_clauses.contains(&(p.clause as u64)));
         let sent_text: Vec<&str> = sent_passages.iter().map(|p| p.text(trimmed)).collect();
-        let sent_text = sent_text.join(" ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let sent_text = sent_text
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(!others.is_empty());
         for passage in others {
             let words: Vec<&str> = passage.text(trimmed).split_whitespace().collect();
@@ -232,7 +236,10 @@ async fn triage_escalate_sends_the_pseudonymised_record_and_only_the_evidence_pa
         assert!(outcome.cloud.cost_usd > 0.0);
         let trail = records(&ws.audit(), &format!("triage-{i}"));
         let trail_kinds = kinds(&trail);
-        assert_eq!(trail_kinds[..3], [Kind::Route, Kind::Anonymise, Kind::Anonymise]);
+        assert_eq!(
+            trail_kinds[..3],
+            [Kind::Route, Kind::Anonymise, Kind::Anonymise]
+        );
         assert_eq!(trail_kinds.last(), Some(&Kind::Answer));
         // The evidence record says how much of the document went: at most a tenth.
         let share: f64 = trail[2].entry.reasons[0]

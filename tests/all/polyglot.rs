@@ -192,7 +192,11 @@ const CASES: &[Case] = &[
         budget: 5.0,
         sample: 0.5,
         config: &[("field_thresholds", "governing_law:0.6, parties:0.5")],
-        fields: &[("governing_law*", 0.42), ("parties*", 0.81), ("agreement_date", 0.3)],
+        fields: &[
+            ("governing_law*", 0.42),
+            ("parties*", 0.81),
+            ("agreement_date", 0.3),
+        ],
         document: Some((2, 1, &["governing_law"], &[])),
         route: Route::Escalate,
         doubtful: &["governing_law"],
@@ -209,10 +213,18 @@ const CASES: &[Case] = &[
             ("require_governing_law", "true"),
             ("max_governing_laws", "1"),
             ("max_parties", "2"),
-            ("flag_escalations", "missing_cap_on_liability:indemnification"),
+            (
+                "flag_escalations",
+                "missing_cap_on_liability:indemnification",
+            ),
         ],
         fields: &[("governing_law*", 0.71), ("parties*", 0.66)],
-        document: Some((2, 1, &["governing_law", "indemnification"], &["missing_audit_rights"])),
+        document: Some((
+            2,
+            1,
+            &["governing_law", "indemnification"],
+            &["missing_audit_rights"],
+        )),
         route: Route::Local,
         doubtful: &[],
     },
@@ -226,10 +238,18 @@ const CASES: &[Case] = &[
         config: &[
             ("require_governing_law", "true"),
             ("max_parties", "2"),
-            ("flag_escalations", "missing_cap_on_liability:indemnification, missing_insurance:indemnification"),
+            (
+                "flag_escalations",
+                "missing_cap_on_liability:indemnification, missing_insurance:indemnification",
+            ),
         ],
         fields: &[("parties", 0.97)],
-        document: Some((4, 0, &["indemnification"], &["missing_governing_law", "missing_cap_on_liability"])),
+        document: Some((
+            4,
+            0,
+            &["indemnification"],
+            &["missing_governing_law", "missing_cap_on_liability"],
+        )),
         route: Route::Escalate,
         doubtful: &["governing_law", "parties", "risk_flags"],
     },
@@ -240,7 +260,10 @@ const CASES: &[Case] = &[
         triage: None,
         budget: 5.0,
         sample: 0.5,
-        config: &[("max_governing_laws", "1.5"), ("require_governing_law", "false")],
+        config: &[
+            ("max_governing_laws", "1.5"),
+            ("require_governing_law", "false"),
+        ],
         fields: &[],
         document: Some((2, 3, &["governing_law"], &[])),
         route: Route::Escalate,
@@ -305,13 +328,15 @@ fn rust_python_and_javascript_routers_agree() {
                     evidence: true,
                 })
                 .collect(),
-            document: case.document.map(|(parties, laws, kinds, flags)| DocumentFeatures {
-                clauses: 30,
-                parties,
-                governing_laws: laws,
-                clause_kinds: kinds.iter().map(|k| k.to_string()).collect(),
-                risk_flags: flags.iter().map(|f| f.to_string()).collect(),
-            }),
+            document: case
+                .document
+                .map(|(parties, laws, kinds, flags)| DocumentFeatures {
+                    clauses: 30,
+                    parties,
+                    governing_laws: laws,
+                    clause_kinds: kinds.iter().map(|k| k.to_string()).collect(),
+                    risk_flags: flags.iter().map(|f| f.to_string()).collect(),
+                }),
             ..ctx()
         };
         let config: BTreeMap<String, String> = case

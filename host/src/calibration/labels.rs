@@ -37,7 +37,10 @@ const CLAUSE_COLUMNS: [(&str, &str); 5] = [
     ("Audit Rights-Answer", "audit_rights"),
     ("Insurance-Answer", "insurance"),
     ("Anti-Assignment-Answer", "anti_assignment"),
-    ("Termination for Convenience-Answer", "termination_for_convenience"),
+    (
+        "Termination for Convenience-Answer",
+        "termination_for_convenience",
+    ),
 ];
 
 /// Labels by document stem.

@@ -2,13 +2,16 @@
 //! them, so that the model chooses among what the document says instead of
 //! writing a value of its own (or copying one from its few-shot examples).
 //!
-//! A top-level property declares where its candidates come from:
+//! A top-level property, or a property of a top-level array's items,
+//! declares where its candidates come from:
 //! `"x-sluice-candidates": "jurisdictions"` (the places the governing-law
 //! clauses name, see [`super::provisions`]), `"dates"` (the dates written
 //! in the document's opening and in the field's best passages, see
-//! [`super::dates`]) or `"titles"` (the titles its opening gives itself:
+//! [`super::dates`]), `"titles"` (the titles its opening gives itself:
 //! `This Distribution Agreement`, a heading in capitals such as `MASTER
-//! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`; else its first line). For one document, such a property of the generation
+//! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`; else its first
+//! line) or `"names"` (the names its opening writes, see
+//! [`super::names`]). For one document, such a property of the generation
 //! schema becomes an `enum` of its candidates (and `null`, where the schema
 //! allows it); a property with no candidate in the document is left as the
 //! schema says. The record is still validated against the schema itself.
@@ -23,6 +26,7 @@ use super::LocalError;
 use super::clauses::Passage;
 use super::dates;
 use super::evidence::{Pinned, Selection};
+use super::names;
 use super::provisions::{Found, GOVERNING_LAW};
 
 /// The schema annotation that names a property's source of candidates.
@@ -31,12 +35,16 @@ pub const ANNOTATION: &str = "x-sluice-candidates";
 const MAX_CANDIDATES: usize = 6;
 /// The opening of a document searched for dates, in bytes.
 const OPENING_BYTES: usize = 3000;
+/// The opening of a document searched for names, in bytes: where
+/// contracts name their parties.
+const NAMES_BYTES: usize = 2000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
     Jurisdictions,
     Dates,
     Titles,
+    Names,
 }
 
 /// The values one field may take in one document.
@@ -50,7 +58,8 @@ pub struct Offer {
     pub certain: bool,
 }
 
-/// The properties of a schema that take candidates.
+/// The properties of a schema that take candidates, each by its path
+/// below `properties` (`governing_law`, `parties/items/properties/name`).
 #[derive(Clone, Debug, Default)]
 pub struct Candidates {
     fields: Vec<(String, Source)>,
@@ -61,22 +70,34 @@ impl Candidates {
         let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
             return Ok(Candidates::default());
         };
-        let mut fields = Vec::new();
+        let mut annotated: Vec<(String, &Value)> = Vec::new();
         for (field, property) in properties {
-            let Some(source) = property.get(ANNOTATION) else {
-                continue;
-            };
+            if let Some(source) = property.get(ANNOTATION) {
+                annotated.push((field.clone(), source));
+            }
+            let items = property
+                .pointer("/items/properties")
+                .and_then(Value::as_object);
+            for (inner, item) in items.into_iter().flatten() {
+                if let Some(source) = item.get(ANNOTATION) {
+                    annotated.push((format!("{field}/items/properties/{inner}"), source));
+                }
+            }
+        }
+        let mut fields = Vec::new();
+        for (path, source) in annotated {
             let source = match source.as_str() {
                 Some("jurisdictions") => Source::Jurisdictions,
                 Some("dates") => Source::Dates,
                 Some("titles") => Source::Titles,
+                Some("names") => Source::Names,
                 _ => {
                     return Err(LocalError::Schema(format!(
-                        "{field}: {ANNOTATION} is \"jurisdictions\", \"dates\" or \"titles\", not {source}"
+                        "{path}: {ANNOTATION} is \"jurisdictions\", \"dates\", \"titles\" or \"names\", not {source}"
                     )));
                 }
             };
-            fields.push((field.clone(), source));
+            fields.push((path, source));
         }
         Ok(Candidates { fields })
     }
@@ -100,7 +121,10 @@ impl Candidates {
             .iter()
             .copied()
             .filter(|&i| {
-                let text = passages[i].text(document).split_whitespace().collect::<Vec<_>>();
+                let text = passages[i]
+                    .text(document)
+                    .split_whitespace()
+                    .collect::<Vec<_>>();
                 first
                     .as_ref()
                     .is_some_and(|j| text.join(" ").to_lowercase().contains(j.as_str()))
@@ -114,7 +138,8 @@ impl Candidates {
             .collect()
     }
 
-    /// Per field that takes candidates, those `document` offers, best first.
+    /// Per field that takes candidates (by its path below `properties`),
+    /// those `document` offers, best first.
     pub fn find(
         &self,
         document: &str,
@@ -143,8 +168,11 @@ impl Candidates {
                     values
                 }
                 Source::Titles => titles(document),
+                Source::Names => names::find(document, NAMES_BYTES),
             };
-            values.truncate(MAX_CANDIDATES);
+            if *source != Source::Names {
+                values.truncate(MAX_CANDIDATES);
+            }
             if !values.is_empty() {
                 out.insert(field.clone(), Offer { values, certain });
             }
@@ -199,11 +227,10 @@ fn titles(document: &str) -> Vec<String> {
     let found = THIS_AGREEMENT
         .captures_iter(&collapsed)
         .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
-        .chain(
-            HEADING
-                .captures_iter(raw)
-                .filter_map(|c| c.get(1).map(|m| m.as_str().split_whitespace().collect::<Vec<_>>().join(" "))),
-        );
+        .chain(HEADING.captures_iter(raw).filter_map(|c| {
+            c.get(1)
+                .map(|m| m.as_str().split_whitespace().collect::<Vec<_>>().join(" "))
+        }));
     let mut out: Vec<String> = Vec::new();
     for title in found {
         let title = TITLE_NOISE.replace(&title, "");
@@ -226,7 +253,11 @@ fn titles(document: &str) -> Vec<String> {
     }
     if out.is_empty() {
         // No title in the usual words: the document's first line is the best guess.
-        let first = raw.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let first = raw
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
         let first = first.split("  ").next().unwrap_or(first).trim();
         let numbered = first.starts_with(|c: char| c.is_ascii_digit());
         if (3..=100).contains(&first.len()) && !numbered {
@@ -266,6 +297,33 @@ mod tests {
     use crate::local::provisions::Provisions;
 
     #[test]
+    fn an_array_items_property_takes_the_names_the_opening_writes() {
+        let schema = json!({"properties": {"parties": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"name": {"type": "string", "x-sluice-candidates": "names"}, "role": {"type": "string"}}
+        }}}});
+        let document = "SUPPLY AGREEMENT between Acme Widgets, Inc. (\"Buyer\") and Beta LLC.\n1. Supply. Buyer buys.\n";
+        let candidates = Candidates::from_schema(&schema).unwrap();
+        let selection = Selection::whole(document, clauses::split(document), &[], &Pinned::new());
+        let offered = candidates.find(document, &selection, &Found::default());
+        let names = &offered["parties/items/properties/name"].values;
+        assert!(
+            names.contains(&"Acme Widgets, Inc.".to_string()),
+            "{names:?}"
+        );
+        assert!(names.contains(&"Beta LLC".to_string()), "{names:?}");
+        let narrowed = Candidates::narrow(&schema, &offered);
+        assert_eq!(
+            narrowed["properties"]["parties"]["items"]["properties"]["name"],
+            json!({"enum": names})
+        );
+        assert_eq!(
+            narrowed["properties"]["parties"]["items"]["properties"]["role"],
+            json!({"type": "string"})
+        );
+    }
+
+    #[test]
     fn fields_take_the_values_the_document_offers() {
         let schema = json!({
             "x-sluice-clauses": {"governing_law": ["governed by"]},
@@ -288,15 +346,25 @@ mod tests {
             panic!("one pinned passage: {pinned:?}")
         };
         assert!(passages[law].text(document).starts_with("9. Law."));
-        let selection =
-            Selection::whole(document, passages.clone(), &evidence::cues(&schema), &pinned);
+        let selection = Selection::whole(
+            document,
+            passages.clone(),
+            &evidence::cues(&schema),
+            &pinned,
+        );
         let offered = candidates.find(document, &selection, &found);
         assert_eq!(offered["governing_law"].values, ["New York"]);
-        assert!(offered["governing_law"].certain, "a sentence says New York law governs");
+        assert!(
+            offered["governing_law"].certain,
+            "a sentence says New York law governs"
+        );
         assert_eq!(offered["agreement_date"].values, ["2020-06-01"]);
         assert!(!offered["agreement_date"].certain);
         let narrowed = Candidates::narrow(&schema, &offered);
-        assert_eq!(narrowed["properties"]["governing_law"], json!({"enum": ["New York"]}));
+        assert_eq!(
+            narrowed["properties"]["governing_law"],
+            json!({"enum": ["New York"]})
+        );
         assert_eq!(
             narrowed["properties"]["agreement_date"],
             json!({"anyOf": [{"enum": ["2020-06-01"]}, {"type": "null"}]})
@@ -304,7 +372,9 @@ mod tests {
 
         let unstated = "SUPPLY AGREEMENT\nThis Agreement is made between Acme and Beta.\n9. Law. This Agreement is governed by the rules below. Delaware law applies.\n";
         let passages = clauses::split(unstated);
-        let found = Provisions::from_schema(&schema).unwrap().find(unstated, &passages);
+        let found = Provisions::from_schema(&schema)
+            .unwrap()
+            .find(unstated, &passages);
         let selection = Selection::whole(unstated, passages, &[], &Pinned::new());
         let offered = candidates.find(unstated, &selection, &found);
         assert_eq!(offered["governing_law"].values, ["Delaware"]);
@@ -313,19 +383,30 @@ mod tests {
             json!({"anyOf": [{"enum": ["Delaware"]}, {"type": "null"}]}),
             "no sentence says Delaware law governs: null stays a choice"
         );
-        assert_eq!(narrowed["properties"]["title"], schema["properties"]["title"]);
         assert_eq!(
-            titles("Exhibit 10.31   ACCURAY INCORPORATED  MULTIPLE LINAC AND MULTI-MODALITY   DISTRIBUTOR AGREEMENT     This Multiple LINAC and Multi-Modality Distributor Agreement (\"Agreement\") is entered into"),
-            ["Multiple LINAC and Multi-Modality Distributor Agreement", "DISTRIBUTOR AGREEMENT"]
+            narrowed["properties"]["title"],
+            schema["properties"]["title"]
+        );
+        assert_eq!(
+            titles(
+                "Exhibit 10.31   ACCURAY INCORPORATED  MULTIPLE LINAC AND MULTI-MODALITY   DISTRIBUTOR AGREEMENT     This Multiple LINAC and Multi-Modality Distributor Agreement (\"Agreement\") is entered into"
+            ),
+            [
+                "Multiple LINAC and Multi-Modality Distributor Agreement",
+                "DISTRIBUTOR AGREEMENT"
+            ]
         );
         assert_eq!(
             titles("CONTRATO DE PRESTACIÓN DE SERVICIOS\nEntre los suscritos"),
             ["CONTRATO DE PRESTACIÓN DE SERVICIOS"]
         );
         assert!(titles("1. GRANT AND SCOPE OF LICENSE\nThe Licensor grants").is_empty());
-        assert_eq!(titles("Memorial de entendimiento\nLas partes"), ["Memorial de entendimiento"]);
+        assert_eq!(
+            titles("Memorial de entendimiento\nLas partes"),
+            ["Memorial de entendimiento"]
+        );
 
-        let bad = json!({"properties": {"a": {"x-sluice-candidates": "names"}}});
+        let bad = json!({"properties": {"a": {"x-sluice-candidates": "people"}}});
         assert!(Candidates::from_schema(&bad).is_err());
     }
 }

@@ -77,14 +77,20 @@ static FORMS: LazyLock<Vec<(Regex, [usize; 3])>> = LazyLock::new(|| {
     };
     vec![
         // March 3, 2015
-        form(format!(r"\b({month})\.?\s+{day},?\s+(\d{{4}})\b"), [3, 1, 2]),
+        form(
+            format!(r"\b({month})\.?\s+{day},?\s+(\d{{4}})\b"),
+            [3, 1, 2],
+        ),
         // 3rd day of March, 2015; 3 March 2015
         form(
             format!(r"\b{day}\s+(?:day\s+of\s+)?({month})\.?,?\s+(\d{{4}})\b"),
             [3, 2, 1],
         ),
         // 15 de enero de 2021
-        form(format!(r"\b(\d{{1,2}})\s+de\s+({month})\s+del?\s+(\d{{4}})\b"), [3, 2, 1]),
+        form(
+            format!(r"\b(\d{{1,2}})\s+de\s+({month})\s+del?\s+(\d{{4}})\b"),
+            [3, 2, 1],
+        ),
         // 6/21/1999
         form(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b".into(), [3, 1, 2]),
         // 2015-03-03
@@ -122,7 +128,7 @@ pub fn find(text: &str) -> Vec<String> {
 }
 
 fn iso(year: u32, month: u32, day: u32) -> Option<String> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,

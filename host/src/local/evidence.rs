@@ -306,7 +306,11 @@ pub fn quote<'d>(
         .collect();
     for &i in ranked {
         let passage = selection.passages[i].text(document);
-        let Some(at) = phrases.iter().find_map(|p| p.find(passage)).map(|m| m.start()) else {
+        let Some(at) = phrases
+            .iter()
+            .find_map(|p| p.find(passage))
+            .map(|m| m.start())
+        else {
             continue;
         };
         let start = passage[..at].rfind(['.', '\n']).map_or(0, |i| i + 1);

@@ -33,6 +33,7 @@ pub mod gemv;
 pub mod generate;
 mod kv_cache;
 pub mod model;
+pub mod names;
 pub mod provisions;
 pub mod sampling;
 pub mod tokenizer;

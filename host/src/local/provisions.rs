@@ -134,8 +134,10 @@ impl Provisions {
 
     /// The kinds of clause in `passages` of `document`.
     pub fn find(&self, document: &str, passages: &[Passage]) -> Found {
-        let mut found = Found::default();
-        found.clauses = passages.last().map_or(0, |p| p.clause + 1);
+        let mut found = Found {
+            clauses: passages.last().map_or(0, |p| p.clause + 1),
+            ..Found::default()
+        };
         // Places named where the sentence says it governs come first.
         let (mut strong, mut weak) = (Vec::new(), Vec::new());
         for passage in passages {
@@ -183,11 +185,18 @@ fn flag_property(schema: &Value) -> Option<(String, Vec<String>)> {
         .get("properties")?
         .as_object()?
         .iter()
-        .find(|(_, p)| p.get(super::constraint::COMPUTED).and_then(Value::as_str) == Some(MISSING))?;
+        .find(|(_, p)| {
+            p.get(super::constraint::COMPUTED).and_then(Value::as_str) == Some(MISSING)
+        })?;
     let items = property
         .pointer("/items/enum")
         .and_then(Value::as_array)
-        .map(|e| e.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|e| {
+            e.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     Some((name.clone(), items))
 }
@@ -216,8 +225,24 @@ static GOVERNS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Capitalised words that start no place name.
 const NOT_PLACES: [&str; 19] = [
-    "This", "Such", "Any", "United", "The", "Each", "State", "Agreement", "Section", "Federal",
-    "All", "Applicable", "In", "Contract", "Company", "Party", "Parties", "Governing",
+    "This",
+    "Such",
+    "Any",
+    "United",
+    "The",
+    "Each",
+    "State",
+    "Agreement",
+    "Section",
+    "Federal",
+    "All",
+    "Applicable",
+    "In",
+    "Contract",
+    "Company",
+    "Party",
+    "Parties",
+    "Governing",
     "Arbitration",
 ];
 /// Words that end a place name wherever they stand, in any case: a
@@ -225,9 +250,28 @@ const NOT_PLACES: [&str; 19] = [
 /// LAWS` and `NEW YORK GENERAL OBLIGATIONS LAW`, where every word looks
 /// like a name.
 const ENDS_PLACE: [&str; 22] = [
-    "without", "regard", "and", "excluding", "applicable", "except", "to", "the", "its",
-    "choice", "conflict", "conflicts", "general", "obligations", "jurisdiction", "governing",
-    "principles", "rules", "shall", "will", "as", "or",
+    "without",
+    "regard",
+    "and",
+    "excluding",
+    "applicable",
+    "except",
+    "to",
+    "the",
+    "its",
+    "choice",
+    "conflict",
+    "conflicts",
+    "general",
+    "obligations",
+    "jurisdiction",
+    "governing",
+    "principles",
+    "rules",
+    "shall",
+    "will",
+    "as",
+    "or",
 ];
 /// Words that join a place name's words (`District of Columbia`).
 const JOINS: [&str; 3] = ["of", "de", "del"];
@@ -281,7 +325,10 @@ fn places(sentence: &str) -> Vec<String> {
             .split(' ')
             .take_while(|w| !ENDS_PLACE.contains(&w.to_lowercase().as_str()))
             .collect();
-        while words.last().is_some_and(|w| JOINS.contains(&w.to_lowercase().as_str())) {
+        while words
+            .last()
+            .is_some_and(|w| JOINS.contains(&w.to_lowercase().as_str()))
+        {
             words.pop();
         }
         let Some(first) = words.first() else {
@@ -299,7 +346,11 @@ fn places(sentence: &str) -> Vec<String> {
                 .iter()
                 .map(|w| {
                     let lower = w.to_lowercase();
-                    if JOINS.contains(&lower.as_str()) { lower } else { capitalised(w) }
+                    if JOINS.contains(&lower.as_str()) {
+                        lower
+                    } else {
+                        capitalised(w)
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -350,7 +401,10 @@ mod tests {
         let document = "SUPPLY AGREEMENT\n1. Records. Buyer may inspect the\nbooks of Seller once a year.\n2. Law. This Agreement is governed by the laws of the State of New York and the laws of Delaware.\n";
         let passages = clauses::split(document);
         let found = provisions.find(document, &passages);
-        assert_eq!(found.kinds.keys().collect::<Vec<_>>(), ["audit_rights", "governing_law"]);
+        assert_eq!(
+            found.kinds.keys().collect::<Vec<_>>(),
+            ["audit_rights", "governing_law"]
+        );
         let audit = &found.kinds["audit_rights"][0];
         assert!(document[audit.start..audit.end].starts_with("1. Records."));
         assert_eq!(found.clauses, 3);
@@ -379,7 +433,9 @@ mod tests {
         assert!(e.contains("audit_rights has a bad pattern"), "{e}");
         let mut undeclared = schema();
         undeclared["properties"]["risk_flags"]["items"]["enum"] = json!(["missing_escrow"]);
-        let e = Provisions::from_schema(&undeclared).unwrap_err().to_string();
+        let e = Provisions::from_schema(&undeclared)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing_escrow"), "{e}");
     }
 }

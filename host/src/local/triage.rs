@@ -30,8 +30,8 @@ use super::candidates::Candidates;
 use super::clauses;
 use super::evidence::{self, Cues, Evidence, Selection};
 use super::field_confidence::{self, FieldConfidence};
-use super::provisions::{Found, Provisions};
 use super::generate::{FinishReason, GenerateRequest, Generation};
+use super::provisions::{Found, Provisions};
 use super::tokenizer::Tokenizer;
 
 /// Document tokens the model reads of a long document.
@@ -292,7 +292,10 @@ impl TriageStage {
                 .iter()
                 .map(|(field, best)| {
                     let passages = &reading.selection.passages;
-                    (field.clone(), best.iter().map(|&i| (&passages[i]).into()).collect())
+                    (
+                        field.clone(),
+                        best.iter().map(|&i| (&passages[i]).into()).collect(),
+                    )
                 })
                 .collect(),
             provisions: reading.found,

@@ -154,7 +154,11 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            [("parties", 100), ("audit_rights", 500), ("governing_law", 900)]
+            [
+                ("parties", 100),
+                ("audit_rights", 500),
+                ("governing_law", 900)
+            ]
         );
         let bytes: usize = sent.iter().map(|q| q.passage.end - q.passage.start).sum();
         assert!(bytes <= 200, "{bytes}");

@@ -243,7 +243,13 @@ async fn refine_in_cloud(
     };
     let policy = ctx.policy.clone();
     let call = p
-        .cloud_json(&cloud, &policy, policy.review_schema.as_ref(), user, &ctx.vault)
+        .cloud_json(
+            &cloud,
+            &policy,
+            policy.review_schema.as_ref(),
+            user,
+            &ctx.vault,
+        )
         .await;
     p.account(ctx, &call);
     call.result
@@ -262,7 +268,10 @@ async fn evidence(
     let started = Instant::now();
     let chosen = escalation::passages(document, local, doubtful, share);
     let bytes: usize = chosen.iter().map(|q| q.passage.end - q.passage.start).sum();
-    let clauses: Vec<String> = chosen.iter().map(|q| q.passage.clause.to_string()).collect();
+    let clauses: Vec<String> = chosen
+        .iter()
+        .map(|q| q.passage.clause.to_string())
+        .collect();
     let mut fields: Vec<&str> = chosen.iter().map(|q| q.field.as_str()).collect();
     fields.dedup();
     let entry = ctx.entry(Kind::Anonymise, "evidence").reasons([format!(

@@ -598,8 +598,14 @@ fn evidence_share(
     pattern: Pattern,
     fail: &dyn Fn(&str, String, &str) -> PolicyError,
 ) -> Result<Option<f64>, PolicyError> {
-    let with = cloud.escalate_with.clone().unwrap_or_else(|| vec!["fields".into()]);
-    if let Some(other) = with.iter().find(|w| !matches!(w.as_str(), "fields" | "evidence")) {
+    let with = cloud
+        .escalate_with
+        .clone()
+        .unwrap_or_else(|| vec!["fields".into()]);
+    if let Some(other) = with
+        .iter()
+        .find(|w| !matches!(w.as_str(), "fields" | "evidence"))
+    {
         return Err(fail(
             "cloud.escalate_with",
             format!("{other:?} is not something that can leave"),
@@ -711,15 +717,26 @@ mod tests {
         let triage = "pattern = \"triage-escalate\"\nschema = \"../schemas/s.json\"\n[router]\nplugin = \"r\"\n[anonymiser]\nplugin = \"p\"\n[cloud]\n";
         let p = load(
             "t.toml",
-            &format!("{triage}escalate_with = [\"fields\", \"evidence\"]\nschema = \"../schemas/s.json\""),
+            &format!(
+                "{triage}escalate_with = [\"fields\", \"evidence\"]\nschema = \"../schemas/s.json\""
+            ),
         )
         .unwrap();
         assert_eq!(p.evidence_share, Some(0.10));
         assert!(p.review_schema.is_some());
         for (cloud, says) in [
-            ("escalate_with = [\"evidence\"]", "the record (fields) always goes"),
-            ("escalate_with = [\"fields\", \"document\"]", "\"document\" is not something"),
-            ("escalate_with = [\"fields\", \"evidence\"]\nevidence_share = 1.5", "1.5 is not a share"),
+            (
+                "escalate_with = [\"evidence\"]",
+                "the record (fields) always goes",
+            ),
+            (
+                "escalate_with = [\"fields\", \"document\"]",
+                "\"document\" is not something",
+            ),
+            (
+                "escalate_with = [\"fields\", \"evidence\"]\nevidence_share = 1.5",
+                "1.5 is not a share",
+            ),
             ("evidence_share = 0.2", "set without evidence"),
             ("schema = \"../schemas/bad.json\"", "cloud.schema: "),
         ] {
@@ -731,7 +748,10 @@ mod tests {
             "pattern = \"cloud\"\n[anonymiser]\nplugin = \"p\"\n[cloud]\nescalate_with = [\"fields\", \"evidence\"]",
         )
         .unwrap_err();
-        assert!(error.contains("evidence goes with a reviewed local record"), "{error}");
+        assert!(
+            error.contains("evidence goes with a reviewed local record"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::local::evidence::Evidence;
 use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, LocalError};
-use crate::pipeline::request::RequestCtx;
 use crate::pipeline::policy::Schema;
+use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Pipeline, PipelineError, Policy};
 use crate::privacy::outbound::sent_bytes;
 use crate::privacy::restore::{restore_json, restore_text};
@@ -370,11 +370,7 @@ async fn ask_json(
 
 /// Parse, re-identify and validate a cloud answer; the problems, joined,
 /// when it fails.
-fn check(
-    schema: &Schema,
-    vault: &Vault,
-    text: &str,
-) -> Result<Value, String> {
+fn check(schema: &Schema, vault: &Vault, text: &str) -> Result<Value, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
     let (value, _) = restore_json(vault, &value);
     let errors = schema.errors(&value);

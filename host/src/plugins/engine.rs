@@ -20,9 +20,9 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::plugins::cache::ArtifactCache;
-use crate::plugins::{contract, legacy};
 use crate::plugins::registry::Registry;
 use crate::plugins::sandbox::{CallSettings, State};
+use crate::plugins::{contract, legacy};
 
 /// How often the epoch advances: the resolution of every plugin deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
