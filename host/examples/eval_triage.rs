@@ -214,6 +214,8 @@ fn write_records(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
                 "parties": row.label.parties,
                 "governing_law": row.label.governing_law,
                 "agreement_date": row.label.agreement_date,
+                "effective_date": row.label.effective_date,
+                "expiration_date": row.label.expiration_date,
             },
             "right": row.right,
         });
@@ -241,6 +243,14 @@ fn fields_table(rows: &[Row]) {
     );
     println!("| governing law | {:.3} |", share(&|r| r.grade.law));
     println!("| agreement date | {:.3} |", share(&|r| r.grade.date));
+    println!(
+        "| effective date (null where the label gives none) | {:.3} |",
+        share(&|r| r.grade.effective_date)
+    );
+    println!(
+        "| expiration date (null where none or perpetual) | {:.3} |",
+        share(&|r| r.grade.expiration_date)
+    );
     let (found, labelled) = (sum(&|g| g.parties_found), sum(&|g| g.parties_labelled));
     let (correct, predicted) = (sum(&|g| g.parties_correct), sum(&|g| g.parties_predicted));
     println!(

@@ -27,6 +27,10 @@ pub struct Label {
     pub parties: Vec<String>,
     pub governing_law: String,
     pub agreement_date: Option<String>,
+    /// The effective and expiration dates; `None` where the label gives no
+    /// date (none stated, or `perpetual`).
+    pub effective_date: Option<String>,
+    pub expiration_date: Option<String>,
     /// Per kind of clause (as the contract schema names it), whether the document has one.
     pub clauses: BTreeMap<String, bool>,
 }
@@ -61,6 +65,10 @@ pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
         column("Governing Law-Answer")?,
         column("Agreement Date-Answer")?,
     );
+    let (effective, expiration) = (
+        column("Effective Date-Answer")?,
+        column("Expiration Date-Answer")?,
+    );
     let clause_columns: Vec<(usize, &str)> = CLAUSE_COLUMNS
         .iter()
         .filter_map(|(name, kind)| Some((headers.iter().position(|h| h == *name)?, *kind)))
@@ -88,6 +96,8 @@ pub fn read(path: &Path) -> anyhow::Result<HashMap<String, Label>> {
                     .collect(),
                 governing_law: row[law].to_string(),
                 agreement_date: us_date(&row[date]),
+                effective_date: us_date(&row[effective]),
+                expiration_date: us_date(&row[expiration]),
                 clauses,
             },
         );
@@ -122,6 +132,8 @@ pub struct Grade {
     pub type_words: f64,
     pub law: bool,
     pub date: bool,
+    pub effective_date: bool,
+    pub expiration_date: bool,
     pub parties_labelled: usize,
     pub parties_found: usize,
     pub parties_predicted: usize,
@@ -167,6 +179,9 @@ pub fn grade(record: &Value, label: &Label) -> Grade {
             !law.is_empty() && (expected.contains(&law) || law.contains(&expected))
         },
         date: record["agreement_date"].as_str().map(String::from) == label.agreement_date,
+        effective_date: record["effective_date"].as_str().map(String::from) == label.effective_date,
+        expiration_date: record["expiration_date"].as_str().map(String::from)
+            == label.expiration_date,
         parties_labelled: label.parties.len(),
         parties_found: label
             .parties
@@ -253,13 +268,17 @@ mod tests {
             ],
             governing_law: "California".into(),
             agreement_date: us_date("6/1/2020"),
+            effective_date: us_date("6/1/2020"),
+            expiration_date: us_date("perpetual"),
             clauses: BTreeMap::new(),
         };
         let record = json!({
             "document_type": "CONSULTING AGREEMENT",
             "parties": [{"name": "Aduro Biotech, Inc."}, {"name": "IREYA B.V."}],
             "governing_law": "State of California",
-            "agreement_date": "2020-07-01"
+            "agreement_date": "2020-07-01",
+            "effective_date": "2020-06-01",
+            "expiration_date": null
         });
         let grade = grade(&record, &label);
         assert_eq!(
@@ -272,5 +291,7 @@ mod tests {
             ]
         );
         assert!(grade.type_exact);
+        assert!(grade.effective_date);
+        assert!(grade.expiration_date, "perpetual is no date: null is right");
     }
 }

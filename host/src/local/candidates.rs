@@ -7,14 +7,17 @@
 //! `"x-sluice-candidates": "jurisdictions"` (the places the governing-law
 //! clauses name, see [`super::provisions`]), `"dates"` (the dates written
 //! in the document's opening and in the field's best passages, see
-//! [`super::dates`]), `"titles"` (the titles its opening gives itself:
+//! [`super::dates`]), `"term-dates"` (those of the field's best passages
+//! only: an expiration date the term clause does not write is null, not
+//! the signing date), `"titles"` (the titles its opening gives itself:
 //! `This Distribution Agreement`, a heading in capitals such as `MASTER
 //! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`; else its first
 //! line) or `"names"` (the names its opening writes, see
 //! [`super::names`]). For one document, such a property of the generation
 //! schema becomes an `enum` of its candidates (and `null`, where the schema
-//! allows it); a property with no candidate in the document is left as the
-//! schema says. The record is still validated against the schema itself.
+//! allows it); a date property with no candidate in the document is held
+//! to null where the schema allows it, any other is left as the schema
+//! says. The record is still validated against the schema itself.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -43,6 +46,7 @@ const NAMES_BYTES: usize = 2000;
 enum Source {
     Jurisdictions,
     Dates,
+    TermDates,
     Titles,
     Names,
 }
@@ -89,6 +93,7 @@ impl Candidates {
             let source = match source.as_str() {
                 Some("jurisdictions") => Source::Jurisdictions,
                 Some("dates") => Source::Dates,
+                Some("term-dates") => Source::TermDates,
                 Some("titles") => Source::Titles,
                 Some("names") => Source::Names,
                 _ => {
@@ -154,9 +159,12 @@ impl Candidates {
                     certain = found.stated > 0;
                     found.jurisdictions.clone()
                 }
-                Source::Dates => {
-                    let opening = &document[..document.floor_char_boundary(OPENING_BYTES)];
-                    let mut values = dates::find(opening);
+                Source::Dates | Source::TermDates => {
+                    let mut values = if *source == Source::Dates {
+                        dates::find(&document[..document.floor_char_boundary(OPENING_BYTES)])
+                    } else {
+                        Vec::new()
+                    };
                     let best = selection.ranked.get(field).into_iter().flatten();
                     for &i in best {
                         for date in dates::find(selection.passages[i].text(document)) {
@@ -168,12 +176,20 @@ impl Candidates {
                     values
                 }
                 Source::Titles => titles(document),
-                Source::Names => names::find(document, NAMES_BYTES),
+                Source::Names => {
+                    let titles = titles(document);
+                    names::find(document, NAMES_BYTES)
+                        .into_iter()
+                        .filter(|name| !names_document_or_place(name, &titles, found))
+                        .collect()
+                }
             };
             if *source != Source::Names {
                 values.truncate(MAX_CANDIDATES);
             }
-            if !values.is_empty() {
+            // A date the document does not write is null, not one the model makes up.
+            let dated = matches!(source, Source::Dates | Source::TermDates);
+            if !values.is_empty() || dated {
                 out.insert(field.clone(), Offer { values, certain });
             }
         }
@@ -182,7 +198,8 @@ impl Candidates {
 
     /// The generation schema for one document: each field with candidates
     /// held to them (and to null, where the schema allows it and the
-    /// document does not state the value).
+    /// document does not state the value); a field offered no value is held
+    /// to null where the schema allows it, else left as the schema says.
     pub fn narrow(schema: &Value, candidates: &BTreeMap<String, Offer>) -> Value {
         let mut narrowed = schema.clone();
         for (field, offer) in candidates {
@@ -191,7 +208,12 @@ impl Candidates {
             };
             let nullable = !offer.certain && allows_null(property, schema);
             let choices = json!({"enum": offer.values});
-            *property = if nullable {
+            *property = if offer.values.is_empty() {
+                if !nullable {
+                    continue;
+                }
+                json!({"type": "null"})
+            } else if nullable {
                 json!({"anyOf": [choices, {"type": "null"}]})
             } else {
                 choices
@@ -267,6 +289,36 @@ fn titles(document: &str) -> Vec<String> {
     out
 }
 
+/// Words that end what names a document, not a party (`OUTSOURCING
+/// AGREEMENT`, `Exhibit`).
+const DOCUMENT_WORDS: [&str; 9] = [
+    "agreement",
+    "contract",
+    "contrato",
+    "amendment",
+    "addendum",
+    "exhibit",
+    "schedule",
+    "contents",
+    "convenio",
+];
+
+/// Whether a name is the document's title or kind, or a jurisdiction its
+/// governing-law clause names (`State of Washington`), which no party is.
+fn names_document_or_place(name: &str, titles: &[String], found: &Found) -> bool {
+    let last = name.rsplit(' ').next().unwrap_or(name).to_lowercase();
+    let place = name
+        .strip_prefix("State of ")
+        .or_else(|| name.strip_prefix("STATE OF "))
+        .unwrap_or(name);
+    titles.iter().any(|t| t.eq_ignore_ascii_case(name))
+        || DOCUMENT_WORDS.contains(&last.trim_end_matches(['.', ',']))
+        || found
+            .jurisdictions
+            .iter()
+            .any(|j| j.eq_ignore_ascii_case(place))
+}
+
 /// Whether a property (or the definition it refers to) admits null.
 fn allows_null(property: &Value, schema: &Value) -> bool {
     let property = match property.get("$ref").and_then(Value::as_str) {
@@ -302,11 +354,21 @@ mod tests {
             "type": "object",
             "properties": {"name": {"type": "string", "x-sluice-candidates": "names"}, "role": {"type": "string"}}
         }}}});
-        let document = "SUPPLY AGREEMENT between Acme Widgets, Inc. (\"Buyer\") and Beta LLC.\n1. Supply. Buyer buys.\n";
+        let document = "SUPPLY AGREEMENT between Acme Widgets, Inc. (\"Buyer\") of the State of Ohio and Beta LLC.\n1. Supply. Buyer buys.\n";
         let candidates = Candidates::from_schema(&schema).unwrap();
         let selection = Selection::whole(document, clauses::split(document), &[], &Pinned::new());
-        let offered = candidates.find(document, &selection, &Found::default());
+        let found = Found {
+            jurisdictions: vec!["Ohio".into()],
+            ..Found::default()
+        };
+        let offered = candidates.find(document, &selection, &found);
         let names = &offered["parties/items/properties/name"].values;
+        for not_a_party in ["SUPPLY AGREEMENT", "AGREEMENT", "State of Ohio", "Ohio"] {
+            assert!(
+                !names.contains(&not_a_party.to_string()),
+                "{not_a_party} in {names:?}"
+            );
+        }
         assert!(
             names.contains(&"Acme Widgets, Inc.".to_string()),
             "{names:?}"
@@ -331,6 +393,8 @@ mod tests {
                 "governing_law": {"anyOf": [{"type": "string"}, {"type": "null"}], "x-sluice-candidates": "jurisdictions"},
                 "agreement_date": {"$ref": "#/$defs/date", "x-sluice-candidates": "dates",
                                    "x-sluice-evidence": ["dated as of"]},
+                "expiration_date": {"$ref": "#/$defs/date", "x-sluice-candidates": "term-dates",
+                                    "x-sluice-evidence": ["continue until"]},
                 "title": {"type": "string"}
             },
             "$defs": {"date": {"anyOf": [{"type": "string"}, {"type": "null"}]}}
@@ -360,6 +424,10 @@ mod tests {
         );
         assert_eq!(offered["agreement_date"].values, ["2020-06-01"]);
         assert!(!offered["agreement_date"].certain);
+        assert!(
+            offered["expiration_date"].values.is_empty(),
+            "no term clause writes a date; the opening's is the signing date"
+        );
         let narrowed = Candidates::narrow(&schema, &offered);
         assert_eq!(
             narrowed["properties"]["governing_law"],
@@ -368,6 +436,10 @@ mod tests {
         assert_eq!(
             narrowed["properties"]["agreement_date"],
             json!({"anyOf": [{"enum": ["2020-06-01"]}, {"type": "null"}]})
+        );
+        assert_eq!(
+            narrowed["properties"]["expiration_date"],
+            json!({"type": "null"})
         );
 
         let unstated = "SUPPLY AGREEMENT\nThis Agreement is made between Acme and Beta.\n9. Law. This Agreement is governed by the rules below. Delaware law applies.\n";
