@@ -219,7 +219,7 @@ static JURISDICTION: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A sentence that says which law governs, not one that only mentions a law.
 static GOVERNS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)governed|governing|construed|interpreted|enforced|ley aplicable|reg(?:ir|ir[áa]|e)\b|regido|regul")
+    Regex::new(r"(?i)governed|governing|construed|interpreted|enforced|ley aplicable|reg(?:ir|ir[áa]|e)\b|rigen?\b|regid[oa]|rege-se|regul")
         .expect("the governs pattern is valid")
 });
 
@@ -423,6 +423,32 @@ mod tests {
         assert_eq!(found_capitals.jurisdictions, ["New York"]);
         provisions.fill(&mut record, &found);
         assert_eq!(record["risk_flags"], json!(["missing_audit_rights"]));
+    }
+
+    #[test]
+    fn the_shipped_schema_reads_governing_law_in_spanish_and_portuguese() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../../schemas/contract_triage.json")).unwrap();
+        let provisions = Provisions::from_schema(&schema).unwrap();
+        for (text, place) in [
+            (
+                "CONTRATO DE ARRENDAMIENTO entre Carlos Restrepo y Inversiones Andinas S.A.S. Este contrato se rige por las leyes de Colombia.",
+                "Colombia",
+            ),
+            (
+                "CONTRATO. DÉCIMA. El presente contrato se regirá por las leyes de la República de Colombia.",
+                "Colombia",
+            ),
+            (
+                "CONTRATO DE PRESTAÇÃO DE SERVIÇOS. Este contrato é regido pelas leis do Brasil.",
+                "Brasil",
+            ),
+        ] {
+            let found = provisions.find(text, &clauses::split(text));
+            assert!(found.has("governing_law"), "{text}");
+            assert_eq!(found.jurisdictions, [place], "{text}");
+            assert_eq!(found.stated, 1, "{text}");
+        }
     }
 
     #[test]
