@@ -61,6 +61,31 @@ pub enum Reply {
 #[derive(Clone)]
 pub struct Reviewer(pub Arc<dyn Fn(&str) -> String + Send + Sync>);
 
+impl Reviewer {
+    /// A reviewer in the contract risk summary schema that reads what it
+    /// was sent: the record as it came, with a risk summary entry per flag
+    /// resting on the first evidence passage.
+    pub fn contract() -> Reviewer {
+        Reviewer(Arc::new(|sent: &str| {
+            let sent: Value = serde_json::from_str(sent).unwrap();
+            let mut record = sent["record"].clone();
+            let clause = sent["evidence"][0]["clause"].clone();
+            let summary: Vec<Value> = record["risk_flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|flag| {
+                    json!({"flag": flag, "severity": "medium", "clause": clause,
+                           "recommendation": "Negotiate the clause before signing."})
+                })
+                .collect();
+            record["escalate_to_cloud"] = json!(false);
+            record["risk_summary"] = json!(summary);
+            record.to_string()
+        }))
+    }
+}
+
 impl std::fmt::Debug for Reviewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Reviewer")

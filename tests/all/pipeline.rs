@@ -4,11 +4,11 @@
 //! the audit log says; and every scripted cloud fault ending in an answer.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sluice::audit::{AuditLog, Filter, Kind, Record, verify};
+use sluice::calibration::labels::normalise;
 use sluice::cloud::CloudClient;
 use sluice::pipeline::{Policies, Tier, sample};
 use sluice::plugins::CallSettings;
@@ -101,37 +101,6 @@ fn contract(name: &str) -> String {
     .unwrap()
 }
 
-/// A reviewer that reads what it was sent: the record as it came, with a
-/// risk summary entry per flag resting on the first evidence passage.
-fn review(sent: &str) -> String {
-    let sent: Value = serde_json::from_str(sent).unwrap();
-    let mut record = sent["record"].clone();
-    let clause = sent["evidence"][0]["clause"].clone();
-    let summary: Vec<Value> = record["risk_flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|flag| {
-            json!({"flag": flag, "severity": "medium", "clause": clause,
-                   "recommendation": "Negotiate the clause before signing."})
-        })
-        .collect();
-    record["escalate_to_cloud"] = json!(false);
-    record["risk_summary"] = json!(summary);
-    record.to_string()
-}
-
-/// Lower case, letters and digits only, single spaces.
-fn words(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn triage_escalate_sends_the_pseudonymised_record_and_only_the_evidence_passages() {
     let ws = Workspace::new(&[]);
@@ -149,7 +118,7 @@ async fn triage_escalate_sends_the_pseudonymised_record_and_only_the_evidence_pa
     for (i, name) in names.iter().enumerate() {
         let document = contract(name);
         let before = fake.requests().len();
-        fake.script([Reply::Review(Reviewer(Arc::new(review)))]);
+        fake.script([Reply::Review(Reviewer::contract())]);
         let outcome = setup
             .pipeline
             .run(request(
@@ -225,7 +194,7 @@ async fn triage_escalate_sends_the_pseudonymised_record_and_only_the_evidence_pa
             assert!(!raw.contains(name), "party {name:?} reached the cloud");
         }
         let stem = name.trim_end_matches(".txt");
-        let sent_words = format!(" {} ", words(&raw));
+        let sent_words = format!(" {} ", normalise(&raw));
         for party in &labels[stem].parties {
             assert!(
                 !sent_words.contains(&format!(" {party} ")),

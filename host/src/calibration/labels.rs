@@ -202,8 +202,9 @@ fn party_name(raw: &str) -> String {
     normalise(name)
 }
 
-/// Upper/lower case, punctuation and spacing do not count.
-fn normalise(text: &str) -> String {
+/// Upper/lower case, punctuation and spacing do not count: lower case,
+/// letters and digits only, single spaces.
+pub fn normalise(text: &str) -> String {
     text.to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
