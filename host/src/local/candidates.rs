@@ -30,7 +30,7 @@ use super::clauses::Passage;
 use super::dates;
 use super::evidence::{Pinned, Selection};
 use super::names;
-use super::provisions::{Found, GOVERNING_LAW};
+use super::provisions::{Found, GOVERNING_LAW, collapse};
 
 /// The schema annotation that names a property's source of candidates.
 pub const ANNOTATION: &str = "x-sluice-candidates";
@@ -121,20 +121,21 @@ impl Candidates {
             .filter(|(_, p)| clauses.iter().any(|c| c.start == p.start))
             .map(|(i, _)| i)
             .collect();
-        let first = found.jurisdictions.first().map(|j| j.to_lowercase());
-        let naming: Vec<usize> = governing
-            .iter()
-            .copied()
-            .filter(|&i| {
-                let text = passages[i]
-                    .text(document)
-                    .split_whitespace()
-                    .collect::<Vec<_>>();
-                first
-                    .as_ref()
-                    .is_some_and(|j| text.join(" ").to_lowercase().contains(j.as_str()))
-            })
-            .collect();
+        let naming: Vec<usize> = match found.jurisdictions.first() {
+            Some(first) => {
+                let first = first.to_lowercase();
+                governing
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        collapse(passages[i].text(document))
+                            .to_lowercase()
+                            .contains(&first)
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let order = if naming.is_empty() { governing } else { naming };
         self.fields
             .iter()
@@ -152,6 +153,8 @@ impl Candidates {
         found: &Found,
     ) -> BTreeMap<String, Offer> {
         let mut out = BTreeMap::new();
+        // Read once: a title is a candidate, and a name that is one is not.
+        let titles = std::cell::LazyCell::new(|| titles(document));
         for (field, source) in &self.fields {
             let mut certain = false;
             let mut values = match source {
@@ -175,14 +178,11 @@ impl Candidates {
                     }
                     values
                 }
-                Source::Titles => titles(document),
-                Source::Names => {
-                    let titles = titles(document);
-                    names::find(document, NAMES_BYTES)
-                        .into_iter()
-                        .filter(|name| !names_document_or_place(name, &titles, found))
-                        .collect()
-                }
+                Source::Titles => titles.clone(),
+                Source::Names => names::find(document, NAMES_BYTES)
+                    .into_iter()
+                    .filter(|name| !names_document_or_place(name, &titles, found))
+                    .collect(),
             };
             if *source != Source::Names {
                 values.truncate(MAX_CANDIDATES);

@@ -25,10 +25,13 @@ pub const ANNOTATION: &str = "x-sluice-evidence";
 const RANKED: usize = 4;
 
 /// A field and the phrases that find its passage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Cues {
     pub field: String,
     pub phrases: Vec<String>,
+    /// The phrases as patterns that match in any case and any spacing,
+    /// compiled once with the schema.
+    quotable: Vec<Regex>,
 }
 
 /// The cue phrases of a schema's top-level properties.
@@ -45,9 +48,17 @@ pub fn cues(schema: &Value) -> Vec<Cues> {
                 .iter()
                 .filter_map(|p| p.as_str().map(str::to_string))
                 .collect();
+            let quotable = phrases
+                .iter()
+                .filter_map(|phrase| {
+                    let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
+                    Regex::new(&format!("(?i){}", words.join(r"\s+"))).ok()
+                })
+                .collect();
             (!phrases.is_empty()).then(|| Cues {
                 field: field.clone(),
                 phrases,
+                quotable,
             })
         })
         .collect()
@@ -296,17 +307,10 @@ pub fn quote<'d>(
     limit: usize,
 ) -> Option<&'d str> {
     let ranked = selection.ranked.get(&cues.field)?;
-    let phrases: Vec<Regex> = cues
-        .phrases
-        .iter()
-        .filter_map(|phrase| {
-            let words: Vec<String> = phrase.split_whitespace().map(regex::escape).collect();
-            Regex::new(&format!("(?i){}", words.join(r"\s+"))).ok()
-        })
-        .collect();
     for &i in ranked {
         let passage = selection.passages[i].text(document);
-        let Some(at) = phrases
+        let Some(at) = cues
+            .quotable
             .iter()
             .find_map(|p| p.find(passage))
             .map(|m| m.start())

@@ -201,7 +201,8 @@ fn flag_property(schema: &Value) -> Option<(String, Vec<String>)> {
     Some((name.clone(), items))
 }
 
-fn collapse(text: &str) -> String {
+/// Runs of whitespace as one space.
+pub(super) fn collapse(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -335,7 +336,7 @@ fn places(sentence: &str) -> Vec<String> {
             continue;
         };
         if JOINS.contains(&first.to_lowercase().as_str())
-            || NOT_PLACES.contains(&capitalised(first).as_str())
+            || NOT_PLACES.contains(&title_case(first).as_str())
         {
             continue;
         }
@@ -349,7 +350,7 @@ fn places(sentence: &str) -> Vec<String> {
                     if JOINS.contains(&lower.as_str()) {
                         lower
                     } else {
-                        capitalised(w)
+                        title_case(w)
                     }
                 })
                 .collect::<Vec<_>>()
@@ -363,7 +364,7 @@ fn places(sentence: &str) -> Vec<String> {
 }
 
 /// `DELAWARE` → `Delaware`.
-fn capitalised(word: &str) -> String {
+fn title_case(word: &str) -> String {
     let lower = word.to_lowercase();
     let mut chars = lower.chars();
     chars
