@@ -166,6 +166,7 @@ fn main() -> anyhow::Result<()> {
                 provisions: triage.provisions,
                 ranked: triage.ranked,
                 document_tokens,
+                finish: sluice::conversation::Finish::Stop,
                 usage: LocalUsage::default(),
                 ms: seconds * 1e3,
             },

@@ -12,6 +12,8 @@
 //!   loader, registry with atomic swap, folder watch, failure policies).
 //! - [`privacy`]: placeholders, the per-request vault, re-identification.
 //! - [`cloud`]: the OpenAI-compatible client (retries, breaker, pricing).
+//! - [`conversation`]: turns with their roles and the generation
+//!   parameters, as every tier receives them.
 //! - [`pipeline`]: policies and the pattern executors.
 //! - [`audit`]: the hash-chained decision log.
 //! - [`calibration`]: per-field calibration of the local model's confidence
@@ -24,6 +26,7 @@ pub mod audit;
 pub mod calibration;
 pub mod cloud;
 pub mod config;
+pub mod conversation;
 pub mod local;
 pub mod pipeline;
 pub mod plugins;

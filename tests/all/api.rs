@@ -1027,3 +1027,171 @@ async fn the_upstreams_raw_body_is_never_echoed() {
     assert_eq!(answer.body["choices"][0]["message"]["content"], CLAUSE);
     intact(&server);
 }
+
+/// The `data:` payloads of an SSE body, and when each chunk of bytes that
+/// completed one arrived.
+async fn events(response: reqwest::Response) -> Vec<(std::time::SystemTime, String)> {
+    let mut response = response;
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    while let Some(bytes) = response.chunk().await.unwrap() {
+        let arrived = std::time::SystemTime::now();
+        buffer.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data: ") {
+                    out.push((arrived, data.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A conversation reaches the cloud turn by turn with its roles; the
+/// local model answers a question, honours `max_tokens` and streams its
+/// tokens as it makes them (the first content arrives before the answer
+/// record, written when generation ended); tools are refused, not ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
+    let server = start(ServerSettings::default()).await;
+
+    // Three turns and a system prompt: four messages, roles kept, the
+    // name pseudonymised with one placeholder in every turn.
+    let before = server.fake.requests().len();
+    let answer = server
+        .chat(json!({"model": "sluice/cloud", "messages": [
+            {"role": "system", "content": "Answer in Spanish."},
+            {"role": "user", "content": "Mi nombre es Carlos Andrés Restrepo Gómez."},
+            {"role": "assistant", "content": "Mucho gusto, Carlos Andrés Restrepo Gómez."},
+            {"role": "user", "content": "¿Cómo me llamo? Carlos Andrés Restrepo Gómez"}
+        ], "max_tokens": 50, "temperature": 0.2}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let bodies = server.fake.bodies();
+    assert_eq!(bodies.len() - before, 1);
+    let sent = bodies.last().unwrap();
+    let roles: Vec<&str> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"], "{sent}");
+    assert_eq!(sent["messages"][0]["content"], "Answer in Spanish.");
+    assert_eq!(sent["max_completion_tokens"], 50, "{sent}");
+    assert_eq!(sent["temperature"], 0.2, "{sent}");
+    let text = sent.to_string();
+    assert!(!text.contains("Restrepo"), "{text}");
+    let placeholders: Vec<String> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|m| {
+            let content = m["content"].as_str().unwrap();
+            let start = content
+                .find("[PERSON_")
+                .unwrap_or_else(|| panic!("{content}"));
+            content[start..start + content[start..].find(']').unwrap() + 1].to_string()
+        })
+        .collect();
+    assert!(
+        placeholders.iter().all(|p| p == &placeholders[0]),
+        "{placeholders:?}"
+    );
+    // The fake echoes the last turn: re-identified on the way back.
+    assert_eq!(
+        answer.body["choices"][0]["message"]["content"],
+        "¿Cómo me llamo? Carlos Andrés Restrepo Gómez"
+    );
+
+    // A question to the local base model gets an answer, not "".
+    let answer = server
+        .chat(json!({"model": "sluice/local",
+            "messages": [{"role": "user", "content": "Count from 1 to 5."}]}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let content = answer.body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap();
+    println!("local: {content:?}");
+    assert!(!content.trim().is_empty(), "{}", answer.body);
+    assert_eq!(
+        answer.body["sluice"]["degraded"],
+        Value::Null,
+        "{}",
+        answer.body
+    );
+
+    // max_tokens holds (the embedded model answers in about ten tokens).
+    let answer = server
+        .chat(json!({"model": "sluice/local", "max_tokens": 6,
+            "messages": [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.body["usage"]["completion_tokens"], 6,
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        answer.body["choices"][0]["finish_reason"], "length",
+        "{}",
+        answer.body
+    );
+
+    // Streamed as made.
+    let response = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("authorization", format!("Bearer {USER_KEY}"))
+        .header("x-request-id", "stream-local-1")
+        .json(
+            &json!({"model": "sluice/local", "stream": true, "max_tokens": 48,
+            "messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = events(response).await;
+    assert_eq!(events.last().unwrap().1, "[DONE]");
+    let chunks: Vec<(std::time::SystemTime, Value)> = events[..events.len() - 1]
+        .iter()
+        .map(|(at, data)| (*at, serde_json::from_str(data).unwrap()))
+        .collect();
+    let content: Vec<&(std::time::SystemTime, Value)> = chunks
+        .iter()
+        .filter(|(_, c)| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .collect();
+    assert!(content.len() > 3, "{chunks:?}");
+    let last = &chunks.last().unwrap().1;
+    assert_eq!(last["sluice"]["route"], "local", "{last}");
+    let records = audited(&server, "stream-local-1").await;
+    let answered = records.iter().find(|r| r["kind"] == "answer").unwrap();
+    let answered_at = humantime::parse_rfc3339(answered["time"].as_str().unwrap()).unwrap();
+    assert!(
+        content[0].0 < answered_at,
+        "the first token arrived at {:?}, after the answer was finished at {answered_at:?}",
+        content[0].0
+    );
+    let route = records.iter().find(|r| r["kind"] == "route").unwrap();
+    assert!(route["seq"].as_u64() < answered["seq"].as_u64());
+
+    // Tools are refused, with the reason and the field.
+    let answer = server
+        .chat(json!({"model": "sluice/local",
+            "messages": [{"role": "user", "content": "Weather in Bogotá?"}],
+            "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]}))
+        .await;
+    assert_eq!(answer.status, 400, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "tools_unsupported");
+    assert_eq!(answer.body["error"]["param"], "tools");
+    intact(&server);
+}

@@ -281,7 +281,16 @@ async fn answer(
             "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]
         });
-        sse.push_str(&format!("data: {done}\n\ndata: [DONE]\n\n"));
+        sse.push_str(&format!("data: {done}\n\n"));
+        if request["stream_options"]["include_usage"] == true {
+            let usage = json!({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+                "choices": [],
+                "usage": {"prompt_tokens": body.len() / 4, "completion_tokens": echo.len() / 4, "total_tokens": (body.len() + echo.len()) / 4}
+            });
+            sse.push_str(&format!("data: {usage}\n\n"));
+        }
+        sse.push_str("data: [DONE]\n\n");
         return ([("content-type", "text/event-stream")], sse).into_response();
     }
     axum::Json(json!({

@@ -10,8 +10,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sluice::cloud::{CloudClient, CloudConfig};
+use sluice::conversation::{Params, Role};
 use sluice::plugins::{CallSettings, PluginError, PluginSet};
-use sluice::privacy::outbound::{OutboundError, ask, ask_stream};
+use sluice::privacy::outbound::{Draft, OutboundError, ask, ask_stream};
 use sluice::privacy::restore::restore_json;
 use sluice::privacy::{Anonymiser, Vault};
 
@@ -19,6 +20,14 @@ use crate::fake_cloud::{Chunks, FakeCloud};
 use crate::support::{folder, host, root};
 
 const SYSTEM: &str = "Repeat the user's text exactly.";
+
+/// The system prompt, then `text` from the user.
+fn asked(text: &str) -> [Draft<'_>; 2] {
+    [
+        Draft::text(Role::System, SYSTEM),
+        Draft::text(Role::User, text),
+    ]
+}
 
 /// Gold types whose values must never reach the cloud from latam_dev
 /// sentences. Organisations and street addresses (recall below 1 on
@@ -130,9 +139,15 @@ async fn eval_sentences_go_out_pseudonymised_and_come_back_exactly() {
             lang: &s.lang,
         };
         let mut vault = Vault::new();
-        let answer = ask(&anonymiser, &mut vault, &cloud, SYSTEM, &s.text)
-            .await
-            .unwrap();
+        let answer = ask(
+            &anonymiser,
+            &mut vault,
+            &cloud,
+            &asked(&s.text),
+            &Params::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(answer.text, s.text, "round trip of {:?}", s.text);
         assert_eq!(answer.restore.unknown, 0);
         let sent = &fake.requests()[i];
@@ -173,9 +188,15 @@ async fn streams_are_restored_with_placeholders_split_anywhere() {
             };
             let mut vault = Vault::new();
             let mut stream = Box::pin(
-                ask_stream(&anonymiser, &mut vault, cloud, SYSTEM, &text)
-                    .await
-                    .unwrap(),
+                ask_stream(
+                    &anonymiser,
+                    &mut vault,
+                    cloud,
+                    &asked(&text),
+                    &Params::default(),
+                )
+                .await
+                .unwrap(),
             );
             let mut out = String::new();
             while let Some(piece) = stream.next().await {
@@ -259,7 +280,15 @@ async fn a_detector_that_traps_loops_or_is_missing_sends_nothing() {
         };
         for _ in 0..6 {
             let mut vault = Vault::new();
-            match ask(&anonymiser, &mut vault, &cloud, SYSTEM, text).await {
+            match ask(
+                &anonymiser,
+                &mut vault,
+                &cloud,
+                &asked(text),
+                &Params::default(),
+            )
+            .await
+            {
                 Err(OutboundError::Refused(reason)) => {
                     let error = &reason.0.error;
                     assert!(
@@ -287,7 +316,15 @@ async fn a_detector_that_traps_loops_or_is_missing_sends_nothing() {
         lang: "es",
     };
     let mut vault = Vault::new();
-    match ask(&anonymiser, &mut vault, &cloud, SYSTEM, text).await {
+    match ask(
+        &anonymiser,
+        &mut vault,
+        &cloud,
+        &asked(text),
+        &Params::default(),
+    )
+    .await
+    {
         Err(OutboundError::Refused(reason)) => {
             assert!(matches!(reason.0.error, PluginError::Missing))
         }
@@ -295,9 +332,15 @@ async fn a_detector_that_traps_loops_or_is_missing_sends_nothing() {
     }
     let mut vault = Vault::new();
     assert!(
-        ask_stream(&anonymiser, &mut vault, &cloud, SYSTEM, text)
-            .await
-            .is_err()
+        ask_stream(
+            &anonymiser,
+            &mut vault,
+            &cloud,
+            &asked(text),
+            &Params::default()
+        )
+        .await
+        .is_err()
     );
     assert_eq!(fake.requests().len(), 0, "no request may reach the cloud");
 }

@@ -138,10 +138,7 @@ pub fn routed_by(router: &str) -> String {
 /// A request for `policy` with the router tags given and no caller schema.
 pub fn request(id: &str, policy: &str, document: &str, tags: &[&str]) -> Request {
     Request {
-        id: id.to_string(),
-        policy: policy.to_string(),
-        document: document.to_string(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
-        schema: None,
+        ..Request::document_for(id, policy, document)
     }
 }

@@ -1,8 +1,10 @@
 //! The OpenAI chat-completions wire format: the request as sluice reads it,
 //! the response and stream chunks it writes, and the JSON body extractor
 //! that turns every parse failure into a 400 naming the field (or 413 past
-//! the size cap). Fields sluice does not use (`temperature`, `tools`, …) are
-//! accepted and ignored, as other OpenAI-compatible servers do.
+//! the size cap). The conversation keeps its roles; `max_tokens`
+//! (`max_completion_tokens`), `temperature`, `top_p`, `seed` and `stop`
+//! reach the tier that answers. What sluice cannot honour is refused with a
+//! 400 that says so (`n` above 1, `tools`, tool messages), never ignored.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
+use crate::conversation::{Params, Role as TurnRole, Turn};
 use crate::pipeline::Outcome;
 
 /// A JSON body, parsed; errors name the field that is wrong.
@@ -79,6 +82,28 @@ pub struct ChatRequest {
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub n: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub stop: Option<Stop>,
+    #[serde(default)]
+    pub tools: Option<Vec<Value>>,
+}
+
+/// `stop`: one sequence or up to four.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,17 +166,37 @@ pub struct JsonSchemaFormat {
 }
 
 impl ChatRequest {
-    /// What the policy reads: one message's text as it is; a conversation
-    /// as `role: text` paragraphs, so no turn is silently dropped.
-    pub fn document(&self) -> Result<String, ApiError> {
+    /// The conversation, turn by turn (`developer` turns are system turns).
+    /// Tool turns are refused: sluice does not make tool calls yet.
+    pub fn turns(&self) -> Result<Vec<Turn>, ApiError> {
         if self.messages.is_empty() {
             return Err(
                 ApiError::invalid("messages is empty: send at least one user message")
                     .param("messages"),
             );
         }
+        if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(ApiError::invalid(
+                "tools are not supported yet: sluice answers with text or a JSON schema, never a tool call; send the request without tools",
+            )
+            .param("tools")
+            .code("tools_unsupported"));
+        }
         let mut turns = Vec::with_capacity(self.messages.len());
         for (i, message) in self.messages.iter().enumerate() {
+            let role = match message.role {
+                Role::System | Role::Developer => TurnRole::System,
+                Role::User => TurnRole::User,
+                Role::Assistant => TurnRole::Assistant,
+                Role::Tool | Role::Function => {
+                    return Err(ApiError::invalid(format!(
+                        "messages[{i}]: {} messages answer tool calls, which sluice does not make yet",
+                        role_name(&message.role)
+                    ))
+                    .param(format!("messages[{i}].role"))
+                    .code("tools_unsupported"));
+                }
+            };
             let text = match &message.content {
                 None => String::new(),
                 Some(Content::Text(text)) => text.clone(),
@@ -178,17 +223,46 @@ impl ChatRequest {
                     text
                 }
             };
-            turns.push((&message.role, text));
+            turns.push(Turn::new(role, text));
         }
-        if let [(_, text)] = turns.as_slice() {
-            return Ok(text.clone());
+        Ok(turns)
+    }
+
+    /// The generation parameters, checked against OpenAI's ranges.
+    pub fn params(&self) -> Result<Params, ApiError> {
+        let out_of_range = |param: &str, range: &str| {
+            ApiError::invalid(format!("{param} must be {range}"))
+                .param(param)
+                .code("invalid_value")
+        };
+        let max_tokens = self.max_completion_tokens.or(self.max_tokens);
+        if max_tokens == Some(0) {
+            let param = if self.max_completion_tokens.is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            return Err(out_of_range(param, "at least 1"));
         }
-        Ok(turns
-            .iter()
-            .filter(|(_, text)| !text.trim().is_empty())
-            .map(|(role, text)| format!("{}: {text}", role_name(role)))
-            .collect::<Vec<_>>()
-            .join("\n\n"))
+        if self.temperature.is_some_and(|t| !(0.0..=2.0).contains(&t)) {
+            return Err(out_of_range("temperature", "between 0 and 2"));
+        }
+        if self.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {
+            return Err(out_of_range("top_p", "above 0 and at most 1"));
+        }
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(all)) if all.len() <= 4 => all.clone(),
+            Some(Stop::Many(_)) => return Err(out_of_range("stop", "at most 4 sequences")),
+        };
+        Ok(Params {
+            max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed.map(|s| s as u64),
+            stop: stop.into_iter().filter(|s| !s.is_empty()).collect(),
+        })
     }
 
     /// The caller's schema for the answer, if it asked for one.
@@ -293,7 +367,7 @@ pub fn completion(id: &str, model: &str, created: u64, outcome: &Outcome) -> Val
                 "annotations": [],
             },
             "logprobs": null,
-            "finish_reason": "stop",
+            "finish_reason": outcome.finish.name(),
         }],
         "usage": usage(outcome),
         "sluice": sluice_fields(outcome),
@@ -373,19 +447,46 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_keeps_every_turn() {
+    fn a_conversation_keeps_its_roles() {
         let request: ChatRequest = parse(
-            br#"{"model": "m", "messages": [{"role": "system", "content": "Be brief."},
-                {"role": "user", "content": [{"type": "text", "text": "Hola"}]}]}"#,
+            br#"{"model": "m", "messages": [{"role": "developer", "content": "Be brief."},
+                {"role": "user", "content": [{"type": "text", "text": "Hola"}]},
+                {"role": "assistant", "content": "Hola."}]}"#,
         )
         .unwrap();
         assert_eq!(
-            request.document().unwrap(),
-            "system: Be brief.\n\nuser: Hola"
+            request.turns().unwrap(),
+            vec![
+                Turn::system("Be brief."),
+                Turn::user("Hola"),
+                Turn::assistant("Hola.")
+            ]
         );
-        let single: ChatRequest =
-            parse(br#"{"model": "m", "messages": [{"role": "user", "content": "Hola"}]}"#).unwrap();
-        assert_eq!(single.document().unwrap(), "Hola");
+        let tool: ChatRequest =
+            parse(br#"{"model": "m", "messages": [{"role": "tool", "content": "42"}]}"#).unwrap();
+        assert_eq!(tool.turns().unwrap_err().code, Some("tools_unsupported"));
+    }
+
+    #[test]
+    fn parameters_are_read_and_checked() {
+        let request: ChatRequest = parse(
+            br#"{"model": "m", "messages": [], "max_tokens": 9, "max_completion_tokens": 16,
+                "temperature": 0.5, "seed": 7, "stop": "END"}"#,
+        )
+        .unwrap();
+        let params = request.params().unwrap();
+        assert_eq!(params.max_tokens, Some(16));
+        assert_eq!(params.stop, vec!["END".to_string()]);
+        assert_eq!(params.seed, Some(7));
+        for body in [
+            &br#"{"model": "m", "messages": [], "temperature": 3}"#[..],
+            br#"{"model": "m", "messages": [], "top_p": 0}"#,
+            br#"{"model": "m", "messages": [], "max_tokens": 0}"#,
+            br#"{"model": "m", "messages": [], "stop": ["a", "b", "c", "d", "e"]}"#,
+        ] {
+            let error = parse::<ChatRequest>(body).unwrap().params().unwrap_err();
+            assert_eq!(error.code, Some("invalid_value"), "{error:?}");
+        }
     }
 
     #[test]

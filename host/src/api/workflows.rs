@@ -77,11 +77,8 @@ pub async fn run(
     let id = super::request_id(&headers, "wf");
     let outcome = api
         .answer(Request {
-            id: id.clone(),
-            policy,
-            document,
             tags,
-            schema: None,
+            ..Request::document_for(&id, &policy, &document)
         })
         .await?;
     let mut body = openai::sluice_fields(&outcome);

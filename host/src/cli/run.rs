@@ -29,15 +29,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let config = args.stack.config()?;
     let running = Pipeline::start(args.stack.setup(&config, 1, false))?;
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("run-{:016x}", rand::random::<u64>()));
     let request = Request {
-        id: args
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("run-{:016x}", rand::random::<u64>())),
-        policy: args.policy.clone(),
-        document,
         tags: args.tags.clone(),
-        schema: None,
+        ..Request::document_for(&id, &args.policy, &document)
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(running.pipeline.run(request))?;

@@ -9,7 +9,7 @@ use async_openai::error::OpenAIError;
 use sha2::{Digest, Sha256};
 
 /// A failed cloud call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum CloudError {
     #[error("the cloud did not answer within {0:?}")]
     Timeout(Duration),

@@ -13,8 +13,8 @@
 //!
 //! Without `OPENAI_API_KEY` sluice runs in local-only mode
 //! ([`CloudConfig::from_env`] gives `None`): a state, not an error.
-//! Everything handed to this module must already be pseudonymised: it sends
-//! what it is given.
+//! It sends only an [`Outbound`], which only [`crate::privacy`] can make,
+//! from pseudonymised turns.
 
 pub mod breaker;
 pub mod error;
@@ -31,11 +31,14 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, ResponseFormat,
-    ResponseFormatJsonSchema,
+    ChatCompletionStreamOptions, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
+    FinishReason, ResponseFormat, ResponseFormatJsonSchema, StopConfiguration,
 };
 use futures::{Stream, StreamExt};
 use serde_json::Value;
+
+use crate::conversation::{Finish, Params, Role};
+use crate::privacy::outbound::Outbound;
 
 pub use breaker::{Breaker, BreakerSettings, Circuit};
 pub use error::CloudError;
@@ -110,20 +113,10 @@ impl CloudConfig {
     }
 }
 
-/// What one message says, and who says it.
-#[derive(Clone, Debug)]
-pub enum Message {
-    System(String),
-    User(String),
-    /// An earlier answer, sent back with a correction request.
-    Assistant(String),
-}
-
-impl Message {
-    pub fn text(&self) -> &str {
-        match self {
-            Message::System(s) | Message::User(s) | Message::Assistant(s) => s,
-        }
+fn finish_of(reason: Option<FinishReason>) -> Finish {
+    match reason {
+        Some(FinishReason::Length) => Finish::Length,
+        _ => Finish::Stop,
     }
 }
 
@@ -131,10 +124,21 @@ impl Message {
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub content: String,
+    pub finish: Finish,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     /// From the price table; `None` when the model has no price.
     pub cost_usd: Option<f64>,
+}
+
+/// One piece of a streamed answer: its text, and on the chunks that carry
+/// them, why it ended and what it used.
+#[derive(Clone, Debug, Default)]
+pub struct Delta {
+    pub text: String,
+    pub finish: Option<Finish>,
+    /// `(prompt, completion)` tokens, on the last chunk.
+    pub usage: Option<(u32, u32)>,
 }
 
 /// The answer's shape: free text, or JSON valid against a schema (strict).
@@ -211,17 +215,20 @@ impl CloudClient {
 
     fn request(
         &self,
-        messages: &[Message],
+        outbound: &Outbound,
         format: &Format,
+        params: &Params,
         stream: bool,
     ) -> Result<CreateChatCompletionRequest, CloudError> {
-        let messages: Vec<ChatCompletionRequestMessage> = messages
+        let messages: Vec<ChatCompletionRequestMessage> = outbound
+            .turns()
             .iter()
-            .map(|m| match m {
-                Message::System(s) => ChatCompletionRequestSystemMessage::from(s.as_str()).into(),
-                Message::User(s) => ChatCompletionRequestUserMessage::from(s.as_str()).into(),
-                Message::Assistant(s) => {
-                    ChatCompletionRequestAssistantMessage::from(s.as_str()).into()
+            .map(|t| {
+                let text = t.text.as_str();
+                match t.role {
+                    Role::System => ChatCompletionRequestSystemMessage::from(text).into(),
+                    Role::User => ChatCompletionRequestUserMessage::from(text).into(),
+                    Role::Assistant => ChatCompletionRequestAssistantMessage::from(text).into(),
                 }
             })
             .collect();
@@ -229,6 +236,27 @@ impl CloudClient {
         args.model(&self.settings.model)
             .messages(messages)
             .stream(stream);
+        if stream {
+            args.stream_options(ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            });
+        }
+        if let Some(max) = params.max_tokens {
+            args.max_completion_tokens(max);
+        }
+        if let Some(t) = params.temperature {
+            args.temperature(t);
+        }
+        if let Some(p) = params.top_p {
+            args.top_p(p);
+        }
+        if let Some(seed) = params.seed {
+            args.seed(seed as i64);
+        }
+        if !params.stop.is_empty() {
+            args.stop(StopConfiguration::StringArray(params.stop.clone()));
+        }
         if let Format::JsonSchema { name, schema } = format {
             args.response_format(ResponseFormat::JsonSchema {
                 json_schema: ResponseFormatJsonSchema {
@@ -245,13 +273,14 @@ impl CloudClient {
     /// One answer, whole: retried where that can help, within the timeout.
     pub async fn complete(
         &self,
-        messages: &[Message],
+        outbound: &Outbound,
         format: Format<'_>,
+        params: &Params,
     ) -> Result<Reply, CloudError> {
         self.breaker
             .admit()
             .map_err(|o| CloudError::CircuitOpen(o.0))?;
-        let request = self.request(messages, &format, false)?;
+        let request = self.request(outbound, &format, params, false)?;
         let timeout = self.settings.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let chat = self.client.chat();
@@ -263,6 +292,7 @@ impl CloudClient {
                     cost_usd: self
                         .cost(joined.prompt_tokens.into(), joined.completion_tokens.into()),
                     content: joined.content,
+                    finish: Finish::Stop,
                     prompt_tokens: joined.prompt_tokens,
                     completion_tokens: joined.completion_tokens,
                 }),
@@ -277,10 +307,11 @@ impl CloudClient {
                 response
                     .choices
                     .into_iter()
-                    .find_map(|c| c.message.content)
+                    .find_map(|c| Some((c.message.content?, finish_of(c.finish_reason))))
                     .ok_or(CloudError::Empty)
-                    .map(|content| Reply {
+                    .map(|(content, finish)| Reply {
                         content,
+                        finish,
                         prompt_tokens,
                         completion_tokens,
                         cost_usd: self.cost(prompt_tokens.into(), completion_tokens.into()),
@@ -290,18 +321,19 @@ impl CloudClient {
         self.settle(result)
     }
 
-    /// One answer as it is written: the text of each chunk. The whole stream
+    /// One answer as it is written, chunk by chunk. The whole stream
     /// shares the request's timeout; a stream that breaks ends in an error
     /// item.
     pub async fn stream(
         &self,
-        messages: &[Message],
+        outbound: &Outbound,
         format: Format<'_>,
-    ) -> Result<impl Stream<Item = Result<String, CloudError>> + use<>, CloudError> {
+        params: &Params,
+    ) -> Result<impl Stream<Item = Result<Delta, CloudError>> + use<>, CloudError> {
         self.breaker
             .admit()
             .map_err(|o| CloudError::CircuitOpen(o.0))?;
-        let request = self.request(messages, &format, true)?;
+        let request = self.request(outbound, &format, params, true)?;
         let timeout = self.settings.timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let chat = self.client.chat();
@@ -323,12 +355,17 @@ impl CloudClient {
                     Ok(None) => None,
                     Ok(Some(Err(e))) => Some((Err(CloudError::from(e)), None)),
                     Ok(Some(Ok(chunk))) => {
-                        let text = chunk
-                            .choices
-                            .into_iter()
-                            .filter_map(|c| c.delta.content)
-                            .collect();
-                        Some((Ok(text), Some(inner)))
+                        let mut delta = Delta {
+                            usage: chunk.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+                            ..Delta::default()
+                        };
+                        for choice in chunk.choices {
+                            delta.text.extend(choice.delta.content);
+                            if choice.finish_reason.is_some() {
+                                delta.finish = Some(finish_of(choice.finish_reason));
+                            }
+                        }
+                        Some((Ok(delta), Some(inner)))
                     }
                 }
             },

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use llguidance::toktrie::SimpleVob;
 use serde::Serialize;
 
 use super::LocalError;
@@ -35,6 +36,9 @@ pub struct GenerateRequest {
     pub schema: Option<serde_json::Value>,
     /// How many alternatives to report per token (OpenAI's `top_logprobs`).
     pub top_logprobs: usize,
+    /// Without a schema: the first token must begin text (not a line break,
+    /// blank space or the end), so the answer is never empty.
+    pub answer_required: bool,
 }
 
 impl GenerateRequest {
@@ -46,6 +50,7 @@ impl GenerateRequest {
             sampling: Sampling::Greedy,
             schema: None,
             top_logprobs: 0,
+            answer_required: false,
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct Engine {
     history: Vec<TokenId>,
     /// Leading positions of `history` computed as whole prefill chunks.
     exact: usize,
+    /// See [`answer_openers`]; built on first use.
+    openers: Option<SimpleVob>,
 }
 
 impl Engine {
@@ -135,6 +142,7 @@ impl Engine {
             constraints,
             history: Vec::new(),
             exact: 0,
+            openers: None,
         }
     }
 
@@ -227,7 +235,13 @@ impl Engine {
                 return Err(LocalError::Cancelled);
             }
             let mask_started = Instant::now();
-            let mask = constraint.as_mut().map(|c| c.mask()).transpose()?;
+            let mut mask = constraint.as_mut().map(|c| c.mask()).transpose()?;
+            if mask.is_none() && tokens.is_empty() && request.answer_required {
+                let openers = self
+                    .openers
+                    .get_or_insert_with(|| answer_openers(&self.tokenizer, vocab));
+                mask = Some(openers.clone());
+            }
             timings.constraint += mask_started.elapsed();
             let choice = sampler.choose(&logits[..vocab], mask.as_ref());
             if self.tokenizer.is_stop_token(choice.token) {
@@ -282,6 +296,21 @@ impl Engine {
             timings,
         })
     }
+}
+
+/// The tokens an answer may begin with: text whose first byte is not a
+/// line break and that is not blank space alone.
+fn answer_openers(tokenizer: &Tokenizer, vocab: usize) -> SimpleVob {
+    let mut openers = SimpleVob::alloc(vocab);
+    for id in 0..vocab as TokenId {
+        let bytes = tokenizer.token_bytes(id);
+        let opens = !matches!(bytes.first(), None | Some(b'\n' | b'\r'))
+            && !bytes.iter().all(u8::is_ascii_whitespace);
+        if opens {
+            openers.allow_token(id);
+        }
+    }
+    openers
 }
 
 fn inference(e: candle_core::Error) -> LocalError {

@@ -10,6 +10,7 @@
 //!   `attention`: a decode step's attention over the KV cache;
 //!   `vector`: f32 loops kept in SIMD registers (softmax, GELU).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
+//! - [`chat`]: a conversation framed as a dialogue for the base model.
 //! - [`triage`]: the schema-constrained stage (schema, few-shot prompt),
 //!   reading long documents clause by clause: [`clauses`] cuts a document
 //!   into passages, [`evidence`] ranks them per field and points values
@@ -20,6 +21,7 @@
 
 mod attention;
 pub mod candidates;
+pub mod chat;
 pub mod clauses;
 pub mod constraint;
 pub mod dates;

@@ -12,10 +12,12 @@
 //! - [`patterns`]: local, cloud, triage-escalate, parallel-merge,
 //!   draft-refine; a cloud failure anywhere answers from the local result,
 //!   marked degraded.
+//! - [`degraded`]: why a fallback answered, typed.
 //! - [`budget`]: cloud spend per policy per day; [`divergence`]: where
 //!   local and cloud disagree.
 
 pub mod budget;
+pub mod degraded;
 pub mod divergence;
 pub mod escalation;
 pub mod patterns;
@@ -33,11 +35,13 @@ use serde_json::Value;
 
 use crate::audit::{AuditLog, CloudUsage};
 use crate::cloud::CloudClient;
+use crate::conversation::{self, Finish, Params, Turn};
 use crate::local::triage::FieldReading;
 use crate::local::{LocalError, LocalRuntime};
 use crate::plugins::Registry;
 
 pub use budget::Budgets;
+pub use degraded::Degraded;
 pub use divergence::Divergence;
 pub use policies::Policies;
 pub use policy::{Pattern, Policy, PolicyError};
@@ -63,18 +67,45 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// One document for one policy.
+/// Where an answer's text goes as it is made.
+pub type Deltas = tokio::sync::mpsc::UnboundedSender<String>;
+
+/// One conversation (often one document) for one policy.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     /// Chosen by the caller or generated; decides the parallel-merge sample.
     pub id: String,
     pub policy: String,
-    pub document: String,
+    /// The caller's turns; a policy that reads a document reads them as
+    /// one text ([`Request::document`]).
+    pub turns: Vec<Turn>,
+    pub params: Params,
     /// Free-form tags the router may read (`hard`, `litigation`).
     pub tags: Vec<String>,
     /// The caller's JSON schema for the answer (`response_format`), for a
     /// policy that has none of its own: `(name, schema)`.
     pub schema: Option<(String, Value)>,
+    /// Set to stream: a policy whose answer is free text once it is routed
+    /// (`local`, `cloud`) sends the text here as the model writes it, and
+    /// stops when the receiver is dropped. Other answers come whole.
+    pub deltas: Option<Deltas>,
+}
+
+impl Request {
+    /// One document from one user turn.
+    pub fn document_for(id: &str, policy: &str, document: &str) -> Request {
+        Request {
+            id: id.to_string(),
+            policy: policy.to_string(),
+            turns: vec![Turn::user(document)],
+            ..Request::default()
+        }
+    }
+
+    /// What a policy that reads a document reads.
+    pub fn document(&self) -> String {
+        conversation::document(&self.turns)
+    }
 }
 
 /// Which tier's answer was returned.
@@ -97,7 +128,9 @@ pub struct Outcome {
     pub route: String,
     pub answered_by: Tier,
     /// Why a fallback answered, when one did.
-    pub degraded: Option<String>,
+    pub degraded: Option<Degraded>,
+    /// Why a free-text answer ended (a record always ends at its end).
+    pub finish: Finish,
     /// A merger asked for a person to look.
     pub review: bool,
     /// Valid under the policy's schema (or a JSON string for free text).
@@ -158,13 +191,14 @@ impl Pipeline {
                 },
             });
         };
-        if request.document.trim().is_empty() {
+        let document = request.document();
+        if document.trim().is_empty() {
             return Err(PipelineError::Empty);
         }
-        if request.document.len() > policy.max_document_bytes {
+        if document.len() > policy.max_document_bytes {
             return Err(PipelineError::TooLarge {
                 policy: policy.name.clone(),
-                size: request.document.len(),
+                size: document.len(),
                 limit: policy.max_document_bytes,
             });
         }
@@ -177,7 +211,7 @@ impl Pipeline {
             None => policy,
         };
         let timeout = policy.timeout;
-        let run = patterns::run(self, policy.clone(), request);
+        let run = patterns::run(self, policy.clone(), request, document);
         tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| PipelineError::Timeout {

@@ -11,13 +11,18 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::audit::{Kind, digest};
+use crate::conversation::{Finish, Role};
+use crate::local::LocalError;
 use crate::local::triage::FieldReading;
 use crate::pipeline::escalation;
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::signals;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
-use crate::pipeline::{Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample};
+use crate::pipeline::{
+    Degraded, Outcome, Pattern, Pipeline, PipelineError, Policy, Request, Tier, sample,
+};
 use crate::plugins::contract::{Candidate, Choice, Route, RouteContext};
+use crate::privacy::outbound::Draft;
 
 /// What an executor answers.
 struct Answer {
@@ -27,20 +32,24 @@ struct Answer {
     confidence: Option<f64>,
     /// The local model's reading of each field, when it answered.
     fields: BTreeMap<String, FieldReading>,
-    degraded: Option<String>,
+    degraded: Option<Degraded>,
     review: bool,
+    finish: Finish,
 }
 
 impl Answer {
+    /// The local answer; an empty one is marked, never returned silently.
     fn local(route: &'static str, local: LocalAnswer) -> Answer {
+        let empty = local.value.as_str().is_some_and(|text| text.is_empty());
         Answer {
             route,
             by: Tier::Local,
             value: local.value,
             confidence: local.confidence,
             fields: local.fields,
-            degraded: None,
+            degraded: empty.then_some(Degraded::EmptyLocal),
             review: false,
+            finish: local.finish,
         }
     }
 
@@ -54,19 +63,22 @@ impl Answer {
             fields: BTreeMap::new(),
             degraded: None,
             review: false,
+            finish: Finish::Stop,
         }
     }
 
-    fn degraded(mut self, reason: String) -> Answer {
+    fn degraded(mut self, reason: Degraded) -> Answer {
         self.degraded = Some(reason);
         self
     }
 }
 
+/// Run `request`, whose conversation reads as `document`, through `policy`.
 pub async fn run(
     p: &Pipeline,
     policy: Arc<Policy>,
     request: Request,
+    document: String,
 ) -> Result<Outcome, PipelineError> {
     let mut ctx = RequestCtx::new(
         request.id.clone(),
@@ -74,22 +86,19 @@ pub async fn run(
         p.plugins.snapshot(),
         p.audit.clone(),
     );
+    let (r, d) = (&request, document.as_str());
     let answer = match policy.pattern {
-        Pattern::Local => local_only(p, &mut ctx, &request).await?,
-        Pattern::Cloud => cloud_only(p, &mut ctx, &request).await?,
-        Pattern::TriageEscalate => triage_escalate(p, &mut ctx, &request).await?,
-        Pattern::ParallelMerge => parallel_merge(p, &mut ctx, &request).await?,
-        Pattern::DraftRefine => draft_refine(p, &mut ctx, &request).await?,
+        Pattern::Local => local_only(p, &mut ctx, r, d).await?,
+        Pattern::Cloud => cloud_only(p, &mut ctx, r, d).await?,
+        Pattern::TriageEscalate => triage_escalate(p, &mut ctx, r, d).await?,
+        Pattern::ParallelMerge => parallel_merge(p, &mut ctx, r, d).await?,
+        Pattern::DraftRefine => draft_refine(p, &mut ctx, r, d).await?,
     };
-    finish(ctx, &request, answer)
+    finish(ctx, &document, answer)
 }
 
 /// The `answer` record, then the outcome.
-fn finish(
-    mut ctx: RequestCtx,
-    request: &Request,
-    answer: Answer,
-) -> Result<Outcome, PipelineError> {
+fn finish(mut ctx: RequestCtx, document: &str, answer: Answer) -> Result<Outcome, PipelineError> {
     let total = ctx.started.elapsed().as_secs_f64() * 1e3;
     ctx.latency_ms.insert("total".into(), total);
     let mut reasons = vec![format!("answered by the {} tier", tier_name(answer.by))];
@@ -100,7 +109,7 @@ fn finish(
     let mut entry = ctx.entry(Kind::Answer, answer.route).reasons(reasons);
     entry
         .inputs
-        .insert("document".into(), digest(request.document.as_bytes()));
+        .insert("document".into(), digest(document.as_bytes()));
     entry.inputs.insert(
         "result".into(),
         digest(serde_json::to_vec(&answer.value).unwrap_or_default()),
@@ -123,6 +132,7 @@ fn finish(
         route: answer.route.to_string(),
         answered_by: answer.by,
         degraded: answer.degraded,
+        finish: answer.finish,
         review: answer.review,
         result: answer.value,
         confidence: answer.confidence,
@@ -144,9 +154,22 @@ fn tier_name(tier: Tier) -> &'static str {
 async fn local(
     p: &Pipeline,
     ctx: &mut RequestCtx,
+    request: &Request,
     document: &str,
 ) -> Result<LocalAnswer, PipelineError> {
-    let answer = p.local_stage(&ctx.policy, document).await?;
+    let answer = match p.local_stage(&ctx.policy, request, document).await {
+        Ok(answer) => answer,
+        Err(LocalError::Cancelled) if request.deltas.is_some() => {
+            // The caller went away mid-stream: generation stopped, and the
+            // log says so, since no answer record will follow.
+            let entry = ctx
+                .entry(Kind::Answer, "abandoned")
+                .reasons(["the caller went away while the local answer was streamed".to_string()]);
+            ctx.decide("answer", entry, 0.0)?;
+            return Err(LocalError::Cancelled.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     ctx.local.add(answer.usage);
     *ctx.latency_ms.entry("local".into()).or_default() += answer.ms;
     ctx.used("local");
@@ -164,9 +187,9 @@ fn fall_back(
     ctx: &mut RequestCtx,
     local: LocalAnswer,
     route: &'static str,
-    reason: String,
+    reason: Degraded,
 ) -> Result<Answer, PipelineError> {
-    let entry = fallback_entry(ctx, &reason);
+    let entry = fallback_entry(ctx, &reason.to_string());
     ctx.decide("fallback", entry, 0.0)?;
     Ok(Answer::local(route, local).degraded(reason))
 }
@@ -175,9 +198,10 @@ async fn local_only(
     p: &Pipeline,
     ctx: &mut RequestCtx,
     request: &Request,
+    document: &str,
 ) -> Result<Answer, PipelineError> {
     route(ctx, "local", vec!["policy pattern is local".into()])?;
-    let answer = local(p, ctx, &request.document).await?;
+    let answer = local(p, ctx, request, document).await?;
     Ok(Answer::local("local", answer))
 }
 
@@ -185,38 +209,79 @@ async fn cloud_only(
     p: &Pipeline,
     ctx: &mut RequestCtx,
     request: &Request,
+    document: &str,
 ) -> Result<Answer, PipelineError> {
     route(ctx, "cloud", vec!["policy pattern is cloud".into()])?;
-    let failure = match cloud_document(p, ctx, &request.document).await {
-        Ok(value) => {
-            return Ok(Answer::cloud("cloud", value));
+    let failure = match in_cloud(p, ctx, request, document).await {
+        Ok((value, finish)) => {
+            return Ok(Answer {
+                finish,
+                ..Answer::cloud("cloud", value)
+            });
         }
-        Err(reason) => reason,
+        // Part of the answer has reached the caller: nothing else may
+        // follow it, so what was sent stands, marked.
+        Err((partial, reason @ (Degraded::StreamBroken { .. } | Degraded::Abandoned { .. }))) => {
+            let entry = fallback_entry(ctx, &reason.to_string());
+            ctx.decide("fallback", entry, 0.0)?;
+            return Ok(Answer::cloud("cloud", Value::String(partial)).degraded(reason));
+        }
+        Err((_, reason)) => reason,
     };
     // Nothing local ran yet: run it now, so the caller still gets an answer.
-    let answer = local(p, ctx, &request.document).await.map_err(|e| {
+    let answer = local(p, ctx, request, document).await.map_err(|e| {
         PipelineError::Unanswerable(format!("{failure}; the local fallback failed too: {e}"))
     })?;
     fall_back(ctx, answer, "cloud", failure)
 }
 
-/// The whole document, pseudonymised, to the cloud; the answer restored.
-async fn cloud_document(
+/// The request in the cloud: under a schema, the document pseudonymised
+/// after the policy's instructions; as free text, the conversation turn by
+/// turn with their roles (the policy's own instructions first), streamed
+/// when the caller streams. On failure, the text already streamed.
+async fn in_cloud(
     p: &Pipeline,
     ctx: &mut RequestCtx,
+    request: &Request,
     document: &str,
-) -> Result<Value, String> {
-    let cloud = p.cloud_gate(ctx)?;
-    let text = (p.anonymise_text(ctx, document).await).map_err(|e| e.to_string())?;
-    let call = if ctx.policy.schema.is_some() {
-        let schema = ctx.policy.schema.as_ref();
-        p.cloud_json(&cloud, &ctx.policy, schema, text, &ctx.vault)
+) -> Result<(Value, Finish), (String, Degraded)> {
+    let unsent = |reason| (String::new(), reason);
+    let cloud = p.cloud_gate(ctx).map_err(unsent)?;
+    let policy = ctx.policy.clone();
+    let call = if policy.schema.is_some() {
+        let drafts = [
+            Draft::text(Role::System, &policy.cloud_system),
+            Draft::text(Role::User, document),
+        ];
+        let outbound = p.seal(ctx, &drafts).await.map_err(unsent)?;
+        p.cloud_json(ctx, &cloud, policy.schema.as_ref(), outbound)
             .await
     } else {
-        p.cloud_text(&cloud, &ctx.policy, text, &ctx.vault).await
+        let mut drafts: Vec<Draft> = policy
+            .instructions
+            .iter()
+            .map(|text| Draft::text(Role::System, text))
+            .collect();
+        drafts.extend(Draft::turns(&request.turns));
+        let outbound = p.seal(ctx, &drafts).await.map_err(unsent)?;
+        p.cloud_text(
+            ctx,
+            &cloud,
+            &outbound,
+            &request.params,
+            request.deltas.as_ref(),
+        )
+        .await
     };
     p.account(ctx, &call);
-    call.result
+    let finish = call.finish;
+    call.result.map(|value| (value, finish)).map_err(|reason| {
+        let sent = match &reason {
+            Degraded::StreamBroken { .. } | Degraded::Abandoned { .. } => call.sent.clone(),
+            _ => String::new(),
+        };
+        (sent, reason)
+    })
 }
 
 /// A local record, pseudonymised, to the cloud for review, with the
@@ -229,36 +294,53 @@ async fn refine_in_cloud(
     document: &str,
     local: &LocalAnswer,
     doubtful: &[String],
-) -> Result<Value, String> {
+) -> Result<Value, Degraded> {
     let cloud = p.cloud_gate(ctx)?;
-    let pseudonymised = (p.anonymise_json(ctx, &local.value).await).map_err(|e| e.to_string())?;
-    let user = match ctx.policy.evidence_share {
-        None => pseudonymised.to_string(),
+    let policy = ctx.policy.clone();
+    let schema = policy
+        .schema
+        .as_ref()
+        .map_or(Value::Null, |s| s.value.clone());
+    let user = match policy.evidence_share {
+        None => local.value.clone(),
         Some(share) => {
-            let evidence = evidence(p, ctx, document.trim(), local, doubtful, share)
-                .await
-                .map_err(|e| e.to_string())?;
-            json!({"record": pseudonymised, "evidence": evidence}).to_string()
+            let evidence = evidence(ctx, document.trim(), local, doubtful, share)
+                .map_err(|e| Degraded::Refused(e.to_string()))?;
+            json!({"record": local.value, "evidence": evidence})
         }
     };
-    let policy = ctx.policy.clone();
+    // The record's marked fields are found under `record` when evidence
+    // goes with it.
+    let marks = match policy.evidence_share {
+        None => schema,
+        Some(_) => nested(&schema, "record"),
+    };
+    let drafts = [
+        Draft::text(Role::System, &policy.cloud_system),
+        Draft::record(Role::User, &user, &marks),
+    ];
+    let outbound = p.seal(ctx, &drafts).await?;
     let call = p
-        .cloud_json(
-            &cloud,
-            &policy,
-            policy.review_schema.as_ref(),
-            user,
-            &ctx.vault,
-        )
+        .cloud_json(ctx, &cloud, policy.review_schema.as_ref(), outbound)
         .await;
     p.account(ctx, &call);
     call.result
 }
 
-/// The passages that go with an escalated record, each pseudonymised, and
-/// an audit record of which went and how much of the document they are.
-async fn evidence(
-    p: &Pipeline,
+/// A schema for an object that holds a value of `schema` under `key`; its
+/// definitions stay at the root, where its references point.
+fn nested(schema: &Value, key: &str) -> Value {
+    let mut inner = schema.clone();
+    let defs = inner
+        .as_object_mut()
+        .and_then(|o| o.remove("$defs"))
+        .unwrap_or(Value::Null);
+    json!({"type": "object", "properties": {key: inner}, "$defs": defs})
+}
+
+/// The passages that go with an escalated record (pseudonymised with it),
+/// and an audit record of which go and how much of the document they are.
+fn evidence(
     ctx: &mut RequestCtx,
     document: &str,
     local: &LocalAnswer,
@@ -285,13 +367,13 @@ async fn evidence(
     )]);
     let ms = ctx.timed("evidence", started);
     ctx.decide("evidence", entry, ms)?;
-    let mut sent = Vec::with_capacity(chosen.len());
-    for quoted in chosen {
-        let text = &document[quoted.passage.start..quoted.passage.end];
-        let text = p.anonymise_text(ctx, text).await?;
-        sent.push(json!({"field": quoted.field, "clause": quoted.passage.clause, "text": text}));
-    }
-    Ok(sent)
+    Ok(chosen
+        .into_iter()
+        .map(|quoted| {
+            let text = &document[quoted.passage.start..quoted.passage.end];
+            json!({"field": quoted.field, "clause": quoted.passage.clause, "text": text})
+        })
+        .collect())
 }
 
 fn route_name(route: Route) -> &'static str {
@@ -308,8 +390,9 @@ async fn triage_escalate(
     p: &Pipeline,
     ctx: &mut RequestCtx,
     request: &Request,
+    document: &str,
 ) -> Result<Answer, PipelineError> {
-    let triage = local(p, ctx, &request.document).await?;
+    let triage = local(p, ctx, request, document).await?;
     let router = ctx
         .policy
         .router
@@ -361,13 +444,13 @@ async fn triage_escalate(
         Route::Local => {
             let answer = Answer::local("local", triage);
             Ok(match over_budget {
-                Some(reason) => answer.degraded(reason),
+                Some(reason) => answer.degraded(Degraded::OverBudget(reason)),
                 None => answer,
             })
         }
         Route::Escalate | Route::Parallel | Route::DraftRefine => {
             let doubtful = &routed.decision.doubtful;
-            match refine_in_cloud(p, ctx, &request.document, &triage, doubtful).await {
+            match refine_in_cloud(p, ctx, document, &triage, doubtful).await {
                 Ok(value) => Ok(Answer::cloud("escalate", value)),
                 Err(reason) => fall_back(ctx, triage, "escalate", reason),
             }
@@ -379,14 +462,15 @@ async fn draft_refine(
     p: &Pipeline,
     ctx: &mut RequestCtx,
     request: &Request,
+    document: &str,
 ) -> Result<Answer, PipelineError> {
-    let draft = local(p, ctx, &request.document).await?;
+    let draft = local(p, ctx, request, document).await?;
     route(
         ctx,
         "draft-refine",
         vec!["policy pattern is draft-refine: the cloud refines the local draft".into()],
     )?;
-    match refine_in_cloud(p, ctx, &request.document, &draft, &[]).await {
+    match refine_in_cloud(p, ctx, document, &draft, &[]).await {
         Ok(value) => Ok(Answer::cloud("draft-refine", value)),
         Err(reason) => fall_back(ctx, draft, "draft-refine", reason),
     }
@@ -396,6 +480,7 @@ async fn parallel_merge(
     p: &Pipeline,
     ctx: &mut RequestCtx,
     request: &Request,
+    document: &str,
 ) -> Result<Answer, PipelineError> {
     let drawn = sample(&ctx.id);
     let rate = ctx.policy.sample_rate;
@@ -405,7 +490,7 @@ async fn parallel_merge(
             "local",
             vec![format!("sample {drawn:.3} is not under the rate {rate}")],
         )?;
-        let answer = local(p, ctx, &request.document).await?;
+        let answer = local(p, ctx, request, document).await?;
         return Ok(Answer::local("local", answer));
     }
     let cloud = match p.cloud_gate(ctx) {
@@ -413,7 +498,7 @@ async fn parallel_merge(
         Err(reason) => {
             let why = format!("sample {drawn:.3} is under the rate {rate}, but {reason}");
             route(ctx, "local", vec![why])?;
-            let answer = local(p, ctx, &request.document).await?;
+            let answer = local(p, ctx, request, document).await?;
             return fall_back(ctx, answer, "local", reason);
         }
     };
@@ -422,17 +507,21 @@ async fn parallel_merge(
         "parallel",
         vec![format!("sample {drawn:.3} is under the rate {rate}")],
     )?;
-    let text = match p.anonymise_text(ctx, &request.document).await {
-        Ok(text) => text,
+    let policy = ctx.policy.clone();
+    let drafts = [
+        Draft::text(Role::System, &policy.cloud_system),
+        Draft::text(Role::User, document),
+    ];
+    let outbound = match p.seal(ctx, &drafts).await {
+        Ok(outbound) => outbound,
         Err(refused) => {
-            let answer = local(p, ctx, &request.document).await?;
-            return fall_back(ctx, answer, "parallel", refused.to_string());
+            let answer = local(p, ctx, request, document).await?;
+            return fall_back(ctx, answer, "parallel", refused);
         }
     };
-    let policy = ctx.policy.clone();
     let (local_result, call) = tokio::join!(
-        p.local_stage(&policy, &request.document),
-        p.cloud_json(&cloud, &policy, policy.schema.as_ref(), text, &ctx.vault)
+        p.local_stage(&policy, request, document),
+        p.cloud_json(ctx, &cloud, policy.schema.as_ref(), outbound)
     );
     p.account(ctx, &call);
     let local_answer = local_result?;

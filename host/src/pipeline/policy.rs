@@ -189,6 +189,9 @@ pub struct Policy {
     pub task: String,
     pub sample_rate: f64,
     pub cloud_system: String,
+    /// The policy's own `[cloud] system`, if it has one: the first turn a
+    /// conversation sends.
+    pub instructions: Option<String>,
     /// What the cloud answers a review of a local record in (`[cloud] schema`, else `schema`).
     pub review_schema: Option<Schema>,
     /// With evidence, the share of the document's bytes that may go
@@ -542,6 +545,7 @@ impl Policy {
             task: file.task,
             sample_rate,
             cloud_system,
+            instructions: file.cloud.system.clone(),
             review_schema,
             evidence_share,
             router,

@@ -9,17 +9,21 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use futures::StreamExt;
+
 use crate::audit::{CloudUsage, Entry, Kind, digest};
-use crate::cloud::{CloudClient, Format, Message};
+use crate::cloud::{CloudClient, Format, Reply};
+use crate::conversation::{Finish, Params, Role};
 use crate::local::constraint::strip_annotations;
 use crate::local::evidence::Evidence;
+use crate::local::generate::FinishReason;
 use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
-use crate::local::{GenerateRequest, LocalError};
+use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, chat};
 use crate::pipeline::policy::Schema;
 use crate::pipeline::request::RequestCtx;
-use crate::pipeline::{Pipeline, PipelineError, Policy};
-use crate::privacy::outbound::sent_bytes;
+use crate::pipeline::{Degraded, Deltas, Pipeline, PipelineError, Policy, Request};
+use crate::privacy::outbound::{self, Draft, Outbound};
 use crate::privacy::restore::{restore_json, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
 
@@ -38,6 +42,7 @@ pub struct LocalAnswer {
     /// Tokens the local model counted in the document (in the prompt,
     /// without a schema).
     pub document_tokens: usize,
+    pub finish: Finish,
     pub usage: LocalUsage,
     pub ms: f64,
 }
@@ -63,28 +68,36 @@ impl LocalUsage {
     }
 }
 
-/// Tokens of free text the local model writes at most.
+/// Tokens of free text the local model writes when the caller sets no
+/// `max_tokens`.
 const MAX_TEXT_TOKENS: usize = 200;
 
 /// One cloud exchange (one call, or two with the repair): the answer,
 /// re-identified, or why there is none; and what it cost either way.
 pub struct CloudCall {
-    pub result: Result<Value, String>,
+    pub result: Result<Value, Degraded>,
+    /// The text already streamed to the caller when a stream failed.
+    pub sent: String,
+    pub finish: Finish,
     pub usage: CloudUsage,
     pub ms: f64,
 }
 
 impl Pipeline {
     /// Run the local model on `document` under the policy's schema and
-    /// few-shot prompt (free text without a schema).
+    /// few-shot prompt; without a schema, on the policy's prompt or the
+    /// conversation framed as a dialogue, under the caller's parameters,
+    /// streamed to `request.deltas` when set.
     pub async fn local_stage(
         &self,
         policy: &Policy,
+        request: &Request,
         document: &str,
     ) -> Result<LocalAnswer, LocalError> {
         let started = Instant::now();
         let document_tokens;
         let usage;
+        let finish;
         let mut fields = BTreeMap::new();
         let mut provisions = Found::default();
         let mut ranked = BTreeMap::new();
@@ -94,6 +107,7 @@ impl Pipeline {
                 document_tokens = prepared.document_tokens;
                 let generation = self.local.submit(prepared.request)?.finish().await?;
                 usage = LocalUsage::of(&generation);
+                finish = Finish::Stop;
                 let triage = stage.finish(generation, prepared.reading)?;
                 fields = triage.fields;
                 provisions = triage.provisions;
@@ -107,16 +121,19 @@ impl Pipeline {
                 (triage.record, Some(triage.confidence))
             }
             None => {
-                let prompt = match &policy.prompt {
-                    Some(p) => p.replace("{document}", document.trim()),
-                    None => document.to_string(),
+                let generate = text_request(policy, request, document);
+                let generation = match &request.deltas {
+                    Some(deltas) => {
+                        streamed(self.local.submit_streaming(generate)?, deltas).await?
+                    }
+                    None => self.local.submit(generate)?.finish().await?,
                 };
-                let mut request = GenerateRequest::new(prompt);
-                request.max_tokens = MAX_TEXT_TOKENS;
-                request.stop = vec!["\n\n".into()];
-                let generation = self.local.submit(request)?.finish().await?;
                 document_tokens = generation.prompt_tokens;
                 usage = LocalUsage::of(&generation);
+                finish = match generation.finish {
+                    FinishReason::Stop => Finish::Stop,
+                    FinishReason::Length => Finish::Length,
+                };
                 let confidence = f64::from(generation.confidence);
                 (
                     Value::String(generation.text.trim().to_string()),
@@ -131,6 +148,7 @@ impl Pipeline {
             provisions,
             ranked,
             document_tokens,
+            finish,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         })
@@ -138,12 +156,17 @@ impl Pipeline {
 
     /// The cloud, if this request may use it now; else why not (a budget
     /// refusal is audited).
-    pub fn cloud_gate(&self, ctx: &mut RequestCtx) -> Result<std::sync::Arc<CloudClient>, String> {
+    pub fn cloud_gate(
+        &self,
+        ctx: &mut RequestCtx,
+    ) -> Result<std::sync::Arc<CloudClient>, Degraded> {
         let Some(cloud) = &self.cloud else {
-            return Err("local-only mode: no cloud is configured (set OPENAI_API_KEY)".into());
+            return Err(Degraded::NoCloud);
         };
-        if let Some(reason) = self.over_budget(ctx).map_err(|e| e.to_string())? {
-            return Err(reason);
+        match self.over_budget(ctx) {
+            Ok(None) => {}
+            Ok(Some(reason)) => return Err(Degraded::OverBudget(reason)),
+            Err(e) => return Err(Degraded::Refused(e.to_string())),
         }
         Ok(cloud.clone())
     }
@@ -176,46 +199,31 @@ impl Pipeline {
         })
     }
 
-    /// Pseudonymise `value` (schema marks, then the detector) and audit it.
-    pub async fn anonymise_json(
+    /// Pseudonymise `drafts` into what may leave the machine, and audit
+    /// it; a refusal (or an anonymiser the policy lacks) sends nothing.
+    pub async fn seal(
         &self,
         ctx: &mut RequestCtx,
-        value: &Value,
-    ) -> Result<Value, PipelineError> {
-        let started = Instant::now();
-        let schema = ctx
-            .policy
-            .schema
-            .as_ref()
-            .map_or(Value::Null, |s| s.value.clone());
-        let mut vault = std::mem::take(&mut ctx.vault);
-        let result = match self.anonymiser(ctx) {
-            Some(a) => a.json(&mut vault, value, &schema).await,
-            None => Err(missing_anonymiser(ctx)),
-        };
-        ctx.vault = vault;
-        self.audit_anonymise(
-            ctx,
-            started,
-            serde_json::to_vec(value).unwrap_or_default(),
-            result,
-        )
-    }
-
-    /// Pseudonymise free text and audit it.
-    pub async fn anonymise_text(
-        &self,
-        ctx: &mut RequestCtx,
-        text: &str,
-    ) -> Result<String, PipelineError> {
+        drafts: &[Draft<'_>],
+    ) -> Result<Outbound, Degraded> {
         let started = Instant::now();
         let mut vault = std::mem::take(&mut ctx.vault);
         let result = match self.anonymiser(ctx) {
-            Some(a) => a.text(&mut vault, text).await,
+            Some(a) => a.outbound(&mut vault, drafts).await,
             None => Err(missing_anonymiser(ctx)),
         };
         ctx.vault = vault;
-        self.audit_anonymise(ctx, started, text.as_bytes().to_vec(), result)
+        let input: Vec<u8> = drafts
+            .iter()
+            .flat_map(|d| match d.says {
+                outbound::Says::Text(text) => text.as_bytes().to_vec(),
+                outbound::Says::Record { value, .. } => {
+                    serde_json::to_vec(value).unwrap_or_default()
+                }
+            })
+            .collect();
+        self.audit_anonymise(ctx, started, input, result)
+            .map_err(|e| Degraded::Refused(e.to_string()))
     }
 
     fn audit_anonymise<T>(
@@ -243,51 +251,91 @@ impl Pipeline {
     }
 
     /// Ask the cloud for a record valid under `schema` (the policy's, or its
-    /// review schema) from pseudonymised `user` text. The answer is re-identified through
-    /// `vault`, then validated: a placeholder cannot meet a field's format
-    /// (a date pattern), the value it stands for can. One repair if it does
-    /// not validate.
+    /// review schema) with `outbound`. The answer is re-identified, then
+    /// validated: a placeholder cannot meet a field's format (a date
+    /// pattern), the value it stands for can. One repair if it does not
+    /// validate; the repair request is pseudonymised like the rest.
     pub async fn cloud_json(
         &self,
+        ctx: &mut RequestCtx,
         cloud: &CloudClient,
-        policy: &Policy,
         schema: Option<&Schema>,
-        user: String,
-        vault: &Vault,
+        outbound: Outbound,
     ) -> CloudCall {
         let started = Instant::now();
         let mut usage = CloudUsage::default();
         let result = match schema {
-            Some(schema) => ask_json(cloud, policy, schema, user, vault, &mut usage).await,
-            None => Err(format!("policy {} has no schema", policy.name)),
+            Some(schema) => {
+                let mut vault = std::mem::take(&mut ctx.vault);
+                let anonymiser = self.anonymiser(ctx);
+                let result =
+                    ask_json(cloud, anonymiser, &mut vault, schema, outbound, &mut usage).await;
+                ctx.vault = vault;
+                result
+            }
+            None => Err(Degraded::Invalid(format!(
+                "policy {} has no schema",
+                ctx.policy.name
+            ))),
         };
         CloudCall {
             result,
+            sent: String::new(),
+            finish: Finish::Stop,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         }
     }
 
-    /// Ask the cloud for free text from pseudonymised `user` text; the
-    /// answer re-identified.
+    /// Ask the cloud for free text with `outbound`, under the caller's
+    /// parameters; the answer re-identified, streamed to `deltas` when set.
+    /// A stream that fails before its first byte is a failure like any
+    /// other; one that fails later keeps what was sent.
     pub async fn cloud_text(
         &self,
+        ctx: &RequestCtx,
         cloud: &CloudClient,
-        policy: &Policy,
-        user: String,
-        vault: &Vault,
+        outbound: &Outbound,
+        params: &Params,
+        deltas: Option<&Deltas>,
     ) -> CloudCall {
         let started = Instant::now();
-        let mut usage = CloudUsage::default();
-        let messages = [
-            Message::System(policy.cloud_system.clone()),
-            Message::User(user),
-        ];
-        let result = call(cloud, &messages, Format::Text, &mut usage)
-            .await
-            .map(|text| Value::String(restore_text(vault, &text).text));
+        let mut usage = CloudUsage {
+            bytes: outbound.bytes() as u64,
+            calls: 1,
+            ..CloudUsage::default()
+        };
+        let mut finish = Finish::Stop;
+        let mut sent = String::new();
+        let result = match deltas {
+            None => match cloud.complete(outbound, Format::Text, params).await {
+                Ok(reply) => {
+                    charge(&mut usage, &reply);
+                    finish = reply.finish;
+                    Ok(Value::String(restore_text(&ctx.vault, &reply.content).text))
+                }
+                Err(e) => Err(Degraded::Cloud(e)),
+            },
+            Some(deltas) => {
+                match stream_text(cloud, outbound, params, &ctx.vault, deltas, &mut usage).await {
+                    Ok((text, end)) => {
+                        finish = end;
+                        Ok(Value::String(text))
+                    }
+                    Err((text, degraded)) => {
+                        sent = text;
+                        Err(degraded)
+                    }
+                }
+            }
+        };
+        usage.cost_usd += cloud
+            .cost(usage.prompt_tokens, usage.completion_tokens)
+            .unwrap_or(0.0);
         CloudCall {
             result,
+            sent,
+            finish,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         }
@@ -316,32 +364,154 @@ fn missing_anonymiser(ctx: &RequestCtx) -> Refusal {
     })
 }
 
-async fn call(
-    cloud: &CloudClient,
-    messages: &[Message],
-    format: Format<'_>,
-    usage: &mut CloudUsage,
-) -> Result<String, String> {
-    usage.bytes += sent_bytes(messages) as u64;
-    usage.calls += 1;
-    let reply = cloud
-        .complete(messages, format)
-        .await
-        .map_err(|e| e.to_string())?;
+/// The tokens of a whole answer (its cost is added by the caller).
+fn charge(usage: &mut CloudUsage, reply: &Reply) {
     usage.prompt_tokens += u64::from(reply.prompt_tokens);
     usage.completion_tokens += u64::from(reply.completion_tokens);
+}
+
+async fn call(
+    cloud: &CloudClient,
+    outbound: &Outbound,
+    format: Format<'_>,
+    usage: &mut CloudUsage,
+) -> Result<String, Degraded> {
+    usage.bytes += outbound.bytes() as u64;
+    usage.calls += 1;
+    let reply = cloud
+        .complete(outbound, format, &Params::default())
+        .await
+        .map_err(Degraded::Cloud)?;
+    charge(usage, &reply);
     usage.cost_usd += reply.cost_usd.unwrap_or(0.0);
     Ok(reply.content)
 }
 
+/// Forward a cloud stream, re-identified, to `deltas`; the whole text and
+/// why it ended.
+async fn stream_text(
+    cloud: &CloudClient,
+    outbound: &Outbound,
+    params: &Params,
+    vault: &Vault,
+    deltas: &Deltas,
+    usage: &mut CloudUsage,
+) -> Result<(String, Finish), (String, Degraded)> {
+    let stream = outbound::stream(cloud, outbound, params, vault)
+        .await
+        .map_err(|e| (String::new(), Degraded::Cloud(e)))?;
+    let mut stream = std::pin::pin!(stream);
+    let mut text = String::new();
+    let mut finish = Finish::Stop;
+    while let Some(item) = stream.next().await {
+        let delta = match item {
+            Ok(delta) => delta,
+            Err(error) if text.is_empty() => return Err((text, Degraded::Cloud(error))),
+            Err(error) => {
+                let broken = Degraded::StreamBroken {
+                    sent: text.len(),
+                    error,
+                };
+                return Err((text, broken));
+            }
+        };
+        if let Some((prompt, completion)) = delta.usage {
+            usage.prompt_tokens += u64::from(prompt);
+            usage.completion_tokens += u64::from(completion);
+        }
+        if let Some(end) = delta.finish {
+            finish = end;
+        }
+        if delta.text.is_empty() {
+            continue;
+        }
+        if deltas.send(delta.text.clone()).is_err() {
+            let sent = text.len();
+            return Err((text, Degraded::Abandoned { sent }));
+        }
+        text.push_str(&delta.text);
+    }
+    Ok((text, finish))
+}
+
+/// The generation a free-text answer asks for: the policy's prompt over the
+/// document, or the conversation as a dialogue; the caller's parameters.
+fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateRequest {
+    let params = &request.params;
+    let mut generate = match &policy.prompt {
+        Some(prompt) => {
+            let mut generate = GenerateRequest::new(prompt.replace("{document}", document.trim()));
+            generate.stop = vec!["\n\n".into()];
+            generate
+        }
+        None => {
+            let mut generate = GenerateRequest::new(chat::dialogue(&request.turns));
+            generate.stop = chat::TURN_ENDS.map(String::from).to_vec();
+            generate.answer_required = true;
+            generate
+        }
+    };
+    generate.stop.extend(params.stop.iter().cloned());
+    generate.max_tokens = params
+        .max_tokens
+        .map_or(MAX_TEXT_TOKENS, |max| max as usize);
+    generate.sampling = match params.temperature {
+        Some(temperature) if temperature > 0.0 => Sampling::Random {
+            temperature,
+            top_p: params.top_p.unwrap_or(1.0),
+            seed: params.seed.unwrap_or_else(|| seed_of(&request.id)),
+        },
+        _ => Sampling::Greedy,
+    };
+    generate
+}
+
+/// A seed from the request id: a retried request samples the same text.
+fn seed_of(id: &str) -> u64 {
+    (crate::pipeline::sample(id) * (1u64 << 53) as f64) as u64
+}
+
+/// Forward a local generation's text to `deltas` as it is made, without
+/// the blank space at either end (the whole answer is trimmed too); the
+/// generation stops when the receiver is gone.
+async fn streamed(mut pending: Pending, deltas: &Deltas) -> Result<Generation, LocalError> {
+    let mut pieces = pending.text.take().expect("a streaming request has text");
+    let mut started = false;
+    // Blank space written so far that only text after it may release.
+    let mut blank = String::new();
+    while let Some(piece) = pieces.recv().await {
+        let piece = if started {
+            piece.as_str()
+        } else {
+            piece.trim_start()
+        };
+        if piece.is_empty() {
+            continue;
+        }
+        started = true;
+        let body = piece.trim_end();
+        if body.is_empty() {
+            blank.push_str(piece);
+            continue;
+        }
+        let out = std::mem::take(&mut blank) + body;
+        blank.push_str(&piece[body.len()..]);
+        if deltas.send(out).is_err() {
+            pending.cancel();
+            return Err(LocalError::Cancelled);
+        }
+    }
+    pending.finish().await
+}
+
 async fn ask_json(
     cloud: &CloudClient,
-    policy: &Policy,
+    anonymiser: Option<Anonymiser<'_>>,
+    vault: &mut Vault,
     schema: &Schema,
-    user: String,
-    vault: &Vault,
+    mut outbound: Outbound,
     usage: &mut CloudUsage,
-) -> Result<Value, String> {
+) -> Result<Value, Degraded> {
     let mut strict = schema.value.clone();
     strip_annotations(&mut strict);
     let name = schema.name();
@@ -349,23 +519,35 @@ async fn ask_json(
         name: &name,
         schema: &strict,
     };
-    let mut messages = vec![
-        Message::System(policy.cloud_system.clone()),
-        Message::User(user),
-    ];
-    let first = call(cloud, &messages, format(), usage).await?;
+    let first = call(cloud, &outbound, format(), usage).await?;
     let problems = match check(schema, vault, &first) {
         Ok(value) => return Ok(value),
         Err(problems) => problems,
     };
     tracing::info!("cloud answer invalid ({problems}); asking once for a repair");
-    messages.push(Message::Assistant(first));
-    messages.push(Message::User(format!(
+    let Some(anonymiser) = anonymiser else {
+        return Err(Degraded::Invalid(problems));
+    };
+    let repair = format!(
         "That answer does not match the JSON schema: {problems}. Answer again with the whole record, valid under the schema."
-    )));
-    let second = call(cloud, &messages, format(), usage).await?;
-    check(schema, vault, &second)
-        .map_err(|p| format!("the cloud's answer did not match the schema after one repair: {p}"))
+    );
+    outbound
+        .extend(
+            &anonymiser,
+            vault,
+            &[
+                Draft::text(Role::Assistant, &first),
+                Draft::text(Role::User, &repair),
+            ],
+        )
+        .await
+        .map_err(|refusal| Degraded::Refused(refusal.to_string()))?;
+    let second = call(cloud, &outbound, format(), usage).await?;
+    check(schema, vault, &second).map_err(|p| {
+        Degraded::Invalid(format!(
+            "the cloud's answer did not match the schema after one repair: {p}"
+        ))
+    })
 }
 
 /// Parse, re-identify and validate a cloud answer; the problems, joined,

@@ -95,17 +95,35 @@ impl Anonymiser<'_> {
         let mut out = value.clone();
         // Marked fields first: their values never reach the detector.
         mark(vault, schema, schema, &mut out);
+        self.strings(vault, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Every string (and key) of `value` through the detector in one call,
+    /// with every value the vault already masked in this request replaced
+    /// too, in place.
+    pub(super) async fn strings(
+        &self,
+        vault: &mut Vault,
+        value: &mut Value,
+    ) -> Result<(), Refusal> {
         let mut leaves = Vec::new();
         let mut joined = String::new();
-        collect(&out, &mut joined, &mut leaves);
+        collect(value, &mut joined, &mut leaves);
         if leaves.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         let spans = self
             .plugins
             .detect(self.plugin, &joined, self.lang, self.settings)
             .await?;
-        let spans = masked(spans, &joined);
+        let mut spans = masked(spans, &joined);
+        spans.extend(
+            vault
+                .known_in(&joined)
+                .into_iter()
+                .map(|(start, end, kind)| Masked { start, end, kind }),
+        );
         let mut replaced = Vec::with_capacity(leaves.len());
         for leaf in &leaves {
             let local: Vec<Masked> = spans
@@ -120,9 +138,15 @@ impl Anonymiser<'_> {
             replaced.push(replace(vault, &joined[leaf.start..leaf.end], local));
         }
         let mut replaced = replaced.into_iter();
-        substitute(&mut out, &mut replaced);
-        Ok(out)
+        substitute(value, &mut replaced);
+        Ok(())
     }
+}
+
+/// Pseudonymise, whole, the values of `value` that `schema` marks
+/// `x-sluice-pii`.
+pub(super) fn mark_fields(vault: &mut Vault, schema: &Value, value: &mut Value) {
+    mark(vault, schema, schema, value);
 }
 
 /// Replace `spans` in `text` (overlapping spans are merged, so more is

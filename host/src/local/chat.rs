@@ -1,0 +1,73 @@
+//! A conversation framed for the local model. The embedded model is a base
+//! model: given a bare question it can only end the text. It gets a
+//! dialogue instead, opened by two short exchanges, with the conversation's
+//! turns under `User:` and `Assistant:` and an open `Assistant:` line to
+//! write; generation stops where it would start the next turn. System
+//! turns become the dialogue's preamble.
+
+use crate::conversation::{Role, Turn};
+
+/// What opens every dialogue: how the assistant behaves, and two short
+/// exchanges (an instruction, a question) that show the shape of an answer.
+const OPENING: &str = "A conversation between a user and a helpful assistant. \
+The assistant answers every question and follows every instruction.\n\n\
+User: List three colours.\n\
+Assistant: Red, green and blue.\n\n\
+User: What is the capital of Colombia?\n\
+Assistant: The capital of Colombia is Bogotá.\n\n";
+
+/// Where the model would begin writing the user's next turn.
+pub const TURN_ENDS: [&str; 2] = ["\nUser:", "\n\nUser"];
+
+/// The prompt for `turns`, ending with the open assistant line.
+pub fn dialogue(turns: &[Turn]) -> String {
+    let mut prompt = String::new();
+    for turn in turns.iter().filter(|t| t.role == Role::System) {
+        prompt.push_str(turn.text.trim());
+        prompt.push_str("\n\n");
+    }
+    prompt.push_str(OPENING);
+    for turn in turns.iter().filter(|t| t.role != Role::System) {
+        let speaker = match turn.role {
+            Role::User => "User",
+            _ => "Assistant",
+        };
+        // A turn written over several lines stays one turn: blank lines
+        // inside it would read as the turn's end.
+        let text = turn
+            .text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        prompt.push_str(&format!("{speaker}: {text}\n"));
+        if turn.role == Role::Assistant {
+            prompt.push('\n');
+        }
+    }
+    prompt.push_str("Assistant:");
+    prompt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dialogue_ends_on_the_open_assistant_line() {
+        let prompt = dialogue(&[
+            Turn::system("Answer in Spanish."),
+            Turn::user("Count from 1 to 3."),
+            Turn::assistant("1, 2, 3"),
+            Turn::user("Now\n\nto 5."),
+        ]);
+        assert!(prompt.starts_with("Answer in Spanish.\n\nA conversation"));
+        assert!(
+            prompt.ends_with(
+                "User: Count from 1 to 3.\nAssistant: 1, 2, 3\n\nUser: Now\nto 5.\nAssistant:"
+            ),
+            "{prompt}"
+        );
+    }
+}
