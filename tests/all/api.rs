@@ -1195,3 +1195,71 @@ async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
     assert_eq!(answer.body["error"]["param"], "tools");
     intact(&server);
 }
+
+/// One response from a raw HTTP/1.1 connection: status and body.
+async fn read_response(socket: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>) -> (u16, String) {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("a content-length");
+            while buffer.len() < end + 4 + length {
+                let mut more = [0u8; 4096];
+                let read = socket.read(&mut more).await.unwrap();
+                assert!(read > 0, "the server closed the connection mid-body");
+                buffer.extend_from_slice(&more[..read]);
+            }
+            let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]).into_owned();
+            buffer.drain(..end + 4 + length);
+            let status = head[9..12].parse().unwrap();
+            return (status, body);
+        }
+        let mut more = [0u8; 4096];
+        let read = socket.read(&mut more).await.unwrap();
+        assert!(
+            read > 0,
+            "the server closed the connection without a response"
+        );
+        buffer.extend_from_slice(&more[..read]);
+    }
+}
+
+/// A thousand requests with a wrong key, one after another on one
+/// keep-alive connection, each body sent a moment after its head: every one
+/// gets its whole 401, and the connection then still serves a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_on_one_keep_alive_connection_all_get_their_401() {
+    let server = start(ServerSettings::default()).await;
+    let mut socket = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket.set_nodelay(true).unwrap();
+    let body = json!({"model": "sluice/local", "messages": [{"role": "user", "content": CLAUSE}]})
+        .to_string();
+    let mut buffer = Vec::new();
+    for i in 0..1000 {
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer sk-wrong-{i}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        // The body a moment after the head, as a client writing it
+        // separately does: the answer must still wait for it.
+        socket.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        socket.write_all(body.as_bytes()).await.unwrap();
+        let (status, answer) = read_response(&mut socket, &mut buffer).await;
+        assert_eq!(status, 401, "request {i}: {answer}");
+        assert!(answer.contains("invalid_api_key"), "request {i}: {answer}");
+    }
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut socket, &mut buffer).await.0, 200);
+}

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 
@@ -122,9 +123,26 @@ pub async fn require(
     State((api, scope)): State<(Arc<Api>, Scope)>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
-    api.keys.check(request.headers(), scope)?;
-    Ok(next.run(request).await)
+) -> Response {
+    match api.keys.check(request.headers(), scope) {
+        Ok(()) => next.run(request).await,
+        Err(error) => refuse(request, error, api.settings.max_body_kib << 10).await,
+    }
+}
+
+/// Answer `error` without running the request, leaving a keep-alive
+/// connection usable: the body the client sent is read first (up to `cap`
+/// bytes), so the connection is clean for its next request; a larger body
+/// is not read, and the answer says `Connection: close`.
+pub async fn refuse(request: Request, error: ApiError, cap: usize) -> Response {
+    let drained = axum::body::to_bytes(request.into_body(), cap).await.is_ok();
+    let mut response = error.into_response();
+    if !drained {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -12,19 +12,16 @@ use axum::response::Response;
 use crate::api::Api;
 use crate::api::error::ApiError;
 
-pub async fn concurrency(
-    State(api): State<Arc<Api>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn concurrency(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
     let Ok(_permit) = api.slots.clone().try_acquire_owned() else {
         api.metrics.overloaded();
-        return Err(ApiError::overloaded(format!(
+        let error = ApiError::overloaded(format!(
             "sluice is answering {} requests, its limit (server.max_concurrent); retry after the time in Retry-After",
             api.settings.max_concurrent
-        )));
+        ));
+        return crate::api::auth::refuse(request, error, api.settings.max_body_kib << 10).await;
     };
-    Ok(next.run(request).await)
+    next.run(request).await
 }
 
 pub async fn deadline(
