@@ -1263,3 +1263,84 @@ async fn wrong_keys_on_one_keep_alive_connection_all_get_their_401() {
         .unwrap();
     assert_eq!(read_response(&mut socket, &mut buffer).await.0, 200);
 }
+
+/// The Responses API through the official openai client and the Messages
+/// API through the official anthropic client: text, conversations,
+/// streaming, schemas, refusals in each API's own error shape; no raw
+/// personal data reaches the cloud from either. Without max_tokens or with
+/// a wrong `x-api-key`, Messages answers in Anthropic's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_responses_and_messages_apis_work_with_the_official_clients() {
+    let server = start(ServerSettings::default()).await;
+    python("responses_client.py", &server, &[("SLUICE_CLAUSE", CLAUSE)]);
+    python("anthropic_client.py", &server, &[("SLUICE_CLAUSE", CLAUSE)]);
+    let sent = server.cloud_received();
+    assert!(sent.contains("[PERSON_1]"), "{sent}");
+    for raw in [
+        "Carlos Andrés Restrepo Gómez",
+        "79.845.123",
+        "carlos.restrepo@example.co",
+        "900.123.456-7",
+    ] {
+        assert!(!sent.contains(raw), "{raw} reached the cloud");
+    }
+    let roles: Vec<Vec<String>> = server
+        .fake
+        .bodies()
+        .iter()
+        .map(|b| {
+            b["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(
+        roles.contains(&vec![
+            "system".to_string(),
+            "user".into(),
+            "assistant".into(),
+            "user".into()
+        ]),
+        "{roles:?}"
+    );
+    let raw = |headers: Vec<(&'static str, String)>, body: Value| {
+        let mut request = server
+            .http
+            .post(format!("{}/v1/messages", server.url))
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let missing = raw(
+        vec![("x-api-key", USER_KEY.to_string())],
+        json!({"model": "sluice/local", "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), 400);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
+        "{body}"
+    );
+    let wrong = raw(
+        vec![("x-api-key", "sk-wrong".to_string())],
+        json!({"model": "sluice/local", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    intact(&server);
+}

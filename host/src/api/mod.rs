@@ -7,7 +7,9 @@
 //! - [`settings`]: the `[server]` table; [`auth`]: bearer keys, hashed;
 //!   [`limits`]: concurrency cap (503) and deadline (504).
 //! - [`openai`]: the wire format; [`chat`]: `/v1/chat/completions`,
-//!   `/v1/models`; [`workflows`]: `/v1/workflows/{policy}`.
+//!   `/v1/models`; [`workflows`]: `/v1/workflows/{policy}`; [`stream`]:
+//!   answers as server-sent events, in each API's format; [`messages`]:
+//!   `/v1/messages` (Anthropic); [`responses`]: `/v1/responses`.
 //! - [`admin`]: `/admin/*`; [`stats`]: what `/admin/stats` counts;
 //!   [`metrics`]: `/metrics`.
 
@@ -16,10 +18,13 @@ pub mod auth;
 pub mod chat;
 pub mod error;
 pub mod limits;
+pub mod messages;
 pub mod metrics;
 pub mod openai;
+pub mod responses;
 pub mod settings;
 pub mod stats;
+pub mod stream;
 pub mod workflows;
 
 use std::sync::Arc;
@@ -175,9 +180,16 @@ pub fn router(api: Arc<Api>) -> Router {
     let v1 = Router::new()
         .route("/v1/chat/completions", post(chat::complete))
         .route("/v1/models", get(chat::models))
+        .route("/v1/responses", post(responses::create))
         .route("/v1/workflows/{policy}", post(workflows::run))
         .layer(from_fn_with_state(api.clone(), limits::concurrency))
         .layer(from_fn_with_state((api.clone(), Scope::Api), auth::require));
+    // Anthropic's API answers its errors in its own shape, auth included.
+    let anthropic = Router::new()
+        .route("/v1/messages", post(messages::create))
+        .layer(from_fn_with_state(api.clone(), limits::concurrency))
+        .layer(from_fn_with_state((api.clone(), Scope::Api), auth::require))
+        .layer(axum::middleware::from_fn(messages::anthropic_errors));
     let admin = Router::new()
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/policies", get(admin::policies))
@@ -191,7 +203,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
-    v1.merge(admin)
+    v1.merge(anthropic)
+        .merge(admin)
         .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -272,21 +272,12 @@ impl ChatRequest {
             Some(ResponseFormat::JsonObject) => {
                 Ok(Some(("json_object".into(), json!({"type": "object"}))))
             }
-            Some(ResponseFormat::JsonSchema { json_schema }) => {
-                let Some(schema) = &json_schema.schema else {
-                    return Err(ApiError::unprocessable(
-                        "response_format.json_schema.schema is missing: give the JSON schema the answer must follow",
-                    )
-                    .param("response_format.json_schema.schema"));
-                };
-                if !schema.is_object() {
-                    return Err(ApiError::unprocessable(
-                        "response_format.json_schema.schema must be a JSON schema object",
-                    )
-                    .param("response_format.json_schema.schema"));
-                }
-                Ok(Some((json_schema.name.clone(), schema.clone())))
-            }
+            Some(ResponseFormat::JsonSchema { json_schema }) => checked_schema(
+                &json_schema.name,
+                json_schema.schema.as_ref(),
+                "response_format.json_schema.schema",
+            )
+            .map(Some),
         }
     }
 
@@ -298,6 +289,27 @@ impl ChatRequest {
             .map(|t| split_tags(t))
             .unwrap_or_default()
     }
+}
+
+/// A caller's JSON schema for the answer, present and an object; `param`
+/// names where it was given.
+pub fn checked_schema(
+    name: &str,
+    schema: Option<&Value>,
+    param: &str,
+) -> Result<(String, Value), ApiError> {
+    let Some(schema) = schema else {
+        return Err(ApiError::unprocessable(format!(
+            "{param} is missing: give the JSON schema the answer must follow"
+        ))
+        .param(param));
+    };
+    if !schema.is_object() {
+        return Err(
+            ApiError::unprocessable(format!("{param} must be a JSON schema object")).param(param),
+        );
+    }
+    Ok((name.to_string(), schema.clone()))
 }
 
 pub fn split_tags(text: &str) -> Vec<String> {
