@@ -167,6 +167,7 @@ fn main() -> anyhow::Result<()> {
                 ranked: triage.ranked,
                 document_tokens,
                 finish: sluice::conversation::Finish::Stop,
+                tool_calls: Vec::new(),
                 usage: LocalUsage::default(),
                 ms: seconds * 1e3,
             },

@@ -1,16 +1,20 @@
-//! A conversation as the caller sent it: turns with their roles, and the
+//! A conversation as the caller sent it: turns with their roles (tool
+//! calls and their results included), the tools offered, and the
 //! generation parameters that hold for both tiers. The API reads one from
 //! the wire, the pipeline carries it, the local tier frames it for its
 //! model ([`crate::local::chat`]), and the cloud receives it, pseudonymised
 //! turn by turn ([`crate::privacy::outbound`]).
 
 /// Who says a turn. A client's `developer` turn is a system turn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
+    /// A tool's result, answering one of the assistant's calls.
+    Tool,
 }
 
 impl Role {
@@ -19,15 +23,75 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
 
 /// One message of a conversation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Turn {
     pub role: Role,
     pub text: String,
+    /// The calls an assistant turn made.
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a tool turn answers.
+    pub tool_call_id: Option<String>,
+}
+
+/// A call of one of the offered tools.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as JSON text, as the APIs carry them.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The call as OpenAI's chat format writes it.
+    pub fn to_openai(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments}})
+    }
+}
+
+/// A tool the caller offers: a function and the JSON schema of its
+/// arguments.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Tool {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub parameters: serde_json::Value,
+}
+
+/// Whether, and which, tool the answer must call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ToolChoice {
+    /// A call or a text answer, as the model sees fit.
+    #[default]
+    Auto,
+    /// Text only.
+    None,
+    /// Some call.
+    Required,
+    /// This function.
+    Function(String),
+}
+
+/// The tools a request offers, and how it may use them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tools {
+    pub offered: Vec<Tool>,
+    pub choice: ToolChoice,
+}
+
+impl Tools {
+    /// Whether the answer may be a call.
+    pub fn callable(&self) -> bool {
+        !self.offered.is_empty() && self.choice != ToolChoice::None
+    }
 }
 
 impl Turn {
@@ -35,6 +99,7 @@ impl Turn {
         Turn {
             role,
             text: text.into(),
+            ..Turn::default()
         }
     }
 
@@ -74,6 +139,8 @@ pub enum Finish {
     Stop,
     /// `max_tokens` reached.
     Length,
+    /// The answer is tool calls.
+    ToolCalls,
 }
 
 impl Finish {
@@ -82,6 +149,7 @@ impl Finish {
         match self {
             Finish::Stop => "stop",
             Finish::Length => "length",
+            Finish::ToolCalls => "tool_calls",
         }
     }
 }

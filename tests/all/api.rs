@@ -1052,7 +1052,7 @@ async fn events(response: reqwest::Response) -> Vec<(std::time::SystemTime, Stri
 /// A conversation reaches the cloud turn by turn with its roles; the
 /// local model answers a question, honours `max_tokens` and streams its
 /// tokens as it makes them (the first content arrives before the answer
-/// record, written when generation ended); tools are refused, not ignored.
+/// record, written when generation ended).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
     let server = start(ServerSettings::default()).await;
@@ -1184,15 +1184,6 @@ async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
     let route = records.iter().find(|r| r["kind"] == "route").unwrap();
     assert!(route["seq"].as_u64() < answered["seq"].as_u64());
 
-    // Tools are refused, with the reason and the field.
-    let answer = server
-        .chat(json!({"model": "sluice/local",
-            "messages": [{"role": "user", "content": "Weather in Bogotá?"}],
-            "tools": [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]}))
-        .await;
-    assert_eq!(answer.status, 400, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "tools_unsupported");
-    assert_eq!(answer.body["error"]["param"], "tools");
     intact(&server);
 }
 
@@ -1342,5 +1333,235 @@ async fn the_responses_and_messages_apis_work_with_the_official_clients() {
     assert_eq!(wrong.status(), 401);
     let body: Value = wrong.json().await.unwrap();
     assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    intact(&server);
+}
+
+/// The arguments of the tool calls in a chat SSE body, joined per call.
+fn streamed_calls(events: &[(std::time::SystemTime, String)]) -> Vec<(String, String)> {
+    let mut calls: Vec<(String, String)> = Vec::new();
+    for (_, data) in events {
+        let Ok(chunk) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        for call in chunk["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let index = call["index"].as_u64().unwrap() as usize;
+            if calls.len() <= index {
+                calls.resize(index + 1, (String::new(), String::new()));
+            }
+            if let Some(name) = call["function"]["name"].as_str() {
+                calls[index].0.push_str(name);
+            }
+            if let Some(piece) = call["function"]["arguments"].as_str() {
+                calls[index].1.push_str(piece);
+            }
+        }
+    }
+    calls
+}
+
+/// Tool calls in both directions. To the cloud: definitions pass, personal
+/// data in the conversation, in an assistant's call arguments and in a
+/// tool's result is pseudonymised; the cloud's call comes back with its
+/// arguments re-identified exactly, whole and streamed with the arguments
+/// cut at every offset. From the local model: a call that validates against
+/// its function's parameters, whole and streamed. A policy that keeps tool
+/// traffic local does. Bad tool input is a 400 that names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_are_pseudonymised_out_and_restored_back() {
+    let ws = Workspace::new(&[(
+        "private-tools",
+        "pattern = \"cloud\"\n[anonymiser]\nplugin = \"pii-detector\"\n[privacy]\nlocal_tool_calls = true\n",
+    )]);
+    let server = start_in(ws, ServerSettings::default()).await;
+    let lookup = json!([{"type": "function", "function": {"name": "lookup", "description": "Look a text up.",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]);
+    let raws = [
+        "Carlos Andrés Restrepo Gómez",
+        "79.845.123",
+        "carlos.restrepo@example.co",
+        "900.123.456-7",
+    ];
+
+    // Whole: the cloud calls lookup with what the user said.
+    let before = server.fake.bodies().len();
+    let answer = server
+        .chat(json!({"model": "sluice/cloud", "tools": lookup,
+            "messages": [{"role": "user", "content": CLAUSE}]}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let choice = &answer.body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{}", answer.body);
+    assert_eq!(choice["message"]["content"], Value::Null);
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "lookup");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments["text"], CLAUSE);
+    let sent = &server.fake.bodies()[before];
+    assert_eq!(sent["tools"][0]["function"]["name"], "lookup", "{sent}");
+
+    // The round trip: the call and the tool's result go back pseudonymised;
+    // the answer (the fake echoes the result) comes back whole.
+    let result = format!("Found: {CLAUSE}");
+    let answer = server
+        .chat(json!({"model": "sluice/cloud", "tools": lookup, "messages": [
+            {"role": "user", "content": CLAUSE},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "lookup", "arguments": json!({"text": CLAUSE}).to_string()}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": result}]}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["choices"][0]["message"]["content"], result);
+    let sent = server.fake.bodies().last().unwrap().clone();
+    assert_eq!(sent["messages"][2]["role"], "tool", "{sent}");
+    assert_eq!(sent["messages"][2]["tool_call_id"], "call_1", "{sent}");
+    let arguments = sent["messages"][1]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert!(arguments.contains("[PERSON_1]"), "{arguments}");
+
+    // Streamed, the arguments cut at every offset and in one-character
+    // pieces: each call comes back exactly.
+    let mut cuts: Vec<crate::fake_cloud::Chunks> =
+        (0..200).map(crate::fake_cloud::Chunks::At).collect();
+    cuts.push(crate::fake_cloud::Chunks::Size(1));
+    for cut in cuts {
+        server.fake.chunk(cut);
+        let response = server
+            .http
+            .post(format!("{}/v1/chat/completions", server.url))
+            .header("authorization", format!("Bearer {USER_KEY}"))
+            .json(
+                &json!({"model": "sluice/cloud", "stream": true, "tools": lookup,
+                "messages": [{"role": "user", "content": CLAUSE}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{cut:?}");
+        let events = events(response).await;
+        let calls = streamed_calls(&events);
+        assert_eq!(calls.len(), 1, "{cut:?}: {events:?}");
+        assert_eq!(calls[0].0, "lookup");
+        let arguments: Value = serde_json::from_str(&calls[0].1)
+            .unwrap_or_else(|e| panic!("{cut:?}: {e}: {}", calls[0].1));
+        assert_eq!(arguments["text"], CLAUSE, "{cut:?}");
+    }
+    let sent = server.cloud_received();
+    for raw in raws {
+        assert!(!sent.contains(raw), "{raw} reached the cloud");
+    }
+
+    // The local model calls a function by constrained decoding: the call
+    // validates against the function's parameters, whole and streamed.
+    let weather = json!([{"type": "function", "function": {"name": "weather", "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
+            "required": ["city"], "additionalProperties": false}}}]);
+    let validator = jsonschema::validator_for(&weather[0]["function"]["parameters"]).unwrap();
+    let ask = json!({"model": "sluice/local", "tools": weather, "tool_choice": "required",
+        "messages": [{"role": "user", "content": "What is the weather in Cali?"}]});
+    let answer = server.chat(ask.clone()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        answer.body["choices"][0]["finish_reason"], "tool_calls",
+        "{}",
+        answer.body
+    );
+    let call = &answer.body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "weather");
+    let arguments: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(validator.is_valid(&arguments), "{arguments}");
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let response = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("authorization", format!("Bearer {USER_KEY}"))
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    let calls = streamed_calls(&events(response).await);
+    assert_eq!(calls[0].0, "weather");
+    assert!(validator.is_valid(&serde_json::from_str(&calls[0].1).unwrap()));
+
+    // A policy that keeps tool traffic local answers without the cloud.
+    let before = server.fake.requests().len();
+    let answer = server
+        .chat(
+            json!({"model": "sluice/private-tools", "tools": weather, "tool_choice": "required",
+            "messages": [{"role": "user", "content": CLAUSE}]}),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["sluice"]["answered_by"], "local");
+    assert_eq!(server.fake.requests().len(), before);
+
+    // Bad tool input.
+    for (body, status, code) in [
+        (
+            json!({"model": "sluice/local", "tools": weather, "tool_choice": {"type": "function", "function": {"name": "time"}},
+                "messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "unknown_tool",
+        ),
+        (
+            json!({"model": "sluice/local", "messages": [{"role": "user", "content": "x"},
+                {"role": "tool", "tool_call_id": "nope", "content": "42"}]}),
+            400,
+            "unknown_tool_call",
+        ),
+        (
+            json!({"model": "sluice/local", "tools": [{"type": "function", "function": {"name": "w",
+                "parameters": {"type": "object", "properties": {"x": {"type": 7}}}}}],
+                "messages": [{"role": "user", "content": "x"}]}),
+            400,
+            "invalid_tool_schema",
+        ),
+        (
+            json!({"model": "sluice/contract-triage", "tools": weather,
+                "messages": [{"role": "user", "content": "x"}]}),
+            422,
+            "invalid_response_format",
+        ),
+    ] {
+        let answer = server.chat(body).await;
+        assert_eq!(answer.status, status, "{code}: {}", answer.text);
+        assert_eq!(answer.body["error"]["code"], code, "{}", answer.text);
+    }
+    assert_eq!(server.send("GET", "/healthz", None, None).await.status, 200);
+    intact(&server);
+}
+
+/// The official openai npm client: chat streamed from the local model, the
+/// cloud re-identified, tool calls whole and streamed (cloud) and held to
+/// their schema (local), the Responses API whole and streamed, errors as
+/// its own types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_javascript_client_works_unchanged() {
+    let server = start(ServerSettings::default()).await;
+    let output = Command::new("node")
+        .arg(root().join("tests/js/openai_client.mjs"))
+        .env("SLUICE_URL", &server.url)
+        .env("SLUICE_KEY", USER_KEY)
+        .env("SLUICE_CLAUSE", CLAUSE)
+        .output()
+        .expect("node");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{text}");
+    assert!(output.status.success(), "openai_client.mjs failed:\n{text}");
+    let sent = server.cloud_received();
+    for raw in ["Carlos Andrés Restrepo Gómez", "79.845.123"] {
+        assert!(!sent.contains(raw), "{raw} reached the cloud");
+    }
     intact(&server);
 }

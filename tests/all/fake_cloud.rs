@@ -1,5 +1,6 @@
 //! The recording fake cloud: a real HTTP server on 127.0.0.1 that speaks the
-//! OpenAI chat-completions API (whole answers and SSE streams), keeps every
+//! OpenAI chat-completions API (whole answers and SSE streams, tool calls
+//! when it is offered tools), keeps every
 //! request it receives (method, path, headers, body) and answers by echoing
 //! the last user message, so a test can compare what came back with what
 //! went out. A script of [`Reply`]s, one per request, makes it misbehave:
@@ -28,6 +29,29 @@ pub enum Chunks {
     At(usize),
     /// Chunks of this many characters.
     Size(usize),
+}
+
+impl Chunks {
+    /// `text` in the pieces this says, cut on character boundaries.
+    fn cut(self, text: &str) -> Vec<&str> {
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let cuts: Vec<usize> = match self {
+            Chunks::At(k) => vec![chars.get(k).map_or(text.len(), |c| c.0)],
+            Chunks::Size(n) => chars
+                .iter()
+                .step_by(n.max(1))
+                .skip(1)
+                .map(|c| c.0)
+                .collect(),
+        };
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for cut in cuts.into_iter().chain([text.len()]) {
+            pieces.push(&text[at..cut]);
+            at = cut;
+        }
+        pieces
+    }
 }
 
 /// How the fake answers one request.
@@ -238,10 +262,30 @@ async fn answer(
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let echo = request["messages"]
         .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| {
+            m.iter()
+                .rev()
+                .find(|m| m["role"] == "user" || m["role"] == "tool")
+        })
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
+    // Offered tools and last spoken to by the user, the model calls the
+    // first tool with what the user said; after a tool's result, it echoes
+    // the result.
+    let last_role = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .map(|m| m["role"].clone());
+    if let (Reply::Echo, Some(tool), Some(role)) = (
+        &reply,
+        request["tools"][0]["function"]["name"].as_str(),
+        last_role,
+    ) && role == "user"
+        && request["tool_choice"] != "none"
+    {
+        return tool_call(&request, tool, &echo, chunks);
+    }
     let scripted = match &reply {
         Reply::Content(content) => Some(content.clone()),
         Reply::Review(reviewer) => Some((reviewer.0)(&echo)),
@@ -253,22 +297,7 @@ async fn answer(
     };
     let model = request["model"].as_str().unwrap_or("fake").to_string();
     if request["stream"] == true || matches!(reply, Reply::StreamAnyway) {
-        let chars: Vec<(usize, char)> = echo.char_indices().collect();
-        let cuts: Vec<usize> = match chunks.unwrap_or(Chunks::Size(8)) {
-            Chunks::At(k) => vec![chars.get(k).map_or(echo.len(), |c| c.0)],
-            Chunks::Size(n) => chars
-                .iter()
-                .step_by(n.max(1))
-                .skip(1)
-                .map(|c| c.0)
-                .collect(),
-        };
-        let mut pieces = Vec::new();
-        let mut at = 0;
-        for cut in cuts.into_iter().chain([echo.len()]) {
-            pieces.push(&echo[at..cut]);
-            at = cut;
-        }
+        let pieces = chunks.unwrap_or(Chunks::Size(8)).cut(&echo);
         let mut sse = String::new();
         for piece in pieces {
             let chunk = json!({
@@ -352,4 +381,42 @@ fn instance(schema: &Value, text: &str) -> Value {
         "null" => Value::Null,
         _ => json!(text),
     }
+}
+
+/// A call of `name` with `{"text": echo}`: whole, or streamed with its
+/// arguments cut into chunks.
+fn tool_call(request: &Value, name: &str, echo: &str, chunks: Option<Chunks>) -> Response {
+    let model = request["model"].as_str().unwrap_or("fake").to_string();
+    let arguments = json!({"text": echo}).to_string();
+    if request["stream"] != true {
+        return axum::Json(json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_fake_1", "type": "function",
+                    "function": {"name": name, "arguments": arguments}}]},
+                "finish_reason": "tool_calls", "logprobs": null}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+        }))
+        .into_response();
+    }
+
+    let chunk = |delta: Value, finish: Value| {
+        let chunk = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {chunk}\n\n")
+    };
+    let mut sse = chunk(
+        json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_fake_1", "type": "function",
+            "function": {"name": name, "arguments": ""}}]}),
+        Value::Null,
+    );
+    for piece in chunks.unwrap_or(Chunks::Size(8)).cut(&arguments) {
+        sse.push_str(&chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+            Value::Null,
+        ));
+    }
+    sse.push_str(&chunk(json!({}), json!("tool_calls")));
+    sse.push_str("data: [DONE]\n\n");
+    ([("content-type", "text/event-stream")], sse).into_response()
 }

@@ -41,6 +41,32 @@ print("local stream:", pieces, final.stop_reason)
 assert len(pieces) > 1 and "".join(pieces).strip(), pieces
 assert final.stop_reason == "max_tokens" and final.usage.output_tokens == 5, final
 
+# Tools through the cloud: the fake cloud calls the first tool with what
+# the user said; the input comes back re-identified, whole and streamed,
+# and the tool's result goes back pseudonymised.
+tools = [{"name": "lookup", "description": "Look a text up.",
+    "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]
+asked = [{"role": "user", "content": clause}]
+message = client.messages.create(model="sluice/cloud", max_tokens=256, tools=tools, messages=asked)
+use = [b for b in message.content if b.type == "tool_use"][0]
+assert message.stop_reason == "tool_use" and use.name == "lookup" and use.input["text"] == clause, message
+with client.messages.stream(model="sluice/cloud", max_tokens=256, tools=tools, messages=asked) as stream:
+    final = stream.get_final_message()
+streamed = [b for b in final.content if b.type == "tool_use"][0]
+assert streamed.input["text"] == clause, final
+result = "Found: " + clause
+message = client.messages.create(
+    model="sluice/cloud",
+    max_tokens=256,
+    tools=tools,
+    messages=asked
+    + [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": result}]},
+    ],
+)
+assert message.content[0].text == result, message.content
+
 # Errors arrive as the client's own exception types.
 try:
     client.messages.create(

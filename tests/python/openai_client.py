@@ -93,6 +93,45 @@ record = json.loads(chat.choices[0].message.content)
 print("contract-triage:", record)
 assert "document_type" in record and "parties" in record and 0 <= record["confidence_score"] <= 1
 
+# Tool calls through the cloud: the fake cloud calls the first tool with
+# what the user said; the arguments come back re-identified, whole and
+# streamed, and a tool result goes back pseudonymised.
+lookup = [{"type": "function", "function": {"name": "lookup", "description": "Look a text up.",
+    "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]
+asked = [{"role": "user", "content": clause}]
+chat = client.chat.completions.create(model="sluice/cloud", messages=asked, tools=lookup)
+call = chat.choices[0].message.tool_calls[0]
+assert chat.choices[0].finish_reason == "tool_calls", chat
+assert call.function.name == "lookup" and json.loads(call.function.arguments)["text"] == clause, call
+stream = client.chat.completions.create(model="sluice/cloud", messages=asked, tools=lookup, stream=True)
+arguments = "".join(
+    c.choices[0].delta.tool_calls[0].function.arguments or ""
+    for c in stream
+    if c.choices and c.choices[0].delta.tool_calls
+)
+assert json.loads(arguments)["text"] == clause, arguments
+result = "Found: " + clause
+chat = client.chat.completions.create(
+    model="sluice/cloud",
+    tools=lookup,
+    messages=asked
+    + [chat.choices[0].message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": result}],
+)
+assert chat.choices[0].message.content == result, chat.choices[0].message
+
+# Tool calls from the local model, held to the function's parameters.
+weather = [{"type": "function", "function": {"name": "weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
+        "required": ["city"], "additionalProperties": False}}}]
+ask = [{"role": "user", "content": "What is the weather in Cali?"}]
+chat = client.chat.completions.create(model="sluice/local", messages=ask, tools=weather, tool_choice="required")
+call = chat.choices[0].message.tool_calls[0]
+print("local call:", call.function.name, call.function.arguments)
+assert call.function.name == "weather" and isinstance(json.loads(call.function.arguments)["city"], str)
+with client.chat.completions.stream(model="sluice/local", messages=ask, tools=weather, tool_choice="required") as stream:
+    final = stream.get_final_completion()
+assert final.choices[0].message.tool_calls[0].function.name == "weather", final
+
 # Errors arrive as the client's own exception types.
 try:
     client.chat.completions.create(model="sluice/nope", messages=[{"role": "user", "content": "x"}])

@@ -214,6 +214,17 @@ fn setup() -> Result<()> {
         ]))
         .context("installing componentize-js from npm")?;
     }
+    // The API tests' JavaScript client: the official openai package.
+    if !Path::new("tests/js/node_modules/openai").exists() {
+        run(Command::new("npm").args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            "tests/js",
+        ]))
+        .context("installing the openai npm client for the API tests")?;
+    }
     if !succeeds(Command::new("cargo").args(["nextest", "--version"])) {
         run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;
     }

@@ -21,10 +21,8 @@ use crate::api::error::ApiError;
 use crate::api::openai::{self, Body, ChatRequest};
 use crate::api::stream::{self, Encode};
 use crate::api::{Api, answer_headers, unix_now};
+use crate::cloud::ToolCallDelta;
 use crate::pipeline::{Outcome, Request};
-
-/// Bytes of answer per SSE chunk when a whole answer is sent as chunks.
-pub const CHUNK_BYTES: usize = 24;
 
 pub async fn complete(
     State(api): State<Arc<Api>>,
@@ -46,6 +44,7 @@ pub async fn complete(
         params: chat.params()?,
         tags: chat.tags(),
         schema: chat.schema()?,
+        tools: chat.tools()?,
         deltas: None,
     };
     if !chat.stream.unwrap_or(false) {
@@ -97,14 +96,20 @@ impl Encode for Chunks {
         vec![event(&self.chunk(json!({"content": piece}), None))]
     }
 
-    fn end(&mut self, outcome: &Outcome, streamed: bool) -> Vec<Event> {
-        let mut events = Vec::new();
-        if !streamed {
-            let text = openai::content(outcome);
-            for piece in openai::pieces(&text, CHUNK_BYTES) {
-                events.extend(self.text(piece));
-            }
+    fn tool_call(&mut self, piece: &ToolCallDelta) -> Vec<Event> {
+        let mut call = json!({"index": piece.index, "function": {"arguments": piece.arguments}});
+        if let Some(id) = &piece.id {
+            call["id"] = json!(id);
+            call["type"] = json!("function");
         }
+        if let Some(name) = &piece.name {
+            call["function"]["name"] = json!(name);
+        }
+        vec![event(&self.chunk(json!({"tool_calls": [call]}), None))]
+    }
+
+    fn end(&mut self, outcome: &Outcome) -> Vec<Event> {
+        let mut events = Vec::new();
         let mut last = self.chunk(json!({}), Some(outcome.finish.name()));
         last["sluice"] = openai::sluice_fields(outcome);
         events.push(event(&last));

@@ -4,9 +4,10 @@
 //! `stream` with Anthropic's events (`message_start`,
 //! `content_block_delta`, `message_delta`, `message_stop`); `x-api-key` is
 //! accepted beside a bearer key, and every error on this path has
-//! Anthropic's shape ([`anthropic_errors`]). `tool_use` and `tool_result`
-//! blocks and `tools` are refused with a 400 that says so: sluice does not
-//! make tool calls yet.
+//! Anthropic's shape ([`anthropic_errors`]). Tools: `tools` (`input_schema`),
+//! `tool_choice`, `tool_use` blocks from the assistant and `tool_result`
+//! blocks answering them; a call comes back as a `tool_use` block (streamed
+//! as `input_json_delta`s) with `stop_reason: "tool_use"`.
 
 use std::sync::Arc;
 
@@ -23,7 +24,8 @@ use crate::api::error::ApiError;
 use crate::api::openai::{self, Body};
 use crate::api::stream::{self, Encode};
 use crate::api::{Api, answer_headers};
-use crate::conversation::{Finish, Params, Role, Turn};
+use crate::cloud::ToolCallDelta;
+use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
 use crate::pipeline::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
@@ -42,7 +44,9 @@ pub struct MessagesRequest {
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<WireTool>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
     /// `user_id` is kept; `tags` (comma-separated) reach the router.
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, Value>>,
@@ -75,47 +79,111 @@ pub struct Block {
     pub kind: String,
     #[serde(default)]
     pub text: Option<String>,
+    /// A `tool_use` block's call.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub input: Option<Value>,
+    /// A `tool_result` block's call and result.
+    #[serde(default)]
+    pub tool_use_id: Option<String>,
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// A tool as the Messages API offers it.
+#[derive(Debug, Deserialize)]
+pub struct WireTool {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub input_schema: Option<Value>,
 }
 
 impl Content {
-    /// The text of a message (`param` names it in errors).
-    fn text(&self, param: &str) -> Result<String, ApiError> {
+    /// A message's turns: its text (and an assistant's `tool_use` calls) as
+    /// one turn, each `tool_result` as a tool turn, which must answer a
+    /// call made before it. `param` names the content in errors.
+    fn turns(&self, role: Role, before: &[Turn], param: &str) -> Result<Vec<Turn>, ApiError> {
         let blocks = match self {
-            Content::Text(text) => return Ok(text.clone()),
+            Content::Text(text) => return Ok(vec![Turn::new(role, text.clone())]),
             Content::Blocks(blocks) => blocks,
         };
-        let mut text = String::new();
+        let mut turn = Turn::new(role, "");
+        let mut results = Vec::new();
         for (i, block) in blocks.iter().enumerate() {
-            match (block.kind.as_str(), &block.text) {
-                ("text", Some(t)) => {
-                    if !text.is_empty() {
-                        text.push_str("\n\n");
+            let at = format!("{param}[{i}]");
+            match (block.kind.as_str(), role) {
+                ("text", _) => {
+                    let Some(text) = &block.text else {
+                        return Err(ApiError::invalid(format!(
+                            "{at}: a text block needs its text"
+                        ))
+                        .param(format!("{at}.text")));
+                    };
+                    if !turn.text.is_empty() {
+                        turn.text.push_str("\n\n");
                     }
-                    text.push_str(t);
+                    turn.text.push_str(text);
                 }
-                ("text", None) => {
-                    return Err(ApiError::invalid(format!(
-                        "{param}[{i}]: a text block needs its text"
-                    ))
-                    .param(format!("{param}[{i}].text")));
+                ("tool_use", Role::Assistant) => {
+                    let (Some(id), Some(name)) = (&block.id, &block.name) else {
+                        return Err(ApiError::invalid(format!(
+                            "{at}: a tool_use block needs its id and name"
+                        ))
+                        .param(at));
+                    };
+                    turn.tool_calls.push(ToolCall {
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: block.input.clone().unwrap_or(json!({})).to_string(),
+                    });
                 }
-                ("tool_use" | "tool_result", _) => {
-                    return Err(ApiError::invalid(format!(
-                        "{param}[{i}]: {} blocks answer tool calls, which sluice does not make yet",
-                        block.kind
-                    ))
-                    .param(format!("{param}[{i}]"))
-                    .code("tools_unsupported"));
+                ("tool_result", Role::User) => {
+                    let id = block.tool_use_id.clone().unwrap_or_default();
+                    if !openai::answers_a_call(before, &id) {
+                        return Err(ApiError::invalid(format!(
+                            "{at}: a tool_result must answer a tool_use an earlier assistant message made (tool_use_id {id:?} names none)"
+                        ))
+                        .param(format!("{at}.tool_use_id"))
+                        .code("unknown_tool_call"));
+                    }
+                    let text = match &block.content {
+                        None => String::new(),
+                        Some(content) => content.text_only(&format!("{at}.content"))?,
+                    };
+                    results.push(Turn {
+                        tool_call_id: Some(id),
+                        ..Turn::new(Role::Tool, text)
+                    });
                 }
                 (kind, _) => {
                     return Err(ApiError::invalid(format!(
-                        "{param}[{i}]: content of type {kind:?} is not supported; sluice reads text"
+                        "{at}: a {} message cannot hold a {kind:?} block; sluice reads text, tool_use (assistant) and tool_result (user)",
+                        role.name()
                     ))
-                    .param(format!("{param}[{i}]")));
+                    .param(at));
                 }
             }
         }
-        Ok(text)
+        let mut turns = results;
+        if !turn.text.is_empty() || !turn.tool_calls.is_empty() {
+            turns.push(turn);
+        }
+        Ok(turns)
+    }
+
+    /// Text blocks only (a system prompt, a tool's result).
+    fn text_only(&self, param: &str) -> Result<String, ApiError> {
+        let turns = self.turns(Role::System, &[], param)?;
+        Ok(turns
+            .into_iter()
+            .map(|t| t.text)
+            .collect::<Vec<_>>()
+            .join("\n\n"))
     }
 }
 
@@ -127,16 +195,9 @@ impl MessagesRequest {
                     .param("messages"),
             );
         }
-        if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(ApiError::invalid(
-                "tools are not supported yet: sluice answers with text, never a tool call; send the request without tools",
-            )
-            .param("tools")
-            .code("tools_unsupported"));
-        }
         let mut turns = Vec::new();
         if let Some(system) = &self.system {
-            turns.push(Turn::system(system.text("system")?));
+            turns.push(Turn::system(system.text_only("system")?));
         }
         for (i, message) in self.messages.iter().enumerate() {
             let role = match message.role {
@@ -144,10 +205,45 @@ impl MessagesRequest {
                 MessageRole::Assistant => Role::Assistant,
                 MessageRole::System => Role::System,
             };
-            let text = message.content.text(&format!("messages[{i}].content"))?;
-            turns.push(Turn::new(role, text));
+            let more = message
+                .content
+                .turns(role, &turns, &format!("messages[{i}].content"))?;
+            turns.extend(more);
         }
         Ok(turns)
+    }
+
+    /// The tools offered and `tool_choice` (`auto`, `any`, `tool`, `none`).
+    fn tools(&self) -> Result<Tools, ApiError> {
+        let offered = self
+            .tools
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, t)| openai::Offered {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                parameters: t.input_schema.clone(),
+                at: format!("tools[{i}].name"),
+                schema_at: format!("tools[{i}].input_schema"),
+            })
+            .collect();
+        let choice = match &self.tool_choice {
+            None => ToolChoice::Auto,
+            Some(choice) => match (choice["type"].as_str(), choice["name"].as_str()) {
+                (Some("auto"), _) => ToolChoice::Auto,
+                (Some("any"), _) => ToolChoice::Required,
+                (Some("none"), _) => ToolChoice::None,
+                (Some("tool"), Some(name)) => ToolChoice::Function(name.to_string()),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "tool_choice must be {\"type\": \"auto\"}, {\"type\": \"any\"}, {\"type\": \"none\"} or {\"type\": \"tool\", \"name\": ...}",
+                    )
+                    .param("tool_choice"));
+                }
+            },
+        };
+        openai::checked_tools(offered, choice)
     }
 
     fn params(&self) -> Result<Params, ApiError> {
@@ -202,6 +298,7 @@ pub async fn create(
         params: asked.params()?,
         tags: asked.tags(),
         schema: None,
+        tools: asked.tools()?,
         deltas: None,
     };
     if !asked.stream.unwrap_or(false) {
@@ -214,6 +311,8 @@ pub async fn create(
     let events = Events {
         id,
         model: asked.model,
+        open: 0,
+        calls: Vec::new(),
     };
     Ok((headers, stream::sse(answering, events)).into_response())
 }
@@ -222,6 +321,7 @@ fn stop_reason(finish: Finish) -> &'static str {
     match finish {
         Finish::Stop => "end_turn",
         Finish::Length => "max_tokens",
+        Finish::ToolCalls => "tool_use",
     }
 }
 
@@ -232,6 +332,24 @@ fn usage(outcome: &Outcome) -> (u64, u64) {
     )
 }
 
+/// The answer's content blocks: its text, then a `tool_use` per call.
+fn blocks(outcome: &Outcome) -> Vec<Value> {
+    let text = openai::content(outcome);
+    let mut blocks = Vec::new();
+    if !text.is_empty() || outcome.tool_calls.is_empty() {
+        blocks.push(json!({"type": "text", "text": text}));
+    }
+    blocks.extend(outcome.tool_calls.iter().map(
+        |c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input(&c.arguments)}),
+    ));
+    blocks
+}
+
+/// A call's arguments as the object `input` is.
+fn input(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| json!({}))
+}
+
 /// The whole answer as a Messages `message`.
 fn message(id: &str, model: &str, outcome: &Outcome) -> Value {
     let (input, output) = usage(outcome);
@@ -240,7 +358,7 @@ fn message(id: &str, model: &str, outcome: &Outcome) -> Value {
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": openai::content(outcome)}],
+        "content": blocks(outcome),
         "stop_reason": stop_reason(outcome.finish),
         "stop_sequence": null,
         "usage": {"input_tokens": input, "output_tokens": output},
@@ -248,14 +366,28 @@ fn message(id: &str, model: &str, outcome: &Outcome) -> Value {
     })
 }
 
-/// Messages stream events.
+/// Messages stream events: the text block first (index 0), then a
+/// `tool_use` block per call, each opened, filled and stopped in turn.
 struct Events {
     id: String,
     model: String,
+    /// The block being written.
+    open: usize,
+    /// The block of each call, by the call's index.
+    calls: Vec<u32>,
 }
 
 fn event(name: &str, data: Value) -> Event {
     Event::default().event(name).data(data.to_string())
+}
+
+impl Events {
+    fn stop(&self) -> Event {
+        event(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": self.open}),
+        )
+    }
 }
 
 impl Encode for Events {
@@ -278,23 +410,37 @@ impl Encode for Events {
     fn text(&mut self, piece: &str) -> Vec<Event> {
         vec![event(
             "content_block_delta",
-            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}),
+            json!({"type": "content_block_delta", "index": self.open, "delta": {"type": "text_delta", "text": piece}}),
         )]
     }
 
-    fn end(&mut self, outcome: &Outcome, streamed: bool) -> Vec<Event> {
+    fn tool_call(&mut self, piece: &ToolCallDelta) -> Vec<Event> {
         let mut events = Vec::new();
-        if !streamed {
-            let text = openai::content(outcome);
-            for piece in openai::pieces(&text, crate::api::chat::CHUNK_BYTES) {
-                events.extend(self.text(piece));
-            }
+        if !self.calls.contains(&piece.index) {
+            events.push(self.stop());
+            self.calls.push(piece.index);
+            self.open = self.calls.len();
+            events.push(event(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": self.open, "content_block": {
+                    "type": "tool_use", "id": piece.id.clone().unwrap_or_default(),
+                    "name": piece.name.clone().unwrap_or_default(), "input": {}}}),
+            ));
         }
+        if !piece.arguments.is_empty() {
+            events.push(event(
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": self.open,
+                    "delta": {"type": "input_json_delta", "partial_json": piece.arguments}}),
+            ));
+        }
+        events
+    }
+
+    fn end(&mut self, outcome: &Outcome) -> Vec<Event> {
+        let mut events = Vec::new();
         let (input, output) = usage(outcome);
-        events.push(event(
-            "content_block_stop",
-            json!({"type": "content_block_stop", "index": 0}),
-        ));
+        events.push(self.stop());
         events.push(event(
             "message_delta",
             json!({"type": "message_delta",
@@ -385,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn without_max_tokens_or_with_tools_it_is_refused() {
+    fn without_max_tokens_it_is_refused_and_tool_results_answer_calls() {
         let missing = openai::parse::<MessagesRequest>(
             br#"{"model": "m", "messages": [{"role": "user", "content": "x"}]}"#,
         )
@@ -397,6 +543,18 @@ mod tests {
                 [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]}]}"#,
         )
         .unwrap();
-        assert_eq!(tool.turns().unwrap_err().code, Some("tools_unsupported"));
+        assert_eq!(tool.turns().unwrap_err().code, Some("unknown_tool_call"));
+        let answered: MessagesRequest = openai::parse(
+            br#"{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Cali"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "Sunny"}]}]}],
+                "tools": [{"name": "weather", "input_schema": {"type": "object"}}], "tool_choice": {"type": "any"}}"#,
+        )
+        .unwrap();
+        let turns = answered.turns().unwrap();
+        assert_eq!(turns[1].tool_calls[0].arguments, r#"{"city":"Cali"}"#);
+        assert_eq!(turns[2].role, Role::Tool);
+        assert_eq!(turns[2].text, "Sunny");
+        assert_eq!(answered.tools().unwrap().choice, ToolChoice::Required);
     }
 }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
-use crate::conversation::{Params, Role as TurnRole, Turn};
+use crate::conversation::{Params, Role as TurnRole, Tool, ToolCall, ToolChoice, Tools, Turn};
 use crate::pipeline::Outcome;
 
 /// A JSON body, parsed; errors name the field that is wrong.
@@ -95,7 +95,39 @@ pub struct ChatRequest {
     #[serde(default)]
     pub stop: Option<Stop>,
     #[serde(default)]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<WireTool>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+}
+
+/// A tool as chat completions offer it.
+#[derive(Debug, Deserialize)]
+pub struct WireTool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: WireFunction,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WireFunction {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
+}
+
+/// A call as an assistant message carries it.
+#[derive(Debug, Deserialize)]
+pub struct WireToolCall {
+    pub id: String,
+    pub function: WireCalled,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WireCalled {
+    pub name: String,
+    pub arguments: String,
 }
 
 /// `stop`: one sequence or up to four.
@@ -128,6 +160,10 @@ pub struct ChatMessage {
     pub role: Role,
     #[serde(default)]
     pub content: Option<Content>,
+    #[serde(default)]
+    pub tool_calls: Option<Vec<WireToolCall>>,
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,8 +202,9 @@ pub struct JsonSchemaFormat {
 }
 
 impl ChatRequest {
-    /// The conversation, turn by turn (`developer` turns are system turns).
-    /// Tool turns are refused: sluice does not make tool calls yet.
+    /// The conversation, turn by turn (`developer` turns are system turns):
+    /// an assistant's tool calls, and tool results that answer a call made
+    /// before them.
     pub fn turns(&self) -> Result<Vec<Turn>, ApiError> {
         if self.messages.is_empty() {
             return Err(
@@ -175,26 +212,32 @@ impl ChatRequest {
                     .param("messages"),
             );
         }
-        if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(ApiError::invalid(
-                "tools are not supported yet: sluice answers with text or a JSON schema, never a tool call; send the request without tools",
-            )
-            .param("tools")
-            .code("tools_unsupported"));
-        }
-        let mut turns = Vec::with_capacity(self.messages.len());
+        let mut turns: Vec<Turn> = Vec::with_capacity(self.messages.len());
         for (i, message) in self.messages.iter().enumerate() {
             let role = match message.role {
                 Role::System | Role::Developer => TurnRole::System,
                 Role::User => TurnRole::User,
                 Role::Assistant => TurnRole::Assistant,
-                Role::Tool | Role::Function => {
+                Role::Tool => {
+                    let called = message
+                        .tool_call_id
+                        .as_ref()
+                        .is_some_and(|id| answers_a_call(&turns, id));
+                    if !called {
+                        return Err(ApiError::invalid(format!(
+                            "messages[{i}]: a tool message must answer a call an earlier assistant message made (tool_call_id {:?} names none)",
+                            message.tool_call_id.as_deref().unwrap_or_default()
+                        ))
+                        .param(format!("messages[{i}].tool_call_id"))
+                        .code("unknown_tool_call"));
+                    }
+                    TurnRole::Tool
+                }
+                Role::Function => {
                     return Err(ApiError::invalid(format!(
-                        "messages[{i}]: {} messages answer tool calls, which sluice does not make yet",
-                        role_name(&message.role)
+                        "messages[{i}]: function messages are deprecated; send tool messages"
                     ))
-                    .param(format!("messages[{i}].role"))
-                    .code("tools_unsupported"));
+                    .param(format!("messages[{i}].role")));
                 }
             };
             let text = match &message.content {
@@ -223,9 +266,66 @@ impl ChatRequest {
                     text
                 }
             };
-            turns.push(Turn::new(role, text));
+            let mut turn = Turn::new(role, text);
+            turn.tool_call_id = message
+                .tool_call_id
+                .clone()
+                .filter(|_| role == TurnRole::Tool);
+            turn.tool_calls = message
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|c| ToolCall {
+                    id: c.id.clone(),
+                    name: c.function.name.clone(),
+                    arguments: c.function.arguments.clone(),
+                })
+                .collect();
+            turns.push(turn);
         }
         Ok(turns)
+    }
+
+    /// The tools offered and the choice among them, checked: a function
+    /// needs a name and an object schema that compiles; `tool_choice` may
+    /// name only an offered function.
+    pub fn tools(&self) -> Result<Tools, ApiError> {
+        let mut offered = Vec::new();
+        for (i, tool) in self.tools.iter().flatten().enumerate() {
+            let param = format!("tools[{i}]");
+            if tool.kind != "function" {
+                return Err(ApiError::invalid(format!(
+                    "{param}.type must be \"function\", not {:?}",
+                    tool.kind
+                ))
+                .param(format!("{param}.type")));
+            }
+            offered.push(Offered {
+                name: tool.function.name.clone(),
+                description: tool.function.description.clone(),
+                parameters: tool.function.parameters.clone(),
+                at: format!("{param}.function.name"),
+                schema_at: format!("{param}.function.parameters"),
+            });
+        }
+        let choice = match &self.tool_choice {
+            None => ToolChoice::Auto,
+            Some(Value::String(s)) if s == "auto" => ToolChoice::Auto,
+            Some(Value::String(s)) if s == "none" => ToolChoice::None,
+            Some(Value::String(s)) if s == "required" => ToolChoice::Required,
+            Some(choice) => match choice["function"]["name"].as_str() {
+                Some(name) if choice["type"] == "function" => {
+                    ToolChoice::Function(name.to_string())
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                    )
+                    .param("tool_choice"));
+                }
+            },
+        };
+        checked_tools(offered, choice)
     }
 
     /// The generation parameters, checked against OpenAI's ranges.
@@ -291,6 +391,91 @@ impl ChatRequest {
     }
 }
 
+/// A function as an API offered it, with where each part was given.
+pub struct Offered {
+    pub name: String,
+    pub description: Option<String>,
+    /// `None`: a function without arguments.
+    pub parameters: Option<Value>,
+    /// Where the name and the schema were given (`tools[0].function.name`).
+    pub at: String,
+    pub schema_at: String,
+}
+
+/// The tools offered and the choice among them, checked: a function needs
+/// a name and an object schema that compiles; the choice may name only an
+/// offered function, and may require a call only when one is offered.
+pub fn checked_tools(offered: Vec<Offered>, choice: ToolChoice) -> Result<Tools, ApiError> {
+    let mut tools = Vec::with_capacity(offered.len());
+    for function in offered {
+        let name = function.name;
+        let well_named = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !well_named {
+            return Err(ApiError::invalid(format!(
+                "{} must be 1 to 64 letters, digits, _ or -, not {name:?}",
+                function.at
+            ))
+            .param(function.at));
+        }
+        let parameters = function
+            .parameters
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        if let Err(problem) = check_parameters(&parameters) {
+            return Err(ApiError::invalid(format!(
+                "{} is not a usable JSON schema: {problem}",
+                function.schema_at
+            ))
+            .param(function.schema_at)
+            .code("invalid_tool_schema"));
+        }
+        tools.push(Tool {
+            name,
+            description: function.description,
+            parameters,
+        });
+    }
+    match &choice {
+        ToolChoice::Function(name) if !tools.iter().any(|t| &t.name == name) => {
+            return Err(ApiError::invalid(format!(
+                "tool_choice names the function {name:?}, which tools does not offer"
+            ))
+            .param("tool_choice")
+            .code("unknown_tool"));
+        }
+        ToolChoice::Required if tools.is_empty() => {
+            return Err(
+                ApiError::invalid("tool_choice requires a call, but no tools are offered")
+                    .param("tool_choice"),
+            );
+        }
+        _ => {}
+    }
+    Ok(Tools {
+        offered: tools,
+        choice,
+    })
+}
+
+/// Whether `id` names a call an earlier turn made: a tool result must
+/// answer one.
+pub fn answers_a_call(turns: &[Turn], id: &str) -> bool {
+    turns.iter().flat_map(|t| &t.tool_calls).any(|c| c.id == id)
+}
+
+/// A function's parameter schema: an object schema that compiles.
+fn check_parameters(schema: &Value) -> Result<(), String> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("its type must be \"object\"".into());
+    }
+    jsonschema::validator_for(schema)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// A caller's JSON schema for the answer, present and an object; `param`
 /// names where it was given.
 pub fn checked_schema(
@@ -318,17 +503,6 @@ pub fn split_tags(text: &str) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-fn role_name(role: &Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::Developer => "developer",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-        Role::Function => "function",
-    }
 }
 
 /// The answer as message content: text as it is, a record as compact JSON.
@@ -372,18 +546,32 @@ pub fn completion(id: &str, model: &str, created: u64, outcome: &Outcome) -> Val
         "model": model,
         "choices": [{
             "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": content(outcome),
-                "refusal": null,
-                "annotations": [],
-            },
+            "message": message(outcome),
             "logprobs": null,
             "finish_reason": outcome.finish.name(),
         }],
         "usage": usage(outcome),
         "sluice": sluice_fields(outcome),
     })
+}
+
+/// The answer as an assistant message: its text, and its tool calls (the
+/// content is `null` when the answer is only calls).
+fn message(outcome: &Outcome) -> Value {
+    let text = content(outcome);
+    let mut message = json!({
+        "role": "assistant",
+        "content": text,
+        "refusal": null,
+        "annotations": [],
+    });
+    if !outcome.tool_calls.is_empty() {
+        message["tool_calls"] = outcome.tool_calls.iter().map(ToolCall::to_openai).collect();
+        if text.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
+    message
 }
 
 /// One `chat.completion.chunk`.
@@ -474,9 +662,45 @@ mod tests {
                 Turn::assistant("Hola.")
             ]
         );
-        let tool: ChatRequest =
-            parse(br#"{"model": "m", "messages": [{"role": "tool", "content": "42"}]}"#).unwrap();
-        assert_eq!(tool.turns().unwrap_err().code, Some("tools_unsupported"));
+        let tool: ChatRequest = parse(
+            br#"{"model": "m", "messages": [{"role": "tool", "tool_call_id": "c9", "content": "42"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(tool.turns().unwrap_err().code, Some("unknown_tool_call"));
+        let answered: ChatRequest = parse(
+            br#"{"model": "m", "messages": [{"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                  "function": {"name": "weather", "arguments": "{\"city\": \"Cali\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "Sunny"}]}"#,
+        )
+        .unwrap();
+        let turns = answered.turns().unwrap();
+        assert_eq!(turns[1].tool_calls[0].name, "weather");
+        assert_eq!(turns[2].tool_call_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn tools_and_the_choice_are_checked() {
+        let tools = r#""tools": [{"type": "function", "function": {"name": "weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]"#;
+        let choose = |name: &str| {
+            format!(
+                r#"{{"model": "m", "messages": [], {tools}, "tool_choice": {{"type": "function", "function": {{"name": "{name}"}}}}}}"#
+            )
+        };
+        let ok: ChatRequest = parse(choose("weather").as_bytes()).unwrap();
+        assert_eq!(
+            ok.tools().unwrap().choice,
+            ToolChoice::Function("weather".into())
+        );
+        let unknown: ChatRequest = parse(choose("time").as_bytes()).unwrap();
+        assert_eq!(unknown.tools().unwrap_err().code, Some("unknown_tool"));
+        let bad: ChatRequest = parse(
+            br#"{"model": "m", "messages": [], "tools": [{"type": "function", "function":
+                {"name": "w", "parameters": {"type": "object", "properties": {"x": {"type": 7}}}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(bad.tools().unwrap_err().code, Some("invalid_tool_schema"));
     }
 
     #[test]

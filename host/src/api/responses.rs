@@ -5,9 +5,10 @@
 //! `stream` with the Responses events (`response.created`,
 //! `response.output_text.delta`, `response.completed`, …). Nothing is
 //! stored: `previous_response_id` is a 400, and the answer says
-//! `store: false`. Function tools, `function_call` and
-//! `function_call_output` items are refused with a 400 that says so:
-//! sluice does not make tool calls yet.
+//! `store: false`. Function tools and `tool_choice`; `function_call` items
+//! (the model's earlier calls) and `function_call_output` items answering
+//! them; a call comes back as a `function_call` output item (streamed as
+//! `response.function_call_arguments.delta`s).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use crate::api::error::ApiError;
 use crate::api::openai::{self, Body};
 use crate::api::stream::{self, Encode};
 use crate::api::{Api, answer_headers, unix_now};
-use crate::conversation::{Finish, Params, Role, Turn};
+use crate::cloud::ToolCallDelta;
+use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
 use crate::pipeline::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +37,9 @@ pub struct ResponsesRequest {
     #[serde(default)]
     pub text: Option<TextConfig>,
     #[serde(default)]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<WireTool>>,
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
     #[serde(default)]
     pub max_output_tokens: Option<u32>,
     #[serde(default)]
@@ -67,6 +71,31 @@ pub struct Item {
     pub role: Option<String>,
     #[serde(default)]
     pub content: Option<ItemContent>,
+    /// A `function_call` item's call, or the call a `function_call_output`
+    /// answers.
+    #[serde(default)]
+    pub call_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
+    #[serde(default)]
+    pub output: Option<ItemContent>,
+}
+
+/// A function tool as the Responses API offers it.
+#[derive(Debug, Deserialize)]
+pub struct WireTool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Only function tools have one; a missing name is refused by kind
+    /// first, then as an empty name.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,13 +140,6 @@ impl ResponsesRequest {
             .param("previous_response_id")
             .code("stateless"));
         }
-        if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(ApiError::invalid(
-                "tools are not supported yet: sluice answers with text or a JSON schema, never a function call; send the request without tools",
-            )
-            .param("tools")
-            .code("tools_unsupported"));
-        }
         let mut turns: Vec<Turn> = self.instructions.iter().map(Turn::system).collect();
         let items = match &self.input {
             Input::Text(text) => {
@@ -133,12 +155,47 @@ impl ResponsesRequest {
             let param = format!("input[{i}]");
             match item.kind.as_deref() {
                 None | Some("message") => {}
-                Some(kind @ ("function_call" | "function_call_output")) => {
-                    return Err(ApiError::invalid(format!(
-                        "{param}: {kind} items belong to tool calls, which sluice does not make yet"
-                    ))
-                    .param(param)
-                    .code("tools_unsupported"));
+                Some("function_call") => {
+                    let (Some(call_id), Some(name)) = (&item.call_id, &item.name) else {
+                        return Err(ApiError::invalid(format!(
+                            "{param}: a function_call item needs its call_id and name"
+                        ))
+                        .param(param));
+                    };
+                    let call = ToolCall {
+                        id: call_id.clone(),
+                        name: name.clone(),
+                        arguments: item.arguments.clone().unwrap_or_else(|| "{}".into()),
+                    };
+                    // Calls in a row are one assistant turn.
+                    match turns.last_mut() {
+                        Some(turn)
+                            if turn.role == Role::Assistant && !turn.tool_calls.is_empty() =>
+                        {
+                            turn.tool_calls.push(call)
+                        }
+                        _ => turns.push(Turn {
+                            tool_calls: vec![call],
+                            ..Turn::new(Role::Assistant, "")
+                        }),
+                    }
+                    continue;
+                }
+                Some("function_call_output") => {
+                    let id = item.call_id.clone().unwrap_or_default();
+                    if !openai::answers_a_call(&turns, &id) {
+                        return Err(ApiError::invalid(format!(
+                            "{param}: a function_call_output must answer a function_call before it (call_id {id:?} names none)"
+                        ))
+                        .param(format!("{param}.call_id"))
+                        .code("unknown_tool_call"));
+                    }
+                    let output = parts_text(item.output.as_ref(), &format!("{param}.output"))?;
+                    turns.push(Turn {
+                        tool_call_id: Some(id),
+                        ..Turn::new(Role::Tool, output)
+                    });
+                    continue;
                 }
                 Some(kind) => {
                     return Err(ApiError::invalid(format!(
@@ -158,28 +215,49 @@ impl ResponsesRequest {
                     .param(format!("{param}.role")));
                 }
             };
-            let text = match &item.content {
-                None => String::new(),
-                Some(ItemContent::Text(text)) => text.clone(),
-                Some(ItemContent::Parts(parts)) => {
-                    let mut text = String::new();
-                    for (j, part) in parts.iter().enumerate() {
-                        match (part.kind.as_str(), &part.text) {
-                            ("input_text" | "output_text", Some(t)) => text.push_str(t),
-                            (kind, _) => {
-                                return Err(ApiError::invalid(format!(
-                                    "{param}.content[{j}]: parts of type {kind:?} are not supported; sluice reads input_text and output_text"
-                                ))
-                                .param(format!("{param}.content[{j}]")));
-                            }
-                        }
-                    }
-                    text
-                }
-            };
+            let text = parts_text(item.content.as_ref(), &format!("{param}.content"))?;
             turns.push(Turn::new(role, text));
         }
         Ok(turns)
+    }
+
+    /// The function tools offered and `tool_choice`.
+    fn tools(&self) -> Result<Tools, ApiError> {
+        let mut offered = Vec::new();
+        for (i, tool) in self.tools.iter().flatten().enumerate() {
+            if tool.kind != "function" {
+                return Err(ApiError::invalid(format!(
+                    "tools[{i}].type {:?} is not supported: sluice offers function tools",
+                    tool.kind
+                ))
+                .param(format!("tools[{i}].type")));
+            }
+            offered.push(openai::Offered {
+                name: tool.name.clone(),
+                description: tool.description.clone(),
+                parameters: tool.parameters.clone(),
+                at: format!("tools[{i}].name"),
+                schema_at: format!("tools[{i}].parameters"),
+            });
+        }
+        let choice = match &self.tool_choice {
+            None => ToolChoice::Auto,
+            Some(Value::String(s)) if s == "auto" => ToolChoice::Auto,
+            Some(Value::String(s)) if s == "none" => ToolChoice::None,
+            Some(Value::String(s)) if s == "required" => ToolChoice::Required,
+            Some(choice) => match choice["name"].as_str() {
+                Some(name) if choice["type"] == "function" => {
+                    ToolChoice::Function(name.to_string())
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"name\": ...}",
+                    )
+                    .param("tool_choice"));
+                }
+            },
+        };
+        openai::checked_tools(offered, choice)
     }
 
     fn params(&self) -> Result<Params, ApiError> {
@@ -218,6 +296,29 @@ impl ResponsesRequest {
     }
 }
 
+/// The text of an item's content or output: a string, or `input_text` and
+/// `output_text` parts.
+fn parts_text(content: Option<&ItemContent>, param: &str) -> Result<String, ApiError> {
+    let parts = match content {
+        None => return Ok(String::new()),
+        Some(ItemContent::Text(text)) => return Ok(text.clone()),
+        Some(ItemContent::Parts(parts)) => parts,
+    };
+    let mut text = String::new();
+    for (j, part) in parts.iter().enumerate() {
+        match (part.kind.as_str(), &part.text) {
+            ("input_text" | "output_text", Some(t)) => text.push_str(t),
+            (kind, _) => {
+                return Err(ApiError::invalid(format!(
+                    "{param}[{j}]: parts of type {kind:?} are not supported; sluice reads input_text and output_text"
+                ))
+                .param(format!("{param}[{j}]")));
+            }
+        }
+    }
+    Ok(text)
+}
+
 pub async fn create(
     State(api): State<Arc<Api>>,
     headers: HeaderMap,
@@ -237,6 +338,7 @@ pub async fn create(
             .map(|t| openai::split_tags(t))
             .unwrap_or_default(),
         schema: asked.schema()?,
+        tools: asked.tools()?,
         deltas: None,
     };
     let shape = Shape {
@@ -257,6 +359,7 @@ pub async fn create(
         shape,
         sequence: 0,
         text: String::new(),
+        calls: Vec::new(),
     };
     Ok((headers, stream::sse(answering, events)).into_response())
 }
@@ -308,7 +411,14 @@ impl Shape {
             response["incomplete_details"] = json!({"reason": "max_output_tokens"});
         }
         response["completed_at"] = json!(unix_now());
-        response["output"] = json!([self.message(text, "completed")]);
+        let mut output = vec![self.message(text, "completed")];
+        output.extend(
+            outcome
+                .tool_calls
+                .iter()
+                .map(|c| function_call(c, "completed")),
+        );
+        response["output"] = json!(output);
         let input = outcome.local.prompt_tokens + outcome.cloud.prompt_tokens;
         let output = outcome.local.completion_tokens + outcome.cloud.completion_tokens;
         response["usage"] = json!({
@@ -323,16 +433,25 @@ impl Shape {
     }
 }
 
+/// A call as a `function_call` output item.
+fn function_call(call: &ToolCall, status: &str) -> Value {
+    json!({"id": format!("fc_{}", call.id), "type": "function_call", "call_id": call.id,
+        "name": call.name, "arguments": call.arguments, "status": status})
+}
+
 fn part(text: &str) -> Value {
     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
-/// Responses stream events, numbered.
+/// Responses stream events, numbered: the message item first (output 0),
+/// then a `function_call` item per call.
 struct Events {
     shape: Shape,
     sequence: u64,
     /// The text sent so far.
     text: String,
+    /// Each call so far, by its index: the call, as sent.
+    calls: Vec<(u32, ToolCall)>,
 }
 
 impl Events {
@@ -373,14 +492,39 @@ impl Encode for Events {
         vec![self.event("response.output_text.delta", delta)]
     }
 
-    fn end(&mut self, outcome: &Outcome, streamed: bool) -> Vec<Event> {
+    fn tool_call(&mut self, piece: &ToolCallDelta) -> Vec<Event> {
         let mut events = Vec::new();
-        if !streamed {
-            let text = openai::content(outcome);
-            for piece in openai::pieces(&text, crate::api::chat::CHUNK_BYTES) {
-                events.extend(self.text(piece));
+        let position = match self.calls.iter().position(|(i, _)| *i == piece.index) {
+            Some(position) => position,
+            None => {
+                let call = ToolCall {
+                    id: piece.id.clone().unwrap_or_default(),
+                    name: piece.name.clone().unwrap_or_default(),
+                    arguments: String::new(),
+                };
+                self.calls.push((piece.index, call));
+                let position = self.calls.len() - 1;
+                let item = function_call(&self.calls[position].1, "in_progress");
+                events.push(self.event(
+                    "response.output_item.added",
+                    json!({"output_index": position + 1, "item": item}),
+                ));
+                position
             }
+        };
+        if !piece.arguments.is_empty() {
+            self.calls[position].1.arguments.push_str(&piece.arguments);
+            let item_id = format!("fc_{}", self.calls[position].1.id);
+            events.push(self.event(
+                "response.function_call_arguments.delta",
+                json!({"item_id": item_id, "output_index": position + 1, "delta": piece.arguments}),
+            ));
         }
+        events
+    }
+
+    fn end(&mut self, outcome: &Outcome) -> Vec<Event> {
+        let mut events = Vec::new();
         let text = self.text.clone();
         let mut done = self.at();
         done["text"] = json!(text);
@@ -394,6 +538,17 @@ impl Encode for Events {
             "response.output_item.done",
             json!({"output_index": 0, "item": item}),
         ));
+        for (position, (_, call)) in self.calls.clone().into_iter().enumerate() {
+            events.push(self.event(
+                "response.function_call_arguments.done",
+                json!({"item_id": format!("fc_{}", call.id), "output_index": position + 1,
+                    "name": call.name, "arguments": call.arguments}),
+            ));
+            events.push(self.event(
+                "response.output_item.done",
+                json!({"output_index": position + 1, "item": function_call(&call, "completed")}),
+            ));
+        }
         let response = self.shape.finished(&text, outcome);
         let kind = if outcome.finish == Finish::Length {
             "response.incomplete"
@@ -419,7 +574,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn input_items_become_turns_and_state_or_tools_are_refused() {
+    fn input_items_become_turns_and_state_is_refused() {
         let asked: ResponsesRequest = openai::parse(
             br#"{"model": "m", "instructions": "Be brief.", "input": [
                 {"role": "user", "content": "Hola"},
@@ -447,6 +602,21 @@ mod tests {
             br#"{"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "42"}]}"#,
         )
         .unwrap();
-        assert_eq!(output.turns().unwrap_err().code, Some("tools_unsupported"));
+        assert_eq!(output.turns().unwrap_err().code, Some("unknown_tool_call"));
+        let answered: ResponsesRequest = openai::parse(
+            br#"{"model": "m", "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
+                "tool_choice": {"type": "function", "name": "weather"}, "input": [
+                {"role": "user", "content": "Weather?"},
+                {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "Sunny"}]}"#,
+        )
+        .unwrap();
+        let turns = answered.turns().unwrap();
+        assert_eq!(turns[1].tool_calls[0].id, "c1");
+        assert_eq!(turns[2].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(
+            answered.tools().unwrap().choice,
+            ToolChoice::Function("weather".into())
+        );
     }
 }

@@ -20,8 +20,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::api::error::ApiError;
+use crate::api::openai;
 use crate::api::{Api, REQUEST_ID_HEADER, answer_headers};
-use crate::pipeline::{Degraded, Outcome, Request};
+use crate::cloud::ToolCallDelta;
+use crate::pipeline::{Degraded, Outcome, Piece, Request};
+
+/// Bytes of answer per event when a whole answer is sent in pieces.
+const CHUNK_BYTES: usize = 24;
 
 /// One API's events for an answer.
 pub trait Encode: Send + 'static {
@@ -29,18 +34,22 @@ pub trait Encode: Send + 'static {
     fn open(&mut self) -> Vec<Event>;
     /// A piece of the answer's text, as it was made.
     fn text(&mut self, piece: &str) -> Vec<Event>;
-    /// The end. `streamed`: text came as it was made; if not, the answer's
-    /// text has not been sent yet.
-    fn end(&mut self, outcome: &Outcome, streamed: bool) -> Vec<Event>;
+    /// A piece of a tool call, as it was made. An API that offers no tools
+    /// never gets one.
+    fn tool_call(&mut self, _piece: &ToolCallDelta) -> Vec<Event> {
+        Vec::new()
+    }
+    /// The end, after the whole answer's text and calls were sent.
+    fn end(&mut self, outcome: &Outcome) -> Vec<Event>;
     /// A failure after the stream began.
     fn error(&mut self, error: &ApiError) -> Vec<Event>;
 }
 
 /// A request being answered with its text streamed.
 pub struct Answering {
-    text: mpsc::UnboundedReceiver<String>,
+    text: mpsc::UnboundedReceiver<Piece>,
     task: Option<JoinHandle<Result<Outcome, ApiError>>>,
-    first: Option<String>,
+    first: Option<Piece>,
     done: Option<Outcome>,
 }
 
@@ -98,7 +107,7 @@ pub fn sse<E: Encode>(
         finished: false,
     };
     if let Some(first) = live.answering.first.take() {
-        live.piece(&first);
+        live.piece(first);
     }
     Sse::new(futures::stream::unfold(live, |mut live| async move {
         let event = live.next().await?;
@@ -115,9 +124,29 @@ struct Live<E> {
 }
 
 impl<E: Encode> Live<E> {
-    fn piece(&mut self, piece: &str) {
+    fn piece(&mut self, piece: Piece) {
         self.streamed = true;
-        self.queue.extend(self.encoder.text(piece));
+        let events = match &piece {
+            Piece::Text(text) => self.encoder.text(text),
+            Piece::ToolCall(call) => self.encoder.tool_call(call),
+        };
+        self.queue.extend(events);
+    }
+
+    /// An answer decided whole: its text in pieces, then its calls.
+    fn whole(&mut self, outcome: &Outcome) {
+        let text = openai::content(outcome);
+        for piece in openai::pieces(&text, CHUNK_BYTES) {
+            self.queue.extend(self.encoder.text(piece));
+        }
+        for (index, call) in outcome.tool_calls.iter().enumerate() {
+            self.queue.extend(self.encoder.tool_call(&ToolCallDelta {
+                index: index as u32,
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            }));
+        }
     }
 
     async fn next(&mut self) -> Option<Event> {
@@ -130,7 +159,7 @@ impl<E: Encode> Live<E> {
             }
             // Text first: the sender goes when the answering task ends.
             if let Some(piece) = self.answering.text.recv().await {
-                self.piece(&piece);
+                self.piece(piece);
                 continue;
             }
             let result = match (self.answering.done.take(), self.answering.task.take()) {
@@ -147,7 +176,12 @@ impl<E: Encode> Live<E> {
                             .code("stream_broken");
                         self.encoder.error(&error)
                     }
-                    _ => self.encoder.end(&outcome, self.streamed),
+                    _ => {
+                        if !self.streamed {
+                            self.whole(&outcome);
+                        }
+                        self.encoder.end(&outcome)
+                    }
                 },
                 Err(error) => self.encoder.error(&error),
             };

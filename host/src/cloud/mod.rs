@@ -28,16 +28,11 @@ use std::time::Duration;
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
-use async_openai::types::chat::{
-    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    ChatCompletionStreamOptions, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
-    FinishReason, ResponseFormat, ResponseFormatJsonSchema, StopConfiguration,
-};
+use async_openai::types::chat::{CreateChatCompletionRequest, FinishReason};
 use futures::{Stream, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::conversation::{Finish, Params, Role};
+use crate::conversation::{Finish, Params, ToolCall, ToolChoice};
 use crate::privacy::outbound::Outbound;
 
 pub use breaker::{Breaker, BreakerSettings, Circuit};
@@ -116,14 +111,26 @@ impl CloudConfig {
 fn finish_of(reason: Option<FinishReason>) -> Finish {
     match reason {
         Some(FinishReason::Length) => Finish::Length,
+        Some(FinishReason::ToolCalls | FinishReason::FunctionCall) => Finish::ToolCalls,
         _ => Finish::Stop,
     }
+}
+
+/// The tool calls of an answer's message (or a chunk's delta), read from
+/// its JSON form.
+fn tool_calls_in(message: &impl serde::Serialize) -> Vec<Value> {
+    serde_json::to_value(message)
+        .ok()
+        .and_then(|m| m.get("tool_calls").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
 }
 
 /// A complete answer.
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub content: String,
+    /// Calls of the offered tools, as the cloud wrote them.
+    pub tool_calls: Vec<ToolCall>,
     pub finish: Finish,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
@@ -136,9 +143,21 @@ pub struct Reply {
 #[derive(Clone, Debug, Default)]
 pub struct Delta {
     pub text: String,
+    /// Pieces of tool calls, each naming its call by index.
+    pub tool_calls: Vec<ToolCallDelta>,
     pub finish: Option<Finish>,
     /// `(prompt, completion)` tokens, on the last chunk.
     pub usage: Option<(u32, u32)>,
+}
+
+/// A piece of a streamed tool call: its id and name come first, then its
+/// arguments in pieces cut anywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub arguments: String,
 }
 
 /// The answer's shape: free text, or JSON valid against a schema (strict).
@@ -220,54 +239,70 @@ impl CloudClient {
         params: &Params,
         stream: bool,
     ) -> Result<CreateChatCompletionRequest, CloudError> {
-        let messages: Vec<ChatCompletionRequestMessage> = outbound
+        let messages: Vec<Value> = outbound
             .turns()
             .iter()
             .map(|t| {
-                let text = t.text.as_str();
-                match t.role {
-                    Role::System => ChatCompletionRequestSystemMessage::from(text).into(),
-                    Role::User => ChatCompletionRequestUserMessage::from(text).into(),
-                    Role::Assistant => ChatCompletionRequestAssistantMessage::from(text).into(),
+                let mut message = json!({"role": t.role.name(), "content": t.text});
+                if !t.tool_calls.is_empty() {
+                    message["tool_calls"] = t.tool_calls.iter().map(ToolCall::to_openai).collect();
+                    if t.text.is_empty() {
+                        message["content"] = Value::Null;
+                    }
                 }
+                if let Some(id) = &t.tool_call_id {
+                    message["tool_call_id"] = json!(id);
+                }
+                message
             })
             .collect();
-        let mut args = CreateChatCompletionRequestArgs::default();
-        args.model(&self.settings.model)
-            .messages(messages)
-            .stream(stream);
+        let mut request =
+            json!({"model": self.settings.model, "messages": messages, "stream": stream});
         if stream {
-            args.stream_options(ChatCompletionStreamOptions {
-                include_usage: Some(true),
-                include_obfuscation: None,
-            });
+            request["stream_options"] = json!({"include_usage": true});
         }
         if let Some(max) = params.max_tokens {
-            args.max_completion_tokens(max);
+            request["max_completion_tokens"] = json!(max);
         }
         if let Some(t) = params.temperature {
-            args.temperature(t);
+            request["temperature"] = json!(t);
         }
         if let Some(p) = params.top_p {
-            args.top_p(p);
+            request["top_p"] = json!(p);
         }
         if let Some(seed) = params.seed {
-            args.seed(seed as i64);
+            request["seed"] = json!(seed as i64);
         }
         if !params.stop.is_empty() {
-            args.stop(StopConfiguration::StringArray(params.stop.clone()));
+            request["stop"] = json!(params.stop);
+        }
+        let tools = outbound.tools();
+        if !tools.offered.is_empty() {
+            request["tools"] = tools
+                .offered
+                .iter()
+                .map(|t| {
+                    let mut function = json!({"name": t.name, "parameters": t.parameters});
+                    if let Some(d) = &t.description {
+                        function["description"] = json!(d);
+                    }
+                    json!({"type": "function", "function": function})
+                })
+                .collect();
+            request["tool_choice"] = match &tools.choice {
+                ToolChoice::Auto => json!("auto"),
+                ToolChoice::None => json!("none"),
+                ToolChoice::Required => json!("required"),
+                ToolChoice::Function(name) => {
+                    json!({"type": "function", "function": {"name": name}})
+                }
+            };
         }
         if let Format::JsonSchema { name, schema } = format {
-            args.response_format(ResponseFormat::JsonSchema {
-                json_schema: ResponseFormatJsonSchema {
-                    description: None,
-                    name: name.to_string(),
-                    schema: (*schema).clone(),
-                    strict: Some(true),
-                },
-            });
+            request["response_format"] = json!({"type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": true}});
         }
-        args.build().map_err(|e| CloudError::Request(e.to_string()))
+        serde_json::from_value(request).map_err(|e| CloudError::Request(e.to_string()))
     }
 
     /// One answer, whole: retried where that can help, within the timeout.
@@ -292,6 +327,7 @@ impl CloudClient {
                     cost_usd: self
                         .cost(joined.prompt_tokens.into(), joined.completion_tokens.into()),
                     content: joined.content,
+                    tool_calls: Vec::new(),
                     finish: Finish::Stop,
                     prompt_tokens: joined.prompt_tokens,
                     completion_tokens: joined.completion_tokens,
@@ -307,10 +343,33 @@ impl CloudClient {
                 response
                     .choices
                     .into_iter()
-                    .find_map(|c| Some((c.message.content?, finish_of(c.finish_reason))))
+                    .find_map(|c| {
+                        let calls: Vec<ToolCall> = tool_calls_in(&c.message)
+                            .iter()
+                            .filter_map(|call| {
+                                Some(ToolCall {
+                                    id: call["id"].as_str()?.to_string(),
+                                    name: call["function"]["name"].as_str()?.to_string(),
+                                    arguments: call["function"]["arguments"]
+                                        .as_str()
+                                        .unwrap_or("{}")
+                                        .to_string(),
+                                })
+                            })
+                            .collect();
+                        if c.message.content.is_none() && calls.is_empty() {
+                            return None;
+                        }
+                        Some((
+                            c.message.content.unwrap_or_default(),
+                            calls,
+                            finish_of(c.finish_reason),
+                        ))
+                    })
                     .ok_or(CloudError::Empty)
-                    .map(|(content, finish)| Reply {
+                    .map(|(content, tool_calls, finish)| Reply {
                         content,
+                        tool_calls,
                         finish,
                         prompt_tokens,
                         completion_tokens,
@@ -360,6 +419,17 @@ impl CloudClient {
                             ..Delta::default()
                         };
                         for choice in chunk.choices {
+                            for call in tool_calls_in(&choice.delta) {
+                                delta.tool_calls.push(ToolCallDelta {
+                                    index: call["index"].as_u64().unwrap_or(0) as u32,
+                                    id: call["id"].as_str().map(str::to_string),
+                                    name: call["function"]["name"].as_str().map(str::to_string),
+                                    arguments: call["function"]["arguments"]
+                                        .as_str()
+                                        .unwrap_or_default()
+                                        .to_string(),
+                                });
+                            }
                             delta.text.extend(choice.delta.content);
                             if choice.finish_reason.is_some() {
                                 delta.finish = Some(finish_of(choice.finish_reason));

@@ -30,6 +30,7 @@ pub fn dialogue(turns: &[Turn]) -> String {
     for turn in turns.iter().filter(|t| t.role != Role::System) {
         let speaker = match turn.role {
             Role::User => "User",
+            Role::Tool => "Tool result",
             _ => "Assistant",
         };
         // A turn written over several lines stays one turn: blank lines
@@ -41,7 +42,11 @@ pub fn dialogue(turns: &[Turn]) -> String {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("\n");
-        prompt.push_str(&format!("{speaker}: {text}\n"));
+        prompt.push_str(&format!("{speaker}: {text}"));
+        for call in &turn.tool_calls {
+            prompt.push_str(&format!(" [calls {}({})]", call.name, call.arguments));
+        }
+        prompt.push('\n');
         if turn.role == Role::Assistant {
             prompt.push('\n');
         }

@@ -10,7 +10,8 @@
 //!   `attention`: a decode step's attention over the KV cache;
 //!   `vector`: f32 loops kept in SIMD registers (softmax, GELU).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
-//! - [`chat`]: a conversation framed as a dialogue for the base model.
+//! - [`chat`]: a conversation framed as a dialogue for the base model;
+//!   [`tool_calls`]: calls held to the offered tools' schemas.
 //! - [`triage`]: the schema-constrained stage (schema, few-shot prompt),
 //!   reading long documents clause by clause: [`clauses`] cuts a document
 //!   into passages, [`evidence`] ranks them per field and points values
@@ -39,6 +40,7 @@ pub mod names;
 pub mod provisions;
 pub mod sampling;
 pub mod tokenizer;
+pub mod tool_calls;
 pub mod triage;
 mod vector;
 pub mod worker;

@@ -144,6 +144,7 @@ mod tests {
             ranked: BTreeMap::from([("parties".to_string(), vec![at(100, 150), at(0, 40)])]),
             document_tokens: 300,
             finish: crate::conversation::Finish::Stop,
+            tool_calls: Vec::new(),
             usage: LocalUsage::default(),
             ms: 1.0,
         };

@@ -35,7 +35,8 @@ use serde_json::Value;
 
 use crate::audit::{AuditLog, CloudUsage};
 use crate::cloud::CloudClient;
-use crate::conversation::{self, Finish, Params, Turn};
+use crate::cloud::ToolCallDelta;
+use crate::conversation::{self, Finish, Params, ToolCall, Tools, Turn};
 use crate::local::triage::FieldReading;
 use crate::local::{LocalError, LocalRuntime};
 use crate::plugins::Registry;
@@ -67,8 +68,15 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// Where an answer's text goes as it is made.
-pub type Deltas = tokio::sync::mpsc::UnboundedSender<String>;
+/// A piece of an answer as it is made: text, or a piece of a tool call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    ToolCall(ToolCallDelta),
+}
+
+/// Where an answer's pieces go as they are made.
+pub type Deltas = tokio::sync::mpsc::UnboundedSender<Piece>;
 
 /// One conversation (often one document) for one policy.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +88,8 @@ pub struct Request {
     /// one text ([`Request::document`]).
     pub turns: Vec<Turn>,
     pub params: Params,
+    /// The tools the answer may call.
+    pub tools: Tools,
     /// Free-form tags the router may read (`hard`, `litigation`).
     pub tags: Vec<String>,
     /// The caller's JSON schema for the answer (`response_format`), for a
@@ -131,6 +141,8 @@ pub struct Outcome {
     pub degraded: Option<Degraded>,
     /// Why a free-text answer ended (a record always ends at its end).
     pub finish: Finish,
+    /// The calls the answer makes, when it calls the request's tools.
+    pub tool_calls: Vec<ToolCall>,
     /// A merger asked for a person to look.
     pub review: bool,
     /// Valid under the policy's schema (or a JSON string for free text).
@@ -201,6 +213,14 @@ impl Pipeline {
                 size: document.len(),
                 limit: policy.max_document_bytes,
             });
+        }
+        if (policy.schema.is_some() || request.schema.is_some())
+            && !request.tools.offered.is_empty()
+        {
+            return Err(PipelineError::Schema(format!(
+                "policy {} answers in a JSON schema, so it cannot call tools: send tools to a free-text policy (local, cloud)",
+                policy.name
+            )));
         }
         let policy = match &request.schema {
             Some((name, schema)) => Arc::new(

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::audit::{Kind, digest};
-use crate::conversation::{Finish, Role};
+use crate::conversation::{Finish, Role, ToolCall};
 use crate::local::LocalError;
 use crate::local::triage::FieldReading;
 use crate::pipeline::escalation;
@@ -35,12 +35,14 @@ struct Answer {
     degraded: Option<Degraded>,
     review: bool,
     finish: Finish,
+    tool_calls: Vec<ToolCall>,
 }
 
 impl Answer {
     /// The local answer; an empty one is marked, never returned silently.
     fn local(route: &'static str, local: LocalAnswer) -> Answer {
-        let empty = local.value.as_str().is_some_and(|text| text.is_empty());
+        let empty =
+            local.value.as_str().is_some_and(|text| text.is_empty()) && local.tool_calls.is_empty();
         Answer {
             route,
             by: Tier::Local,
@@ -50,6 +52,7 @@ impl Answer {
             degraded: empty.then_some(Degraded::EmptyLocal),
             review: false,
             finish: local.finish,
+            tool_calls: local.tool_calls,
         }
     }
 
@@ -64,6 +67,7 @@ impl Answer {
             degraded: None,
             review: false,
             finish: Finish::Stop,
+            tool_calls: Vec::new(),
         }
     }
 
@@ -87,7 +91,18 @@ pub async fn run(
         p.audit.clone(),
     );
     let (r, d) = (&request, document.as_str());
+    let tool_traffic = !request.tools.offered.is_empty()
+        || request
+            .turns
+            .iter()
+            .any(|t| t.role == Role::Tool || !t.tool_calls.is_empty());
     let answer = match policy.pattern {
+        _ if tool_traffic && policy.local_tool_calls => {
+            let why =
+                "the policy keeps tool calls and their results local ([privacy] local_tool_calls)";
+            route(&mut ctx, "local", vec![why.into()])?;
+            Answer::local("local", local(p, &mut ctx, r, d).await?)
+        }
         Pattern::Local => local_only(p, &mut ctx, r, d).await?,
         Pattern::Cloud => cloud_only(p, &mut ctx, r, d).await?,
         Pattern::TriageEscalate => triage_escalate(p, &mut ctx, r, d).await?,
@@ -133,6 +148,7 @@ fn finish(mut ctx: RequestCtx, document: &str, answer: Answer) -> Result<Outcome
         answered_by: answer.by,
         degraded: answer.degraded,
         finish: answer.finish,
+        tool_calls: answer.tool_calls,
         review: answer.review,
         result: answer.value,
         confidence: answer.confidence,
@@ -213,9 +229,10 @@ async fn cloud_only(
 ) -> Result<Answer, PipelineError> {
     route(ctx, "cloud", vec!["policy pattern is cloud".into()])?;
     let failure = match in_cloud(p, ctx, request, document).await {
-        Ok((value, finish)) => {
+        Ok((value, finish, tool_calls)) => {
             return Ok(Answer {
                 finish,
+                tool_calls,
                 ..Answer::cloud("cloud", value)
             });
         }
@@ -244,7 +261,7 @@ async fn in_cloud(
     ctx: &mut RequestCtx,
     request: &Request,
     document: &str,
-) -> Result<(Value, Finish), (String, Degraded)> {
+) -> Result<(Value, Finish, Vec<ToolCall>), (String, Degraded)> {
     let unsent = |reason| (String::new(), reason);
     let cloud = p.cloud_gate(ctx).map_err(unsent)?;
     let policy = ctx.policy.clone();
@@ -263,7 +280,11 @@ async fn in_cloud(
             .map(|text| Draft::text(Role::System, text))
             .collect();
         drafts.extend(Draft::turns(&request.turns));
-        let outbound = p.seal(ctx, &drafts).await.map_err(unsent)?;
+        let outbound = p
+            .seal(ctx, &drafts)
+            .await
+            .map_err(unsent)?
+            .offering(&request.tools);
         p.cloud_text(
             ctx,
             &cloud,
@@ -274,14 +295,16 @@ async fn in_cloud(
         .await
     };
     p.account(ctx, &call);
-    let finish = call.finish;
-    call.result.map(|value| (value, finish)).map_err(|reason| {
-        let sent = match &reason {
-            Degraded::StreamBroken { .. } | Degraded::Abandoned { .. } => call.sent.clone(),
-            _ => String::new(),
-        };
-        (sent, reason)
-    })
+    let (finish, tool_calls) = (call.finish, call.tool_calls.clone());
+    call.result
+        .map(|value| (value, finish, tool_calls))
+        .map_err(|reason| {
+            let sent = match &reason {
+                Degraded::StreamBroken { .. } | Degraded::Abandoned { .. } => call.sent.clone(),
+                _ => String::new(),
+            };
+            (sent, reason)
+        })
 }
 
 /// A local record, pseudonymised, to the cloud for review, with the

@@ -28,6 +28,7 @@
 //!
 //! [privacy]
 //! restore_secrets = false       # put credentials back into answers (default: never)
+//! local_tool_calls = false      # keep requests with tools or tool results local
 //!
 //! [limits]
 //! max_document_kib = 512
@@ -141,6 +142,9 @@ pub struct Privacy {
     /// Whether credentials (`[SECRET_N]`) are put back into answers.
     #[serde(default)]
     pub restore_secrets: bool,
+    /// Whether requests with tools or tool results stay on the local model.
+    #[serde(default)]
+    pub local_tool_calls: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +209,9 @@ pub struct Policy {
     pub timeout: Duration,
     /// Whether credentials are restored in answers (`[privacy]`).
     pub restore_secrets: bool,
+    /// Requests with tools or tool results are answered locally
+    /// (`[privacy] local_tool_calls`).
+    pub local_tool_calls: bool,
 }
 
 /// A policy's JSON schema, compiled.
@@ -555,6 +562,7 @@ impl Policy {
             max_document_bytes: (file.limits.max_document_kib as usize) << 10,
             timeout: Duration::from_millis(file.limits.timeout_ms),
             restore_secrets: file.privacy.restore_secrets,
+            local_tool_calls: file.privacy.local_tool_calls,
         })
     }
 }

@@ -12,17 +12,18 @@ use serde_json::Value;
 use futures::StreamExt;
 
 use crate::audit::{CloudUsage, Entry, Kind, digest};
+use crate::cloud::ToolCallDelta;
 use crate::cloud::{CloudClient, Format, Reply};
-use crate::conversation::{Finish, Params, Role};
+use crate::conversation::{Finish, Params, Role, ToolCall, Turn};
 use crate::local::constraint::strip_annotations;
 use crate::local::evidence::Evidence;
 use crate::local::generate::FinishReason;
 use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
-use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, chat};
+use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, chat, tool_calls};
 use crate::pipeline::policy::Schema;
 use crate::pipeline::request::RequestCtx;
-use crate::pipeline::{Degraded, Deltas, Pipeline, PipelineError, Policy, Request};
+use crate::pipeline::{Degraded, Deltas, Piece, Pipeline, PipelineError, Policy, Request};
 use crate::privacy::outbound::{self, Draft, Outbound};
 use crate::privacy::restore::{restore_json, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
@@ -43,6 +44,8 @@ pub struct LocalAnswer {
     /// without a schema).
     pub document_tokens: usize,
     pub finish: Finish,
+    /// Calls of the request's tools, when the answer makes them.
+    pub tool_calls: Vec<ToolCall>,
     pub usage: LocalUsage,
     pub ms: f64,
 }
@@ -72,6 +75,10 @@ impl LocalUsage {
 /// `max_tokens`.
 const MAX_TEXT_TOKENS: usize = 200;
 
+/// Tokens of a tool call (or its text) when the caller sets no
+/// `max_tokens`.
+const MAX_CALL_TOKENS: usize = 256;
+
 /// One cloud exchange (one call, or two with the repair): the answer,
 /// re-identified, or why there is none; and what it cost either way.
 pub struct CloudCall {
@@ -79,6 +86,8 @@ pub struct CloudCall {
     /// The text already streamed to the caller when a stream failed.
     pub sent: String,
     pub finish: Finish,
+    /// Calls of the request's tools, re-identified.
+    pub tool_calls: Vec<ToolCall>,
     pub usage: CloudUsage,
     pub ms: f64,
 }
@@ -97,7 +106,8 @@ impl Pipeline {
         let started = Instant::now();
         let document_tokens;
         let usage;
-        let finish;
+        let mut finish;
+        let mut tool_calls = Vec::new();
         let mut fields = BTreeMap::new();
         let mut provisions = Found::default();
         let mut ranked = BTreeMap::new();
@@ -122,11 +132,12 @@ impl Pipeline {
             }
             None => {
                 let generate = text_request(policy, request, document);
+                let calls = request.tools.callable() && policy.prompt.is_none();
                 let generation = match &request.deltas {
-                    Some(deltas) => {
+                    Some(deltas) if !calls => {
                         streamed(self.local.submit_streaming(generate)?, deltas).await?
                     }
-                    None => self.local.submit(generate)?.finish().await?,
+                    _ => self.local.submit(generate)?.finish().await?,
                 };
                 document_tokens = generation.prompt_tokens;
                 usage = LocalUsage::of(&generation);
@@ -135,10 +146,37 @@ impl Pipeline {
                     FinishReason::Length => Finish::Length,
                 };
                 let confidence = f64::from(generation.confidence);
-                (
-                    Value::String(generation.text.trim().to_string()),
-                    Some(confidence),
-                )
+                let text = if calls {
+                    let (text, made) = called(&generation, request)?;
+                    if let Some(deltas) = &request.deltas {
+                        // Sent whole: a call is JSON until it is complete.
+                        let pieces = made
+                            .iter()
+                            .enumerate()
+                            .map(|(index, call)| {
+                                Piece::ToolCall(ToolCallDelta {
+                                    index: index as u32,
+                                    id: Some(call.id.clone()),
+                                    name: Some(call.name.clone()),
+                                    arguments: call.arguments.clone(),
+                                })
+                            })
+                            .chain((!text.is_empty()).then(|| Piece::Text(text.clone())));
+                        for piece in pieces {
+                            if deltas.send(piece).is_err() {
+                                return Err(LocalError::Cancelled);
+                            }
+                        }
+                    }
+                    if !made.is_empty() {
+                        finish = Finish::ToolCalls;
+                    }
+                    tool_calls = made;
+                    text
+                } else {
+                    generation.text.trim().to_string()
+                };
+                (Value::String(text), Some(confidence))
             }
         };
         Ok(LocalAnswer {
@@ -149,6 +187,7 @@ impl Pipeline {
             ranked,
             document_tokens,
             finish,
+            tool_calls,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         })
@@ -282,6 +321,7 @@ impl Pipeline {
             result,
             sent: String::new(),
             finish: Finish::Stop,
+            tool_calls: Vec::new(),
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         }
@@ -307,19 +347,22 @@ impl Pipeline {
         };
         let mut finish = Finish::Stop;
         let mut sent = String::new();
+        let mut tool_calls = Vec::new();
         let result = match deltas {
             None => match cloud.complete(outbound, Format::Text, params).await {
                 Ok(reply) => {
                     charge(&mut usage, &reply);
                     finish = reply.finish;
+                    tool_calls = outbound::restore_calls(&ctx.vault, &reply.tool_calls);
                     Ok(Value::String(restore_text(&ctx.vault, &reply.content).text))
                 }
                 Err(e) => Err(Degraded::Cloud(e)),
             },
             Some(deltas) => {
                 match stream_text(cloud, outbound, params, &ctx.vault, deltas, &mut usage).await {
-                    Ok((text, end)) => {
+                    Ok((text, end, calls)) => {
                         finish = end;
+                        tool_calls = calls;
                         Ok(Value::String(text))
                     }
                     Err((text, degraded)) => {
@@ -336,6 +379,7 @@ impl Pipeline {
             result,
             sent,
             finish,
+            tool_calls,
             usage,
             ms: started.elapsed().as_secs_f64() * 1e3,
         }
@@ -387,8 +431,8 @@ async fn call(
     Ok(reply.content)
 }
 
-/// Forward a cloud stream, re-identified, to `deltas`; the whole text and
-/// why it ended.
+/// Forward a cloud stream, re-identified, to `deltas`; the whole text, why
+/// it ended, and the tool calls it made.
 async fn stream_text(
     cloud: &CloudClient,
     outbound: &Outbound,
@@ -396,17 +440,20 @@ async fn stream_text(
     vault: &Vault,
     deltas: &Deltas,
     usage: &mut CloudUsage,
-) -> Result<(String, Finish), (String, Degraded)> {
+) -> Result<(String, Finish, Vec<ToolCall>), (String, Degraded)> {
     let stream = outbound::stream(cloud, outbound, params, vault)
         .await
         .map_err(|e| (String::new(), Degraded::Cloud(e)))?;
     let mut stream = std::pin::pin!(stream);
     let mut text = String::new();
+    let mut calls: BTreeMap<u32, ToolCall> = BTreeMap::new();
     let mut finish = Finish::Stop;
     while let Some(item) = stream.next().await {
         let delta = match item {
             Ok(delta) => delta,
-            Err(error) if text.is_empty() => return Err((text, Degraded::Cloud(error))),
+            Err(error) if text.is_empty() && calls.is_empty() => {
+                return Err((text, Degraded::Cloud(error)));
+            }
             Err(error) => {
                 let broken = Degraded::StreamBroken {
                     sent: text.len(),
@@ -422,26 +469,52 @@ async fn stream_text(
         if let Some(end) = delta.finish {
             finish = end;
         }
-        if delta.text.is_empty() {
-            continue;
+        let mut pieces = Vec::new();
+        if !delta.text.is_empty() {
+            text.push_str(&delta.text);
+            pieces.push(Piece::Text(delta.text));
         }
-        if deltas.send(delta.text.clone()).is_err() {
-            let sent = text.len();
-            return Err((text, Degraded::Abandoned { sent }));
+        for piece in delta.tool_calls {
+            let call = calls.entry(piece.index).or_insert_with(|| ToolCall {
+                id: String::new(),
+                name: String::new(),
+                arguments: String::new(),
+            });
+            if let Some(id) = &piece.id {
+                call.id.clone_from(id);
+            }
+            if let Some(name) = &piece.name {
+                call.name.push_str(name);
+            }
+            call.arguments.push_str(&piece.arguments);
+            pieces.push(Piece::ToolCall(piece));
         }
-        text.push_str(&delta.text);
+        for piece in pieces {
+            if deltas.send(piece).is_err() {
+                let sent = text.len();
+                return Err((text, Degraded::Abandoned { sent }));
+            }
+        }
     }
-    Ok((text, finish))
+    Ok((text, finish, calls.into_values().collect()))
 }
 
 /// The generation a free-text answer asks for: the policy's prompt over the
-/// document, or the conversation as a dialogue; the caller's parameters.
+/// document, or the conversation as a dialogue (held to the tools' schema
+/// when the answer may call one); the caller's parameters.
 fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateRequest {
     let params = &request.params;
     let mut generate = match &policy.prompt {
         Some(prompt) => {
             let mut generate = GenerateRequest::new(prompt.replace("{document}", document.trim()));
             generate.stop = vec!["\n\n".into()];
+            generate
+        }
+        None if request.tools.callable() => {
+            let mut turns = vec![Turn::system(tool_calls::preamble(&request.tools))];
+            turns.extend(request.turns.iter().cloned());
+            let mut generate = GenerateRequest::new(chat::dialogue(&turns));
+            generate.schema = Some(tool_calls::schema(&request.tools));
             generate
         }
         None => {
@@ -452,9 +525,12 @@ fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateR
         }
     };
     generate.stop.extend(params.stop.iter().cloned());
-    generate.max_tokens = params
-        .max_tokens
-        .map_or(MAX_TEXT_TOKENS, |max| max as usize);
+    let default = if generate.schema.is_some() {
+        MAX_CALL_TOKENS
+    } else {
+        MAX_TEXT_TOKENS
+    };
+    generate.max_tokens = params.max_tokens.map_or(default, |max| max as usize);
     generate.sampling = match params.temperature {
         Some(temperature) if temperature > 0.0 => Sampling::Random {
             temperature,
@@ -464,6 +540,31 @@ fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateR
         _ => Sampling::Greedy,
     };
     generate
+}
+
+/// The answer to a request that may call its tools: a call, or text.
+fn called(
+    generation: &Generation,
+    request: &Request,
+) -> Result<(String, Vec<ToolCall>), LocalError> {
+    let value: Value = serde_json::from_str(&generation.text).map_err(|_| {
+        LocalError::Schema(format!(
+            "the tool call was cut off at {} tokens: raise max_tokens",
+            generation.tokens.len()
+        ))
+    })?;
+    Ok(match tool_calls::read(&value) {
+        Some(tool_calls::Read::Call { name, arguments }) => (
+            String::new(),
+            vec![ToolCall {
+                id: format!("call_{:016x}", seed_of(&request.id)),
+                name,
+                arguments: arguments.to_string(),
+            }],
+        ),
+        Some(tool_calls::Read::Reply(text)) => (text, Vec::new()),
+        None => (generation.text.clone(), Vec::new()),
+    })
 }
 
 /// A seed from the request id: a retried request samples the same text.
@@ -496,7 +597,7 @@ async fn streamed(mut pending: Pending, deltas: &Deltas) -> Result<Generation, L
         }
         let out = std::mem::take(&mut blank) + body;
         blank.push_str(&piece[body.len()..]);
-        if deltas.send(out).is_err() {
+        if deltas.send(Piece::Text(out)).is_err() {
             pending.cancel();
             return Err(LocalError::Cancelled);
         }

@@ -1,9 +1,11 @@
 //! The one way text reaches the cloud. The cloud client sends only an
 //! [`Outbound`], and only this module makes one: every turn of it went
 //! through the anonymiser with the request's vault (one detector call for
-//! all the turns, so a value keeps its placeholder across them), records
-//! with their schema's `x-sluice-pii` fields pseudonymised whole. The
-//! answer comes back re-identified, whole or as a stream.
+//! all the turns, so a value keeps its placeholder across them): text,
+//! records with their schema's `x-sluice-pii` fields pseudonymised whole,
+//! tool calls' arguments and tool results. Tool definitions pass as the
+//! caller wrote them. The answer comes back re-identified, whole or as a
+//! stream.
 //!
 //! Outside this module an `Outbound` cannot be built:
 //!
@@ -23,21 +25,35 @@
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::cloud::{CloudClient, CloudError, Delta, Format};
-use crate::conversation::{Params, Role, Turn};
+use std::collections::BTreeMap;
+
+use crate::cloud::{CloudClient, CloudError, Delta, Format, ToolCallDelta};
+use crate::conversation::{Params, Role, ToolCall, Tools, Turn};
 use crate::privacy::anonymise::mark_fields;
-use crate::privacy::restore::{RestoreCounts, StreamRestorer, restore_text};
+use crate::privacy::restore::{RestoreCounts, StreamRestorer, restore_in_json, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
 
-/// Pseudonymised turns, ready to send.
+/// Pseudonymised turns, ready to send, and the tools they may call.
 #[derive(Clone, Debug)]
 pub struct Outbound {
     turns: Vec<Turn>,
+    tools: Tools,
 }
 
 impl Outbound {
     pub fn turns(&self) -> &[Turn] {
         &self.turns
+    }
+
+    pub fn tools(&self) -> &Tools {
+        &self.tools
+    }
+
+    /// Offer `tools` with the turns: their definitions are the caller's
+    /// schemas, sent as they are.
+    pub fn offering(mut self, tools: &Tools) -> Outbound {
+        self.tools = tools.clone();
+        self
     }
 
     /// Bytes of text that leave the machine.
@@ -64,6 +80,10 @@ impl Outbound {
 pub struct Draft<'a> {
     pub role: Role,
     pub says: Says<'a>,
+    /// An assistant turn's calls; their arguments are pseudonymised.
+    pub tool_calls: &'a [ToolCall],
+    /// The call a tool turn answers.
+    pub tool_call_id: Option<&'a str>,
 }
 
 /// What a turn says.
@@ -84,19 +104,25 @@ impl<'a> Draft<'a> {
         Draft {
             role,
             says: Says::Text(text),
+            tool_calls: &[],
+            tool_call_id: None,
         }
     }
 
     pub fn record(role: Role, value: &'a Value, schema: &'a Value) -> Draft<'a> {
         Draft {
-            role,
             says: Says::Record { value, schema },
+            ..Draft::text(role, "")
         }
     }
 
     /// A conversation's turns, as they are.
     pub fn turns(turns: &'a [Turn]) -> impl Iterator<Item = Draft<'a>> {
-        turns.iter().map(|t| Draft::text(t.role, &t.text))
+        turns.iter().map(|t| Draft {
+            tool_calls: &t.tool_calls,
+            tool_call_id: t.tool_call_id.as_deref(),
+            ..Draft::text(t.role, &t.text)
+        })
     }
 }
 
@@ -107,9 +133,11 @@ impl Anonymiser<'_> {
         vault: &mut Vault,
         drafts: &[Draft<'_>],
     ) -> Result<Outbound, Refusal> {
-        let mut values: Vec<Value> = drafts
-            .iter()
-            .map(|d| match d.says {
+        // Each draft's content, then its calls' arguments (as JSON where
+        // they parse, so only their strings are read).
+        let mut values: Vec<Value> = Vec::new();
+        for draft in drafts {
+            values.push(match draft.says {
                 Says::Text(text) => Value::String(text.to_string()),
                 Says::Record { value, schema } => {
                     let mut value = value.clone();
@@ -118,25 +146,54 @@ impl Anonymiser<'_> {
                     mark_fields(vault, schema, &mut value);
                     value
                 }
-            })
-            .collect();
-        let mut all = Value::Array(std::mem::take(&mut values));
+            });
+            for call in draft.tool_calls {
+                values.push(
+                    serde_json::from_str(&call.arguments)
+                        .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+                );
+            }
+        }
+        let mut all = Value::Array(values);
         self.strings(vault, &mut all).await?;
         let Value::Array(values) = all else {
             unreachable!("an array stays an array")
         };
-        let turns = drafts
-            .iter()
-            .zip(values)
-            .map(|(draft, value)| Turn {
+        let mut values = values.into_iter();
+        let mut turns = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let text = match (draft.says, values.next()) {
+                (Says::Text(_), Some(Value::String(text))) => text,
+                (_, Some(value)) => value.to_string(),
+                (_, None) => String::new(),
+            };
+            let tool_calls = draft
+                .tool_calls
+                .iter()
+                .map(|call| ToolCall {
+                    arguments: match values.next() {
+                        Some(Value::String(raw))
+                            if serde_json::from_str::<Value>(&call.arguments).is_err() =>
+                        {
+                            raw
+                        }
+                        Some(value) => value.to_string(),
+                        None => String::new(),
+                    },
+                    ..call.clone()
+                })
+                .collect();
+            turns.push(Turn {
                 role: draft.role,
-                text: match (draft.says, value) {
-                    (Says::Text(_), Value::String(text)) => text,
-                    (_, value) => value.to_string(),
-                },
-            })
-            .collect();
-        Ok(Outbound { turns })
+                text,
+                tool_calls,
+                tool_call_id: draft.tool_call_id.map(str::to_string),
+            });
+        }
+        Ok(Outbound {
+            turns,
+            tools: Tools::default(),
+        })
     }
 }
 
@@ -187,9 +244,22 @@ pub async fn ask(
     })
 }
 
-/// Send `outbound` and stream the answer re-identified: a placeholder
-/// split across chunks is held back until it is whole, and never reaches
-/// the caller in part. The last item holds what was held back.
+/// Tool calls with their arguments re-identified (values written escaped,
+/// so the arguments stay the JSON they were).
+pub fn restore_calls(vault: &Vault, calls: &[ToolCall]) -> Vec<ToolCall> {
+    calls
+        .iter()
+        .map(|call| ToolCall {
+            arguments: restore_in_json(vault, &call.arguments).text,
+            ..call.clone()
+        })
+        .collect()
+}
+
+/// Send `outbound` and stream the answer re-identified: text and each tool
+/// call's arguments. A placeholder split across chunks is held back until
+/// it is whole, and never reaches the caller in part. The last item holds
+/// what was held back.
 pub async fn stream<'v>(
     cloud: &CloudClient,
     outbound: &Outbound,
@@ -197,27 +267,62 @@ pub async fn stream<'v>(
     vault: &'v Vault,
 ) -> Result<impl Stream<Item = Result<Delta, CloudError>> + use<'v>, CloudError> {
     let inner = cloud.stream(outbound, Format::Text, params).await?;
-    let restorer = StreamRestorer::new(vault);
+    let restorers = Restorers {
+        text: StreamRestorer::new(vault),
+        calls: BTreeMap::new(),
+        vault,
+    };
     Ok(futures::stream::unfold(
-        (Box::pin(inner), Some(restorer)),
-        |(mut inner, restorer)| async move {
-            let mut restorer = restorer?;
+        (Box::pin(inner), Some(restorers)),
+        |(mut inner, restorers)| async move {
+            let mut restorers = restorers?;
             match inner.next().await {
                 Some(Ok(mut delta)) => {
-                    delta.text = restorer.push(&delta.text);
-                    Some((Ok(delta), (inner, Some(restorer))))
+                    delta.text = restorers.text.push(&delta.text);
+                    for call in &mut delta.tool_calls {
+                        call.arguments = restorers.call(call.index).push(&call.arguments);
+                    }
+                    Some((Ok(delta), (inner, Some(restorers))))
                 }
                 Some(Err(e)) => Some((Err(e), (inner, None))),
-                None => {
-                    let rest = Delta {
-                        text: restorer.finish().0,
-                        ..Delta::default()
-                    };
-                    Some((Ok(rest), (inner, None)))
-                }
+                None => Some((Ok(restorers.finish()), (inner, None))),
             }
         },
     ))
+}
+
+/// A stream's restorers: one for its text, one per tool call.
+struct Restorers<'v> {
+    text: StreamRestorer<'v>,
+    calls: BTreeMap<u32, StreamRestorer<'v>>,
+    vault: &'v Vault,
+}
+
+impl<'v> Restorers<'v> {
+    fn call(&mut self, index: u32) -> &mut StreamRestorer<'v> {
+        let vault = self.vault;
+        self.calls
+            .entry(index)
+            .or_insert_with(|| StreamRestorer::in_json(vault))
+    }
+
+    /// What every restorer still held.
+    fn finish(self) -> Delta {
+        Delta {
+            text: self.text.finish().0,
+            tool_calls: self
+                .calls
+                .into_iter()
+                .map(|(index, restorer)| ToolCallDelta {
+                    index,
+                    arguments: restorer.finish().0,
+                    ..ToolCallDelta::default()
+                })
+                .filter(|c| !c.arguments.is_empty())
+                .collect(),
+            ..Delta::default()
+        }
+    }
 }
 
 /// As [`ask`], streamed: each item is re-identified text, ready to forward.

@@ -42,6 +42,17 @@ impl Restored {
 }
 
 pub fn restore_text(vault: &Vault, text: &str) -> Restored {
+    restore(vault, text, false)
+}
+
+/// As [`restore_text`], in JSON text (a tool call's arguments): each value
+/// is written escaped, as it must be inside a JSON string, so the text
+/// stays the JSON it was.
+pub fn restore_in_json(vault: &Vault, text: &str) -> Restored {
+    restore(vault, text, true)
+}
+
+fn restore(vault: &Vault, text: &str, escaped: bool) -> Restored {
     let mut out = Restored {
         text: String::with_capacity(text.len()),
         ..Restored::default()
@@ -56,6 +67,11 @@ pub fn restore_text(vault: &Vault, text: &str) -> Restored {
                 let token = &text[i..i + len];
                 out.text.push_str(&text[at..i]);
                 match vault.original(token) {
+                    Some(value) if escaped => {
+                        let quoted = Value::String(value.to_string()).to_string();
+                        out.text.push_str(&quoted[1..quoted.len() - 1]);
+                        out.restored += 1;
+                    }
                     Some(value) => {
                         out.text.push_str(value);
                         out.restored += 1;
@@ -109,6 +125,8 @@ pub struct StreamRestorer<'v> {
     vault: &'v Vault,
     held: String,
     counts: RestoreCounts,
+    /// Values written JSON-escaped (see [`restore_in_json`]).
+    escaped: bool,
 }
 
 impl<'v> StreamRestorer<'v> {
@@ -117,6 +135,15 @@ impl<'v> StreamRestorer<'v> {
             vault,
             held: String::new(),
             counts: RestoreCounts::default(),
+            escaped: false,
+        }
+    }
+
+    /// For a stream of JSON text (a tool call's arguments).
+    pub fn in_json(vault: &'v Vault) -> StreamRestorer<'v> {
+        StreamRestorer {
+            escaped: true,
+            ..StreamRestorer::new(vault)
         }
     }
 
@@ -154,7 +181,7 @@ impl<'v> StreamRestorer<'v> {
     }
 
     fn release(&mut self, text: &str) -> String {
-        let r = restore_text(self.vault, text);
+        let r = restore(self.vault, text, self.escaped);
         self.counts.add(r.counts());
         r.text
     }
@@ -217,5 +244,22 @@ mod tests {
                 assert_eq!(counts.restored, 2);
             }
         }
+    }
+
+    #[test]
+    fn values_in_json_text_are_escaped() {
+        let mut vault = Vault::new();
+        let p = vault.pseudonymise(
+            crate::plugins::contract::PiiKind::Person,
+            "Ana \"la\" Gómez",
+        );
+        let text = format!("{{\"name\": \"{p}\"}}");
+        let restored = restore_in_json(&vault, &text).text;
+        let value: Value = serde_json::from_str(&restored).unwrap();
+        assert_eq!(value["name"], "Ana \"la\" Gómez");
+        let mut stream = StreamRestorer::in_json(&vault);
+        let (a, b) = text.split_at(12);
+        let joined = stream.push(a) + &stream.push(b) + &stream.finish().0;
+        assert_eq!(joined, restored);
     }
 }

@@ -1,0 +1,132 @@
+//! Tool calls by the local model, by constrained decoding. Its answer is
+//! held to a schema built from the offered tools and the tool choice: a
+//! call `{"call": name, "arguments": {…}}` whose arguments follow that
+//! function's parameter schema, or, where the choice allows text,
+//! `{"reply": "…"}`. So a call always parses and validates against its
+//! function's parameters.
+
+use serde_json::{Value, json};
+
+use crate::conversation::{ToolChoice, Tools};
+
+/// The schema the answer is held to.
+pub fn schema(tools: &Tools) -> Value {
+    let mut options: Vec<Value> = tools
+        .offered
+        .iter()
+        .filter(|t| match &tools.choice {
+            ToolChoice::Function(name) => &t.name == name,
+            _ => true,
+        })
+        .map(|t| {
+            json!({"type": "object",
+                "properties": {"call": {"const": t.name}, "arguments": t.parameters},
+                "required": ["call", "arguments"], "additionalProperties": false})
+        })
+        .collect();
+    if tools.choice == ToolChoice::Auto {
+        options.push(
+            json!({"type": "object", "properties": {"reply": {"type": "string"}},
+            "required": ["reply"], "additionalProperties": false}),
+        );
+    }
+    json!({"anyOf": options})
+}
+
+/// What the dialogue's preamble says of the tools and of the answer's form.
+pub fn preamble(tools: &Tools) -> String {
+    let mut text = String::from(
+        "The assistant may call a tool. It answers in JSON: {\"call\": tool name, \"arguments\": {...}} to call one",
+    );
+    if tools.choice == ToolChoice::Auto {
+        text.push_str(", or {\"reply\": text} to answer in words");
+    }
+    text.push_str(". Tools:\n");
+    for tool in &tools.offered {
+        text.push_str(&format!(
+            "- {}: {} Arguments: {}\n",
+            tool.name,
+            tool.description.as_deref().unwrap_or(""),
+            tool.parameters
+        ));
+    }
+    text
+}
+
+/// What a constrained answer says.
+#[derive(Debug, PartialEq)]
+pub enum Read {
+    Reply(String),
+    Call { name: String, arguments: Value },
+}
+
+/// Read an answer written under [`schema`].
+pub fn read(answer: &Value) -> Option<Read> {
+    if let Some(name) = answer.get("call").and_then(Value::as_str) {
+        return Some(Read::Call {
+            name: name.to_string(),
+            arguments: answer.get("arguments").cloned().unwrap_or(json!({})),
+        });
+    }
+    answer
+        .get("reply")
+        .and_then(Value::as_str)
+        .map(|t| Read::Reply(t.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Tool;
+
+    fn tools(choice: ToolChoice) -> Tools {
+        Tools {
+            offered: vec![
+                Tool {
+                    name: "weather".into(),
+                    description: Some("The weather in a city.".into()),
+                    parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+                },
+                Tool {
+                    name: "time".into(),
+                    description: None,
+                    parameters: json!({"type": "object", "properties": {}}),
+                },
+            ],
+            choice,
+        }
+    }
+
+    #[test]
+    fn the_choice_decides_what_the_answer_may_be() {
+        assert_eq!(
+            schema(&tools(ToolChoice::Auto))["anyOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        assert_eq!(
+            schema(&tools(ToolChoice::Required))["anyOf"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let named = schema(&tools(ToolChoice::Function("time".into())));
+        assert_eq!(named["anyOf"][0]["properties"]["call"]["const"], "time");
+        assert_eq!(named["anyOf"].as_array().unwrap().len(), 1);
+        assert!(preamble(&tools(ToolChoice::Auto)).contains("- weather: The weather in a city."));
+        assert_eq!(
+            read(&json!({"call": "weather", "arguments": {"city": "Cali"}})),
+            Some(Read::Call {
+                name: "weather".into(),
+                arguments: json!({"city": "Cali"})
+            })
+        );
+        assert_eq!(
+            read(&json!({"reply": "Hola"})),
+            Some(Read::Reply("Hola".into()))
+        );
+    }
+}
