@@ -3,11 +3,20 @@
 //! call `{"call": name, "arguments": {…}}` whose arguments follow that
 //! function's parameter schema, or, where the choice allows text,
 //! `{"reply": "…"}`. So a call always parses and validates against its
-//! function's parameters.
+//! function's parameters. Strings and lists the schema leaves unbounded
+//! are bounded ([`MAX_STRING`], [`MAX_ITEMS`]), and objects hold only the
+//! properties they name, so a call ends within the
+//! token budget even when the model would repeat itself: every bounded
+//! call is still valid under the caller's schema.
 
 use serde_json::{Value, json};
 
 use crate::conversation::{ToolChoice, Tools};
+
+/// Characters of a string argument the schema leaves unbounded.
+pub const MAX_STRING: u64 = 120;
+/// Items of a list argument the schema leaves unbounded.
+pub const MAX_ITEMS: u64 = 8;
 
 /// The schema the answer is held to.
 pub fn schema(tools: &Tools) -> Value {
@@ -20,17 +29,58 @@ pub fn schema(tools: &Tools) -> Value {
         })
         .map(|t| {
             json!({"type": "object",
-                "properties": {"call": {"const": t.name}, "arguments": t.parameters},
+                "properties": {"call": {"const": t.name}, "arguments": bounded(&t.parameters)},
                 "required": ["call", "arguments"], "additionalProperties": false})
         })
         .collect();
     if tools.choice == ToolChoice::Auto {
         options.push(
-            json!({"type": "object", "properties": {"reply": {"type": "string"}},
+            json!({"type": "object", "properties": {"reply": {"type": "string", "maxLength": 4 * MAX_STRING}},
             "required": ["reply"], "additionalProperties": false}),
         );
     }
     json!({"anyOf": options})
+}
+
+/// `schema` with a length on every string and list that has none.
+fn bounded(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    bound(&mut schema);
+    schema
+}
+
+fn bound(schema: &mut Value) {
+    match schema {
+        Value::Object(fields) => {
+            let is = |kind: &str, fields: &serde_json::Map<String, Value>| match fields.get("type")
+            {
+                Some(Value::String(t)) => t == kind,
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == kind),
+                _ => false,
+            };
+            let free = !["enum", "const", "pattern", "format"]
+                .iter()
+                .any(|k| fields.contains_key(*k));
+            if is("string", fields) && free && !fields.contains_key("maxLength") {
+                fields.insert("maxLength".into(), json!(MAX_STRING));
+            }
+            if is("array", fields) && !fields.contains_key("maxItems") {
+                fields.insert("maxItems".into(), json!(MAX_ITEMS));
+            }
+            // Properties the schema does not name could go on for ever.
+            if fields.contains_key("properties") && !fields.contains_key("additionalProperties") {
+                fields.insert("additionalProperties".into(), json!(false));
+            }
+            // Values the schema lists stay as they are.
+            for (key, value) in fields.iter_mut() {
+                if !matches!(key.as_str(), "enum" | "const" | "default" | "examples") {
+                    bound(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound),
+        _ => {}
+    }
 }
 
 /// What the dialogue's preamble says of the tools and of the answer's form.
@@ -117,6 +167,12 @@ mod tests {
         assert_eq!(named["anyOf"][0]["properties"]["call"]["const"], "time");
         assert_eq!(named["anyOf"].as_array().unwrap().len(), 1);
         assert!(preamble(&tools(ToolChoice::Auto)).contains("- weather: The weather in a city."));
+        let city = &schema(&tools(ToolChoice::Required))["anyOf"][0]["properties"]["arguments"]["properties"]
+            ["city"];
+        assert_eq!(city["maxLength"], MAX_STRING);
+        let arguments =
+            &schema(&tools(ToolChoice::Required))["anyOf"][0]["properties"]["arguments"];
+        assert_eq!(arguments["additionalProperties"], false);
         assert_eq!(
             read(&json!({"call": "weather", "arguments": {"city": "Cali"}})),
             Some(Read::Call {
