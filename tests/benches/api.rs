@@ -6,7 +6,15 @@
 //! each request's scheduled send time, so a stalled server cannot hide its
 //! queue (no coordinated omission).
 //!
-//! Arguments: `--rate R` (default 500), `--seconds S` per round (default 3).
+//! Then streaming, one request at a time, the two paths alternating: the
+//! time to the first content byte through sluice against the fake cloud
+//! streaming directly, and against the local model's own first token
+//! (`LocalRuntime::submit_streaming` on the same dialogue); and, on a
+//! PII-dense answer streamed in 8-character chunks, what sluice adds per
+//! chunk (re-identification held back across chunks included).
+//!
+//! Arguments: `--rate R` (default 500), `--seconds S` per round (default 3),
+//! `--streams N` per path (default 60).
 
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
@@ -97,6 +105,52 @@ fn median(runs: &[Run], figure: fn(&Run) -> f64) -> f64 {
     }
 }
 
+/// Milliseconds to the first content byte of a chat SSE answer, and to its
+/// end.
+async fn first_content(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (f64, f64) {
+    let started = Instant::now();
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    let mut response = request.send().await.expect("a response");
+    assert!(response.status().is_success(), "{}", response.status());
+    let mut first = None;
+    let mut seen = String::new();
+    while let Some(bytes) = response.chunk().await.expect("the stream") {
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+        if first.is_none() {
+            let has_text = seen
+                .split("\"content\":\"")
+                .skip(1)
+                .any(|rest| !rest.starts_with('"'));
+            if has_text {
+                first = Some(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+    }
+    let end = started.elapsed().as_secs_f64() * 1e3;
+    (first.unwrap_or(end), end)
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
 /// Rounds per path at the fixed rate.
 const ROUNDS: usize = 7;
 
@@ -114,10 +168,12 @@ fn arg(name: &str, default: f64) -> f64 {
 fn main() {
     let rate = arg("--rate", 500.0);
     let seconds = arg("--seconds", 3.0);
+    let streams = arg("--streams", 60.0) as usize;
     // The server on its own runtime, as in `sluice serve`; the load on another.
     let server_rt = tokio::runtime::Runtime::new().unwrap();
     let ws = stack::Workspace::new(&[]);
     let local = stack::model();
+    let model = local.clone();
     let (fake, url, _stack) = server_rt.block_on(async {
         let fake = fake_cloud::FakeCloud::start().await;
         let stack = stack::pipeline(&ws, &local, Some(stack::cloud_config(&fake)));
@@ -205,5 +261,60 @@ fn main() {
             Some(r) => println!("highest rate with p99 under 10 ms: {r:.0} requests/s"),
             None => println!("no rate tried kept p99 under 10 ms"),
         }
+
+        println!("streaming, {streams} requests per path, one at a time, alternating (ms, medians):");
+        let streamed = |body: serde_json::Value| body.to_string();
+        let via_cloud = streamed(json!({"model": "sluice/cloud", "stream": true,
+            "messages": [{"role": "user", "content": SENTENCE}]}));
+        let direct_cloud = streamed(json!({"model": "fake", "stream": true,
+            "messages": [{"role": "user", "content": SENTENCE}]}));
+        let (mut through, mut directly, mut through_end, mut directly_end) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..streams {
+            let (first, end) = first_content(&client, &direct_url, None, &direct_cloud).await;
+            directly.push(first);
+            directly_end.push(end);
+            let (first, end) = first_content(&client, &url, Some(KEY), &via_cloud).await;
+            through.push(first);
+            through_end.push(end);
+        }
+        let chunks = SENTENCE.chars().count().div_ceil(8) as f64;
+        let (t, d) = (median_of(through), median_of(directly));
+        let (te, de) = (median_of(through_end), median_of(directly_end));
+        println!("  cloud: first token through sluice {t:.3}, from the fake directly {d:.3}: added {:.3}", t - d);
+        println!(
+            "  cloud, whole PII-dense stream of {chunks} chunks: through sluice {te:.3}, directly {de:.3}: added {:.3} per chunk",
+            (te - de) / chunks
+        );
+        let question = "What is the capital of Peru?";
+        let via_local = streamed(json!({"model": "sluice/local", "stream": true, "max_tokens": 4,
+            "messages": [{"role": "user", "content": question}]}));
+        let local_streams = streams.min(30);
+        let (mut through, mut own) = (Vec::new(), Vec::new());
+        for _ in 0..local_streams {
+            let mut request = sluice::local::GenerateRequest::new(sluice::local::chat::dialogue(&[
+                sluice::conversation::Turn::user(question),
+            ]));
+            request.max_tokens = 4;
+            request.stop = sluice::local::chat::TURN_ENDS.map(String::from).to_vec();
+            request.answer_required = true;
+            let started = Instant::now();
+            let mut pending = model.submit_streaming(request).expect("queued");
+            let mut pieces = pending.text.take().expect("streaming");
+            while let Some(piece) = pieces.recv().await {
+                if !piece.trim().is_empty() {
+                    own.push(started.elapsed().as_secs_f64() * 1e3);
+                    break;
+                }
+            }
+            drop(pieces);
+            let _ = pending.finish().await;
+            through.push(first_content(&client, &url, Some(KEY), &via_local).await.0);
+        }
+        let (t, o) = (median_of(through), median_of(own));
+        println!(
+            "  local ({local_streams} each): first token through sluice {t:.3}, the model's own {o:.3}: added {:.3}",
+            t - o
+        );
     });
 }
