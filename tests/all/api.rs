@@ -1565,3 +1565,166 @@ async fn the_openai_javascript_client_works_unchanged() {
     }
     intact(&server);
 }
+
+/// The text of an SSE answer, whichever API wrote it: chat deltas,
+/// Responses `output_text` deltas, Messages `text_delta`s.
+fn streamed_text(events: &[(std::time::SystemTime, String)]) -> String {
+    let mut text = String::new();
+    for (_, data) in events {
+        let Ok(event) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        let piece = if event["object"] == "chat.completion.chunk" {
+            &event["choices"][0]["delta"]["content"]
+        } else if event["type"] == "response.output_text.delta" {
+            &event["delta"]
+        } else if event["type"] == "content_block_delta" {
+            &event["delta"]["text"]
+        } else {
+            continue;
+        };
+        text.push_str(piece.as_str().unwrap_or_default());
+    }
+    text
+}
+
+/// Labelled Spanish sentences from `../shared/eval/pii/latam_dev.jsonl`
+/// through the cloud policy on all three APIs, whole and streamed (the fake
+/// cutting its stream at a different offset each time, and at every offset
+/// for one sentence), as user turns, tool-call arguments and tool results:
+/// every answer comes back exactly, and no value of a type the detector
+/// covers fully (persons, e-mails, phones, IDs, accounts, dates) reaches the
+/// cloud in any byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_sentences_stay_private_on_all_three_apis() {
+    const ASSERTED: &[&str] = &[
+        "PERSON",
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CO_CEDULA",
+        "CO_NIT",
+        "MX_CURP",
+        "MX_RFC",
+        "MX_CLABE",
+        "BANK_ACCOUNT",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "DATE",
+    ];
+    let server = start(ServerSettings::default()).await;
+    let path = root().join("../shared/eval/pii/latam_dev.jsonl");
+    let sentences: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|s| s["lang"] == "es")
+        .take(24)
+        .collect();
+    let tools = json!([{"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]);
+    let post = |path: &str, body: Value| {
+        server
+            .http
+            .post(format!("{}{path}", server.url))
+            .header("authorization", format!("Bearer {USER_KEY}"))
+            .json(&body)
+            .send()
+    };
+    let mut offset = 0;
+    for (i, sentence) in sentences.iter().enumerate() {
+        let text = sentence["text"].as_str().unwrap();
+        let user = json!([{"role": "user", "content": text}]);
+        let cuts: Vec<usize> = if i == 0 {
+            (0..text.len()).collect()
+        } else {
+            vec![i]
+        };
+        for cut in cuts {
+            offset += 1;
+            server.fake.chunk(crate::fake_cloud::Chunks::At(
+                (cut + offset) % text.len().max(1),
+            ));
+            for (path, body) in [
+                (
+                    "/v1/chat/completions",
+                    json!({"model": "sluice/cloud", "stream": true, "messages": user}),
+                ),
+                (
+                    "/v1/responses",
+                    json!({"model": "sluice/cloud", "stream": true, "input": text}),
+                ),
+                (
+                    "/v1/messages",
+                    json!({"model": "sluice/cloud", "stream": true, "max_tokens": 512, "messages": user}),
+                ),
+            ] {
+                let response = post(path, body).await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                assert_eq!(
+                    streamed_text(&events(response).await),
+                    text,
+                    "{path}, cut {cut}"
+                );
+            }
+            let response = post(
+                "/v1/chat/completions",
+                json!({"model": "sluice/cloud", "stream": true, "tools": tools, "messages": user}),
+            )
+            .await
+            .unwrap();
+            let calls = streamed_calls(&events(response).await);
+            let arguments: Value = serde_json::from_str(&calls[0].1).unwrap();
+            assert_eq!(arguments["text"], text, "streamed call, cut {cut}");
+        }
+        // Whole, on each API; and the sentence as a tool's result.
+        let chat = server
+            .chat(json!({"model": "sluice/cloud", "messages": user}))
+            .await;
+        assert_eq!(chat.body["choices"][0]["message"]["content"], text);
+        let responses = post(
+            "/v1/responses",
+            json!({"model": "sluice/cloud", "input": text}),
+        )
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+        assert_eq!(responses["output"][0]["content"][0]["text"], text);
+        let messages = post(
+            "/v1/messages",
+            json!({"model": "sluice/cloud", "max_tokens": 512, "messages": user}),
+        )
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+        assert_eq!(messages["content"][0]["text"], text);
+        let result = server
+            .chat(json!({"model": "sluice/cloud", "tools": tools, "messages": [
+                {"role": "user", "content": "Look it up."},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "lookup", "arguments": json!({"text": text}).to_string()}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": text}]}))
+            .await;
+        assert_eq!(result.body["choices"][0]["message"]["content"], text);
+    }
+    let sent = server.cloud_received();
+    let mut unasserted = 0;
+    for sentence in &sentences {
+        for span in sentence["spans"].as_array().unwrap() {
+            let value = span["value"].as_str().unwrap();
+            if sent.contains(value) {
+                let kind = span["type"].as_str().unwrap();
+                assert!(
+                    !ASSERTED.contains(&kind),
+                    "{kind} {value:?} reached the cloud"
+                );
+                unasserted += 1;
+            }
+        }
+    }
+    eprintln!("values of other types sent unchanged: {unasserted}");
+    intact(&server);
+}

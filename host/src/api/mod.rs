@@ -36,6 +36,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -222,6 +223,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pipeline = api.pipeline.clone();
+    // Each streamed token leaves at once, not when the previous one is
+    // acknowledged (Nagle's algorithm with a delayed ACK holds small
+    // writes for up to 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     axum::serve(listener, router(api))
         .with_graceful_shutdown(shutdown)
         .await?;

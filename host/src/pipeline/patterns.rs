@@ -127,7 +127,8 @@ fn finish(mut ctx: RequestCtx, document: &str, answer: Answer) -> Result<Outcome
         .insert("document".into(), digest(document.as_bytes()));
     entry.inputs.insert(
         "result".into(),
-        digest(serde_json::to_vec(&answer.value).unwrap_or_default()),
+        // The answer's text or record, and the tool calls it makes.
+        digest(serde_json::to_vec(&(&answer.value, &answer.tool_calls)).unwrap_or_default()),
     );
     entry.latency_ms = ctx.latency_ms.clone();
     entry.tiers = ctx.tiers.clone();
