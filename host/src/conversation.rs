@@ -85,6 +85,9 @@ pub enum ToolChoice {
 pub struct Tools {
     pub offered: Vec<Tool>,
     pub choice: ToolChoice,
+    /// Whether the answer may make several calls at once; `None` leaves it
+    /// to the model. The local model makes one call.
+    pub parallel: Option<bool>,
 }
 
 impl Tools {

@@ -1389,8 +1389,10 @@ async fn tool_calls_are_pseudonymised_out_and_restored_back() {
     // Whole: the cloud calls lookup with what the user said.
     let before = server.fake.bodies().len();
     let answer = server
-        .chat(json!({"model": "sluice/cloud", "tools": lookup,
-            "messages": [{"role": "user", "content": CLAUSE}]}))
+        .chat(
+            json!({"model": "sluice/cloud", "tools": lookup, "parallel_tool_calls": false,
+            "messages": [{"role": "user", "content": CLAUSE}]}),
+        )
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let choice = &answer.body["choices"][0];
@@ -1403,6 +1405,7 @@ async fn tool_calls_are_pseudonymised_out_and_restored_back() {
     assert_eq!(arguments["text"], CLAUSE);
     let sent = &server.fake.bodies()[before];
     assert_eq!(sent["tools"][0]["function"]["name"], "lookup", "{sent}");
+    assert_eq!(sent["parallel_tool_calls"], false, "{sent}");
 
     // The round trip: the call and the tool's result go back pseudonymised;
     // the answer (the fake echoes the result) comes back whole.
@@ -1588,8 +1591,9 @@ fn streamed_text(events: &[(std::time::SystemTime, String)]) -> String {
     text
 }
 
-/// Labelled Spanish sentences from `../shared/eval/pii/latam_dev.jsonl`
-/// through the cloud policy on all three APIs, whole and streamed (the fake
+/// Labelled Spanish and Portuguese sentences from
+/// `../shared/eval/pii/latam_dev.jsonl` through a cloud policy in their
+/// language on all three APIs, whole and streamed (the fake
 /// cutting its stream at a different offset each time, and at every offset
 /// for one sentence), as user turns, tool-call arguments and tool results:
 /// every answer comes back exactly, and no value of a type the detector
@@ -1603,6 +1607,8 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
         "PHONE_NUMBER",
         "CO_CEDULA",
         "CO_NIT",
+        "BR_CPF",
+        "BR_CNPJ",
         "MX_CURP",
         "MX_RFC",
         "MX_CLABE",
@@ -1611,14 +1617,28 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
         "IBAN_CODE",
         "DATE",
     ];
-    let server = start(ServerSettings::default()).await;
+    // The cloud policy reads Spanish; its twin reads Portuguese.
+    let ws = Workspace::new(&[(
+        "cloud-pt",
+        "pattern = \"cloud\"\nlang = \"pt\"\n[anonymiser]\nplugin = \"pii-detector\"\n",
+    )]);
+    let server = start_in(ws, ServerSettings::default()).await;
     let path = root().join("../shared/eval/pii/latam_dev.jsonl");
-    let sentences: Vec<Value> = std::fs::read_to_string(&path)
+    let all: Vec<Value> = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|s| s["lang"] == "es")
-        .take(24)
+        .collect();
+    let in_lang = |lang: &str, n: usize| {
+        all.iter()
+            .filter(|s| s["lang"] == lang)
+            .take(n)
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let sentences: Vec<Value> = in_lang("es", 16)
+        .into_iter()
+        .chain(in_lang("pt", 8))
         .collect();
     let tools = json!([{"type": "function", "function": {"name": "lookup",
         "parameters": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}}]);
@@ -1633,6 +1653,11 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
     let mut offset = 0;
     for (i, sentence) in sentences.iter().enumerate() {
         let text = sentence["text"].as_str().unwrap();
+        let model = if sentence["lang"] == "pt" {
+            "sluice/cloud-pt"
+        } else {
+            "sluice/cloud"
+        };
         let user = json!([{"role": "user", "content": text}]);
         let cuts: Vec<usize> = if i == 0 {
             (0..text.len()).collect()
@@ -1647,15 +1672,15 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
             for (path, body) in [
                 (
                     "/v1/chat/completions",
-                    json!({"model": "sluice/cloud", "stream": true, "messages": user}),
+                    json!({"model": model, "stream": true, "messages": user}),
                 ),
                 (
                     "/v1/responses",
-                    json!({"model": "sluice/cloud", "stream": true, "input": text}),
+                    json!({"model": model, "stream": true, "input": text}),
                 ),
                 (
                     "/v1/messages",
-                    json!({"model": "sluice/cloud", "stream": true, "max_tokens": 512, "messages": user}),
+                    json!({"model": model, "stream": true, "max_tokens": 512, "messages": user}),
                 ),
             ] {
                 let response = post(path, body).await.unwrap();
@@ -1668,7 +1693,7 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
             }
             let response = post(
                 "/v1/chat/completions",
-                json!({"model": "sluice/cloud", "stream": true, "tools": tools, "messages": user}),
+                json!({"model": model, "stream": true, "tools": tools, "messages": user}),
             )
             .await
             .unwrap();
@@ -1677,23 +1702,18 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
             assert_eq!(arguments["text"], text, "streamed call, cut {cut}");
         }
         // Whole, on each API; and the sentence as a tool's result.
-        let chat = server
-            .chat(json!({"model": "sluice/cloud", "messages": user}))
-            .await;
+        let chat = server.chat(json!({"model": model, "messages": user})).await;
         assert_eq!(chat.body["choices"][0]["message"]["content"], text);
-        let responses = post(
-            "/v1/responses",
-            json!({"model": "sluice/cloud", "input": text}),
-        )
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+        let responses = post("/v1/responses", json!({"model": model, "input": text}))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
         assert_eq!(responses["output"][0]["content"][0]["text"], text);
         let messages = post(
             "/v1/messages",
-            json!({"model": "sluice/cloud", "max_tokens": 512, "messages": user}),
+            json!({"model": model, "max_tokens": 512, "messages": user}),
         )
         .await
         .unwrap()
@@ -1702,7 +1722,7 @@ async fn eval_sentences_stay_private_on_all_three_apis() {
         .unwrap();
         assert_eq!(messages["content"][0]["text"], text);
         let result = server
-            .chat(json!({"model": "sluice/cloud", "tools": tools, "messages": [
+            .chat(json!({"model": model, "tools": tools, "messages": [
                 {"role": "user", "content": "Look it up."},
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
                     "function": {"name": "lookup", "arguments": json!({"text": text}).to_string()}}]},

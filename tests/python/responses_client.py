@@ -15,7 +15,7 @@ clause = os.environ["SLUICE_CLAUSE"]
 # echoes the last user turn), re-identified on the way back.
 response = client.responses.create(model="sluice/cloud", input=clause)
 assert response.object == "response" and response.status == "completed", response
-assert response.output_text == clause, response.output_text
+assert response.output_text == clause, (response.output_text, (response.model_extra or {}).get("sluice"))
 assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
 
 # Items with instructions: every turn reaches the cloud with its role.

@@ -243,7 +243,13 @@ impl MessagesRequest {
                 }
             },
         };
-        openai::checked_tools(offered, choice)
+        let mut tools = openai::checked_tools(offered, choice)?;
+        tools.parallel = self
+            .tool_choice
+            .as_ref()
+            .and_then(|c| c["disable_parallel_tool_use"].as_bool())
+            .map(|disabled| !disabled);
+        Ok(tools)
     }
 
     fn params(&self) -> Result<Params, ApiError> {

@@ -98,6 +98,8 @@ pub struct ChatRequest {
     pub tools: Option<Vec<WireTool>>,
     #[serde(default)]
     pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
 }
 
 /// A tool as chat completions offer it.
@@ -325,7 +327,9 @@ impl ChatRequest {
                 }
             },
         };
-        checked_tools(offered, choice)
+        let mut tools = checked_tools(offered, choice)?;
+        tools.parallel = self.parallel_tool_calls;
+        Ok(tools)
     }
 
     /// The generation parameters, checked against OpenAI's ranges.
@@ -457,6 +461,7 @@ pub fn checked_tools(offered: Vec<Offered>, choice: ToolChoice) -> Result<Tools,
     Ok(Tools {
         offered: tools,
         choice,
+        parallel: None,
     })
 }
 

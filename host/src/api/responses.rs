@@ -41,6 +41,8 @@ pub struct ResponsesRequest {
     #[serde(default)]
     pub tool_choice: Option<Value>,
     #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
     pub max_output_tokens: Option<u32>,
     #[serde(default)]
     pub temperature: Option<f32>,
@@ -257,7 +259,9 @@ impl ResponsesRequest {
                 }
             },
         };
-        openai::checked_tools(offered, choice)
+        let mut tools = openai::checked_tools(offered, choice)?;
+        tools.parallel = self.parallel_tool_calls;
+        Ok(tools)
     }
 
     fn params(&self) -> Result<Params, ApiError> {

@@ -289,6 +289,9 @@ impl CloudClient {
                     json!({"type": "function", "function": function})
                 })
                 .collect();
+            if let Some(parallel) = tools.parallel {
+                request["parallel_tool_calls"] = json!(parallel);
+            }
             request["tool_choice"] = match &tools.choice {
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::None => json!("none"),

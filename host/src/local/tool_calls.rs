@@ -144,6 +144,7 @@ mod tests {
                 },
             ],
             choice,
+            parallel: None,
         }
     }
 
