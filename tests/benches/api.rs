@@ -47,6 +47,23 @@ struct Run {
     failed: usize,
 }
 
+/// A JSON POST, with the key when there is one.
+fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    match key {
+        Some(key) => request.header("authorization", format!("Bearer {key}")),
+        None => request,
+    }
+}
+
 /// Send `rate` requests a second for `seconds`, open loop; latencies in ms.
 async fn drive(
     client: &reqwest::Client,
@@ -63,13 +80,7 @@ async fn drive(
     for i in 0..total {
         let due = start + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let mut request = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body.to_string());
-        if let Some(key) = key {
-            request = request.header("authorization", format!("Bearer {key}"));
-        }
+        let request = post(client, url, key, body);
         tasks.push(tokio::spawn(async move {
             let ok = match request.send().await {
                 Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
@@ -115,13 +126,7 @@ async fn first_content(
     body: &str,
 ) -> (f64, f64) {
     let started = Instant::now();
-    let mut request = client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(key) = key {
-        request = request.header("authorization", format!("Bearer {key}"));
-    }
+    let request = post(client, url, key, body);
     let mut response = request.send().await.expect("a response");
     assert!(response.status().is_success(), "{}", response.status());
     let mut first = None;

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::response::sse::Event;
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
 use crate::api::openai::{self, Body, ChatRequest};
 use crate::api::stream::{self, Encode};
-use crate::api::{Api, answer_headers, unix_now};
+use crate::api::{Api, unix_now};
 use crate::cloud::ToolCallDelta;
 use crate::pipeline::{Outcome, Request};
 
@@ -47,13 +47,6 @@ pub async fn complete(
         tools: chat.tools()?,
         deltas: None,
     };
-    if !chat.stream.unwrap_or(false) {
-        let outcome = api.answer(request).await?;
-        let body = openai::completion(&id, &chat.model, unix_now(), &outcome);
-        return Ok((answer_headers(&outcome), axum::Json(body)).into_response());
-    }
-    let answering = stream::begin(&api, request).await?;
-    let headers = answering.headers(&id);
     let chunks = Chunks {
         include_usage: chat
             .stream_options
@@ -64,7 +57,7 @@ pub async fn complete(
         model: chat.model,
         created: unix_now(),
     };
-    Ok((headers, stream::sse(answering, chunks)).into_response())
+    stream::respond(&api, request, chat.stream.unwrap_or(false), chunks).await
 }
 
 /// Chat completion chunks.
@@ -86,6 +79,10 @@ fn event(value: &Value) -> Event {
 }
 
 impl Encode for Chunks {
+    fn whole(&self, outcome: &Outcome) -> Value {
+        openai::completion(&self.id, &self.model, self.created, outcome)
+    }
+
     fn open(&mut self) -> Vec<Event> {
         vec![event(
             &self.chunk(json!({"role": "assistant", "content": ""}), None),

@@ -15,15 +15,15 @@ use axum::body::Body as HttpBody;
 use axum::extract::{Request as HttpRequest, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
+use axum::response::Response;
 use axum::response::sse::Event;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::Api;
 use crate::api::error::ApiError;
 use crate::api::openai::{self, Body};
 use crate::api::stream::{self, Encode};
-use crate::api::{Api, answer_headers};
 use crate::cloud::ToolCallDelta;
 use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
 use crate::pipeline::{Outcome, Request};
@@ -307,20 +307,13 @@ pub async fn create(
         tools: asked.tools()?,
         deltas: None,
     };
-    if !asked.stream.unwrap_or(false) {
-        let outcome = api.answer(request).await?;
-        let body = message(&id, &asked.model, &outcome);
-        return Ok((answer_headers(&outcome), axum::Json(body)).into_response());
-    }
-    let answering = stream::begin(&api, request).await?;
-    let headers = answering.headers(&id);
     let events = Events {
         id,
         model: asked.model,
         open: 0,
         calls: Vec::new(),
     };
-    Ok((headers, stream::sse(answering, events)).into_response())
+    stream::respond(&api, request, asked.stream.unwrap_or(false), events).await
 }
 
 fn stop_reason(finish: Finish) -> &'static str {
@@ -397,6 +390,10 @@ impl Events {
 }
 
 impl Encode for Events {
+    fn whole(&self, outcome: &Outcome) -> Value {
+        message(&self.id, &self.model, outcome)
+    }
+
     fn open(&mut self) -> Vec<Event> {
         vec![
             event(

@@ -15,15 +15,15 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::response::sse::Event;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::error::ApiError;
 use crate::api::openai::{self, Body};
 use crate::api::stream::{self, Encode};
-use crate::api::{Api, answer_headers, unix_now};
+use crate::api::{Api, unix_now};
 use crate::cloud::ToolCallDelta;
 use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
 use crate::pipeline::{Outcome, Request};
@@ -352,20 +352,13 @@ pub async fn create(
         instructions: asked.instructions.clone(),
         metadata: asked.metadata.clone().unwrap_or_default(),
     };
-    if !asked.stream.unwrap_or(false) {
-        let outcome = api.answer(request).await?;
-        let body = shape.finished(&openai::content(&outcome), &outcome);
-        return Ok((answer_headers(&outcome), axum::Json(body)).into_response());
-    }
-    let answering = stream::begin(&api, request).await?;
-    let headers = answering.headers(&id);
     let events = Events {
         shape,
         sequence: 0,
         text: String::new(),
         calls: Vec::new(),
     };
-    Ok((headers, stream::sse(answering, events)).into_response())
+    stream::respond(&api, request, asked.stream.unwrap_or(false), events).await
 }
 
 /// What every form of one response shares.
@@ -472,6 +465,10 @@ impl Events {
 }
 
 impl Encode for Events {
+    fn whole(&self, outcome: &Outcome) -> Value {
+        self.shape.finished(&openai::content(outcome), outcome)
+    }
+
     fn open(&mut self) -> Vec<Event> {
         let response = self.shape.response("in_progress");
         let item = self.shape.message("", "in_progress");

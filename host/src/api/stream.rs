@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,6 +31,8 @@ const CHUNK_BYTES: usize = 24;
 
 /// One API's events for an answer.
 pub trait Encode: Send + 'static {
+    /// The whole answer as one body, when the caller did not stream.
+    fn whole(&self, outcome: &Outcome) -> serde_json::Value;
     /// What opens the stream, before any text.
     fn open(&mut self) -> Vec<Event>;
     /// A piece of the answer's text, as it was made.
@@ -43,6 +46,25 @@ pub trait Encode: Send + 'static {
     fn end(&mut self, outcome: &Outcome) -> Vec<Event>;
     /// A failure after the stream began.
     fn error(&mut self, error: &ApiError) -> Vec<Event>;
+}
+
+/// Answer `request` in `encoder`'s API: one JSON body, or with `stream`
+/// its events. Each API's handler ends here.
+pub async fn respond<E: Encode>(
+    api: &Arc<Api>,
+    request: Request,
+    stream: bool,
+    encoder: E,
+) -> Result<Response, ApiError> {
+    let id = request.id.clone();
+    if !stream {
+        let outcome = api.answer(request).await?;
+        let body = encoder.whole(&outcome);
+        return Ok((answer_headers(&outcome), axum::Json(body)).into_response());
+    }
+    let answering = begin(api, request).await?;
+    let headers = answering.headers(&id);
+    Ok((headers, sse(answering, encoder)).into_response())
 }
 
 /// A request being answered with its text streamed.
