@@ -27,6 +27,7 @@ pub mod calibration;
 pub mod cloud;
 pub mod config;
 pub mod conversation;
+pub mod documents;
 pub mod local;
 pub mod pipeline;
 pub mod plugins;

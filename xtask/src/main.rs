@@ -47,7 +47,8 @@ enum Cmd {
     },
     /// Fetch the embedded model and its tokenizer into $SLUICE_HOME.
     Model,
-    /// Measure quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]` or `pii [FILE.jsonl ...]`.
+    /// Measure quality: `triage [CONTRACTS_DIR LABELS_CSV] [--limit N]`, `pii [FILE.jsonl ...]`
+    /// or `extract [DIR ...]` (each DIR with pdf/ and contracts/, default the CUAD folder).
     Eval {
         what: String,
         /// Passed on to the evaluation.
@@ -90,7 +91,23 @@ fn main() -> Result<()> {
                 build_plugins(&root)?;
                 eval_pii(&root, &args)
             }
-            other => bail!("unknown evaluation {other:?}; try `triage` or `pii`"),
+            "extract" => {
+                setup()?;
+                build_plugins(&root)?;
+                run(Command::new("cargo")
+                    .args([
+                        "run",
+                        "--quiet",
+                        "--release",
+                        "-p",
+                        "sluice",
+                        "--example",
+                        "eval_extract",
+                        "--",
+                    ])
+                    .args(&args))
+            }
+            other => bail!("unknown evaluation {other:?}; try `triage`, `pii` or `extract`"),
         },
         Cmd::Plugins => {
             setup()?;
@@ -237,6 +254,10 @@ const RUST_PLUGINS: &[(&str, bool)] = &[
     ("confidence-merge", true),
     ("test-anonymiser", true),
     ("pii-detector", true),
+    ("pdf-extractor", true),
+    ("email-extractor", true),
+    ("docx-extractor", true),
+    ("html-extractor", true),
     ("testing/iloop", false),
     ("testing/memory-bomb", false),
     ("testing/unreachable", false),

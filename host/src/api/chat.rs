@@ -37,10 +37,13 @@ pub async fn complete(
     }
     let policy = api.resolve(&chat.model)?;
     let id = super::request_id(&headers, "chatcmpl");
+    let uploads = chat.uploads()?;
+    let documents = api.read_documents(&id, &policy, uploads).await?;
+    let texts: Vec<String> = documents.iter().map(|d| d.text()).collect();
     let request = Request {
         id: id.clone(),
         policy,
-        turns: chat.turns()?,
+        turns: chat.turns(&texts)?,
         params: chat.params()?,
         tags: chat.tags(),
         schema: chat.schema()?,

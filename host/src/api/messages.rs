@@ -21,11 +21,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::Api;
+use crate::api::documents::base64_bytes;
 use crate::api::error::ApiError;
 use crate::api::openai::{self, Body};
 use crate::api::stream::{self, Encode};
 use crate::cloud::ToolCallDelta;
 use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
+use crate::documents::Upload;
 use crate::pipeline::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +93,70 @@ pub struct Block {
     pub tool_use_id: Option<String>,
     #[serde(default)]
     pub content: Option<Content>,
+    /// A `document` block's file.
+    #[serde(default)]
+    pub source: Option<DocumentSource>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// Where a `document` block's file is: inline base64 with its media type,
+/// inline text, or elsewhere (a URL, the Files API), which sluice does not fetch.
+#[derive(Debug, Deserialize)]
+pub struct DocumentSource {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub media_type: Option<String>,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+impl Block {
+    /// A `document` block's file as an upload.
+    fn upload(&self, at: &str) -> Result<Upload, ApiError> {
+        let source = self.source.as_ref().ok_or_else(|| {
+            ApiError::invalid(format!("{at}: a document block needs its source"))
+                .param(format!("{at}.source"))
+        })?;
+        let param = format!("{at}.source");
+        let name = self.title.clone();
+        match (source.kind.as_str(), &source.data) {
+            ("base64", Some(data)) => Ok(Upload {
+                bytes: base64_bytes(data, &format!("{param}.data"))?,
+                media_type: source.media_type.clone(),
+                name,
+            }),
+            ("text", Some(text)) => Ok(Upload {
+                bytes: text.clone().into_bytes(),
+                media_type: Some("text/plain".into()),
+                name,
+            }),
+            ("content", _) => {
+                let content = source.content.as_ref().ok_or_else(|| {
+                    ApiError::invalid(format!("{param}: a content source needs its content"))
+                        .param(format!("{param}.content"))
+                })?;
+                Ok(Upload {
+                    bytes: content.text_only(&format!("{param}.content"))?.into_bytes(),
+                    media_type: Some("text/plain".into()),
+                    name,
+                })
+            }
+            ("base64" | "text", None) => Err(ApiError::invalid(format!(
+                "{param}: a {} source needs its data",
+                source.kind
+            ))
+            .param(format!("{param}.data"))),
+            (kind, _) => Err(ApiError::invalid(format!(
+                "{param}: sources of type {kind:?} are not read (sluice fetches nothing from the network and has no Files API); send the file as a base64 or text source"
+            ))
+            .param(format!("{param}.type"))
+            .code("unsupported_document_source")),
+        }
+    }
 }
 
 /// A tool as the Messages API offers it.
@@ -107,7 +173,14 @@ impl Content {
     /// A message's turns: its text (and an assistant's `tool_use` calls) as
     /// one turn, each `tool_result` as a tool turn, which must answer a
     /// call made before it. `param` names the content in errors.
-    fn turns(&self, role: Role, before: &[Turn], param: &str) -> Result<Vec<Turn>, ApiError> {
+    /// `documents` are the texts of this request's document blocks, read, in order.
+    fn turns(
+        &self,
+        role: Role,
+        before: &[Turn],
+        param: &str,
+        documents: &mut std::slice::Iter<String>,
+    ) -> Result<Vec<Turn>, ApiError> {
         let blocks = match self {
             Content::Text(text) => return Ok(vec![Turn::new(role, text.clone())]),
             Content::Blocks(blocks) => blocks,
@@ -128,6 +201,13 @@ impl Content {
                         turn.text.push_str("\n\n");
                     }
                     turn.text.push_str(text);
+                }
+                ("document", Role::User) => {
+                    let document = documents.next().ok_or_else(|| {
+                        ApiError::invalid(format!("{at}: documents are read from user messages only"))
+                            .param(at.clone())
+                    })?;
+                    openai::push_document(&mut turn.text, document);
                 }
                 ("tool_use", Role::Assistant) => {
                     let (Some(id), Some(name)) = (&block.id, &block.name) else {
@@ -162,7 +242,7 @@ impl Content {
                 }
                 (kind, _) => {
                     return Err(ApiError::invalid(format!(
-                        "{at}: a {} message cannot hold a {kind:?} block; sluice reads text, tool_use (assistant) and tool_result (user)",
+                        "{at}: a {} message cannot hold a {kind:?} block; sluice reads text, document (user), tool_use (assistant) and tool_result (user)",
                         role.name()
                     ))
                     .param(at));
@@ -178,7 +258,7 @@ impl Content {
 
     /// Text blocks only (a system prompt, a tool's result).
     fn text_only(&self, param: &str) -> Result<String, ApiError> {
-        let turns = self.turns(Role::System, &[], param)?;
+        let turns = self.turns(Role::System, &[], param, &mut [].iter())?;
         Ok(turns
             .into_iter()
             .map(|t| t.text)
@@ -188,7 +268,27 @@ impl Content {
 }
 
 impl MessagesRequest {
-    fn turns(&self) -> Result<Vec<Turn>, ApiError> {
+    /// The `document` blocks of user messages, in order, with where each is.
+    fn uploads(&self) -> Result<Vec<(String, Upload)>, ApiError> {
+        let mut uploads = Vec::new();
+        for (i, message) in self.messages.iter().enumerate() {
+            let (MessageRole::User, Content::Blocks(blocks)) = (&message.role, &message.content)
+            else {
+                continue;
+            };
+            for (j, block) in blocks.iter().enumerate() {
+                if block.kind == "document" {
+                    let at = format!("messages[{i}].content[{j}]");
+                    uploads.push((at.clone(), block.upload(&at)?));
+                }
+            }
+        }
+        Ok(uploads)
+    }
+
+    /// The conversation; `documents` are the texts of the uploads, read, in order.
+    fn turns(&self, documents: &[String]) -> Result<Vec<Turn>, ApiError> {
+        let mut documents = documents.iter();
         if self.messages.is_empty() {
             return Err(
                 ApiError::invalid("messages is empty: send at least one user message")
@@ -205,9 +305,12 @@ impl MessagesRequest {
                 MessageRole::Assistant => Role::Assistant,
                 MessageRole::System => Role::System,
             };
-            let more = message
-                .content
-                .turns(role, &turns, &format!("messages[{i}].content"))?;
+            let more = message.content.turns(
+                role,
+                &turns,
+                &format!("messages[{i}].content"),
+                &mut documents,
+            )?;
             turns.extend(more);
         }
         Ok(turns)
@@ -297,10 +400,13 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let policy = api.resolve(&asked.model)?;
     let id = super::request_id(&headers, "msg");
+    let uploads = asked.uploads()?;
+    let documents = api.read_documents(&id, &policy, uploads).await?;
+    let texts: Vec<String> = documents.iter().map(|d| d.text()).collect();
     let request = Request {
         id: id.clone(),
         policy,
-        turns: asked.turns()?,
+        turns: asked.turns(&texts)?,
         params: asked.params()?,
         tags: asked.tags(),
         schema: None,
@@ -520,7 +626,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            asked.turns().unwrap(),
+            asked.turns(&[]).unwrap(),
             vec![
                 Turn::system("Be brief."),
                 Turn::user("Hola"),
@@ -546,7 +652,7 @@ mod tests {
                 [{"type": "tool_result", "tool_use_id": "t1", "content": "42"}]}]}"#,
         )
         .unwrap();
-        assert_eq!(tool.turns().unwrap_err().code, Some("unknown_tool_call"));
+        assert_eq!(tool.turns(&[]).unwrap_err().code, Some("unknown_tool_call"));
         let answered: MessagesRequest = openai::parse(
             br#"{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "Weather?"},
                 {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Cali"}}]},
@@ -554,7 +660,7 @@ mod tests {
                 "tools": [{"name": "weather", "input_schema": {"type": "object"}}], "tool_choice": {"type": "any"}}"#,
         )
         .unwrap();
-        let turns = answered.turns().unwrap();
+        let turns = answered.turns(&[]).unwrap();
         assert_eq!(turns[1].tool_calls[0].arguments, r#"{"city":"Cali"}"#);
         assert_eq!(turns[2].role, Role::Tool);
         assert_eq!(turns[2].text, "Sunny");

@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod documents;
 pub mod error;
 pub mod limits;
 pub mod messages;

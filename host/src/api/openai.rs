@@ -15,8 +15,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::api::documents::data_url;
 use crate::api::error::ApiError;
 use crate::conversation::{Params, Role as TurnRole, Tool, ToolCall, ToolChoice, Tools, Turn};
+use crate::documents::Upload;
 use crate::pipeline::Outcome;
 
 /// A JSON body, parsed; errors name the field that is wrong.
@@ -146,7 +148,7 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
@@ -184,6 +186,21 @@ pub struct ContentPart {
     /// An assistant turn's refusal part.
     #[serde(default)]
     pub refusal: Option<String>,
+    /// A user turn's file part.
+    #[serde(default)]
+    pub file: Option<FileRef>,
+}
+
+/// A `file` content part: the file inline as a data URL (`file_data`), or
+/// an id from the Files API, which sluice does not have.
+#[derive(Debug, Deserialize)]
+pub struct FileRef {
+    #[serde(default)]
+    pub file_data: Option<String>,
+    #[serde(default)]
+    pub file_id: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,10 +221,41 @@ pub struct JsonSchemaFormat {
 }
 
 impl ChatRequest {
+    /// The files in user turns, in order, with where each is
+    /// (`messages[0].content[1].file`).
+    pub fn uploads(&self) -> Result<Vec<(String, Upload)>, ApiError> {
+        let mut uploads = Vec::new();
+        for (i, message) in self.messages.iter().enumerate() {
+            let Some(Content::Parts(parts)) = &message.content else {
+                continue;
+            };
+            for (j, part) in parts.iter().enumerate() {
+                if part.kind != "file" {
+                    continue;
+                }
+                let param = format!("messages[{i}].content[{j}].file");
+                if message.role != Role::User {
+                    return Err(ApiError::invalid(format!(
+                        "{param}: files are read from user messages only"
+                    ))
+                    .param(param));
+                }
+                let file = part.file.as_ref().ok_or_else(|| {
+                    ApiError::invalid(format!("{param}: a file part needs its file field"))
+                        .param(param.clone())
+                })?;
+                uploads.push(file_upload(file, &param)?);
+            }
+        }
+        Ok(uploads)
+    }
+
     /// The conversation, turn by turn (`developer` turns are system turns):
     /// an assistant's tool calls, and tool results that answer a call made
-    /// before them.
-    pub fn turns(&self) -> Result<Vec<Turn>, ApiError> {
+    /// before them. `documents` are the texts of [`ChatRequest::uploads`],
+    /// read, in the same order: each stands where its file part was.
+    pub fn turns(&self, documents: &[String]) -> Result<Vec<Turn>, ApiError> {
+        let mut documents = documents.iter();
         if self.messages.is_empty() {
             return Err(
                 ApiError::invalid("messages is empty: send at least one user message")
@@ -248,6 +296,13 @@ impl ChatRequest {
                 Some(Content::Parts(parts)) => {
                     let mut text = String::new();
                     for part in parts {
+                        if part.kind == "file" {
+                            let document = documents.next().ok_or_else(|| {
+                                ApiError::internal("a file part was not read before the turns")
+                            })?;
+                            push_document(&mut text, document);
+                            continue;
+                        }
                         match (part.kind.as_str(), &part.text, &part.refusal) {
                             ("text", Some(t), _) | ("refusal", _, Some(t)) => text.push_str(t),
                             ("text" | "refusal", _, _) => {
@@ -259,7 +314,7 @@ impl ChatRequest {
                             }
                             (kind, _, _) => {
                                 return Err(ApiError::invalid(format!(
-                                    "messages[{i}]: content of type {kind:?} is not supported; sluice reads text"
+                                    "messages[{i}]: content of type {kind:?} is not supported; sluice reads text and file parts"
                                 ))
                                 .param(format!("messages[{i}].content")));
                             }
@@ -502,6 +557,33 @@ pub fn checked_schema(
     Ok((name.to_string(), schema.clone()))
 }
 
+/// A file part as an upload: inline data only.
+pub fn file_upload(file: &FileRef, param: &str) -> Result<(String, Upload), ApiError> {
+    match (&file.file_data, &file.file_id) {
+        (Some(data), _) => Ok((
+            param.to_string(),
+            data_url(data, file.filename.clone(), &format!("{param}.file_data"))?,
+        )),
+        (None, Some(_)) => Err(ApiError::invalid(format!(
+            "{param}: file_id names a file uploaded to the Files API, which sluice does not have; send the file inline as file_data (a base64 data URL)"
+        ))
+        .param(format!("{param}.file_id"))
+        .code("unsupported_file_id")),
+        (None, None) => Err(ApiError::invalid(format!(
+            "{param}: a file part needs file_data (a base64 data URL)"
+        ))
+        .param(format!("{param}.file_data"))),
+    }
+}
+
+/// A document's text into a turn's text, a blank line from what is beside it.
+pub fn push_document(text: &mut String, document: &str) {
+    if !text.is_empty() && !text.ends_with("\n\n") {
+        text.push_str("\n\n");
+    }
+    text.push_str(document);
+}
+
 pub fn split_tags(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -660,7 +742,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            request.turns().unwrap(),
+            request.turns(&[]).unwrap(),
             vec![
                 Turn::system("Be brief."),
                 Turn::user("Hola"),
@@ -671,7 +753,7 @@ mod tests {
             br#"{"model": "m", "messages": [{"role": "tool", "tool_call_id": "c9", "content": "42"}]}"#,
         )
         .unwrap();
-        assert_eq!(tool.turns().unwrap_err().code, Some("unknown_tool_call"));
+        assert_eq!(tool.turns(&[]).unwrap_err().code, Some("unknown_tool_call"));
         let answered: ChatRequest = parse(
             br#"{"model": "m", "messages": [{"role": "user", "content": "Weather?"},
                 {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
@@ -679,7 +761,7 @@ mod tests {
                 {"role": "tool", "tool_call_id": "c1", "content": "Sunny"}]}"#,
         )
         .unwrap();
-        let turns = answered.turns().unwrap();
+        let turns = answered.turns(&[]).unwrap();
         assert_eq!(turns[1].tool_calls[0].name, "weather");
         assert_eq!(turns[2].tool_call_id.as_deref(), Some("c1"));
     }

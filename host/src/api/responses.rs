@@ -26,6 +26,7 @@ use crate::api::stream::{self, Encode};
 use crate::api::{Api, unix_now};
 use crate::cloud::ToolCallDelta;
 use crate::conversation::{Finish, Params, Role, ToolCall, ToolChoice, Tools, Turn};
+use crate::documents::Upload;
 use crate::pipeline::{Outcome, Request};
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +114,15 @@ pub struct Part {
     pub kind: String,
     #[serde(default)]
     pub text: Option<String>,
+    /// An `input_file` part: the file inline as a base64 data URL.
+    #[serde(default)]
+    pub file_data: Option<String>,
+    #[serde(default)]
+    pub file_id: Option<String>,
+    #[serde(default)]
+    pub file_url: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +144,48 @@ pub enum TextFormat {
 }
 
 impl ResponsesRequest {
-    fn turns(&self) -> Result<Vec<Turn>, ApiError> {
+    /// The `input_file` parts of user messages, in order, with where each is.
+    fn uploads(&self) -> Result<Vec<(String, Upload)>, ApiError> {
+        let Input::Items(items) = &self.input else {
+            return Ok(Vec::new());
+        };
+        let mut uploads = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Some(ItemContent::Parts(parts)) = &item.content else {
+                continue;
+            };
+            for (j, part) in parts.iter().enumerate() {
+                if part.kind != "input_file" {
+                    continue;
+                }
+                let param = format!("input[{i}].content[{j}]");
+                if item.role.as_deref() != Some("user") {
+                    return Err(ApiError::invalid(format!(
+                        "{param}: files are read from user messages only"
+                    ))
+                    .param(param));
+                }
+                if part.file_url.is_some() && part.file_data.is_none() {
+                    return Err(ApiError::invalid(format!(
+                        "{param}: sluice fetches nothing from the network; send the file inline as file_data (a base64 data URL)"
+                    ))
+                    .param(format!("{param}.file_url"))
+                    .code("unsupported_file_url"));
+                }
+                let file = openai::FileRef {
+                    file_data: part.file_data.clone(),
+                    file_id: part.file_id.clone(),
+                    filename: part.filename.clone(),
+                };
+                uploads.push(openai::file_upload(&file, &param)?);
+            }
+        }
+        Ok(uploads)
+    }
+
+    /// The conversation; `documents` are the texts of the uploads, read, in order.
+    fn turns(&self, documents: &[String]) -> Result<Vec<Turn>, ApiError> {
+        let mut documents = documents.iter();
         if self.previous_response_id.is_some() {
             return Err(ApiError::invalid(
                 "previous_response_id is not supported: sluice stores no responses; send the whole conversation in input",
@@ -192,7 +243,11 @@ impl ResponsesRequest {
                         .param(format!("{param}.call_id"))
                         .code("unknown_tool_call"));
                     }
-                    let output = parts_text(item.output.as_ref(), &format!("{param}.output"))?;
+                    let output = parts_text(
+                        item.output.as_ref(),
+                        &format!("{param}.output"),
+                        &mut documents,
+                    )?;
                     turns.push(Turn {
                         tool_call_id: Some(id),
                         ..Turn::new(Role::Tool, output)
@@ -217,7 +272,11 @@ impl ResponsesRequest {
                     .param(format!("{param}.role")));
                 }
             };
-            let text = parts_text(item.content.as_ref(), &format!("{param}.content"))?;
+            let text = parts_text(
+                item.content.as_ref(),
+                &format!("{param}.content"),
+                &mut documents,
+            )?;
             turns.push(Turn::new(role, text));
         }
         Ok(turns)
@@ -301,8 +360,12 @@ impl ResponsesRequest {
 }
 
 /// The text of an item's content or output: a string, or `input_text` and
-/// `output_text` parts.
-fn parts_text(content: Option<&ItemContent>, param: &str) -> Result<String, ApiError> {
+/// `output_text` parts, and `input_file` parts as their documents' text.
+fn parts_text(
+    content: Option<&ItemContent>,
+    param: &str,
+    documents: &mut std::slice::Iter<String>,
+) -> Result<String, ApiError> {
     let parts = match content {
         None => return Ok(String::new()),
         Some(ItemContent::Text(text)) => return Ok(text.clone()),
@@ -312,9 +375,18 @@ fn parts_text(content: Option<&ItemContent>, param: &str) -> Result<String, ApiE
     for (j, part) in parts.iter().enumerate() {
         match (part.kind.as_str(), &part.text) {
             ("input_text" | "output_text", Some(t)) => text.push_str(t),
+            ("input_file", _) => {
+                let document = documents.next().ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "{param}[{j}]: files are read from user messages only"
+                    ))
+                    .param(format!("{param}[{j}]"))
+                })?;
+                openai::push_document(&mut text, document);
+            }
             (kind, _) => {
                 return Err(ApiError::invalid(format!(
-                    "{param}[{j}]: parts of type {kind:?} are not supported; sluice reads input_text and output_text"
+                    "{param}[{j}]: parts of type {kind:?} are not supported; sluice reads input_text, output_text and input_file"
                 ))
                 .param(format!("{param}[{j}]")));
             }
@@ -330,10 +402,13 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let policy = api.resolve(&asked.model)?;
     let id = super::request_id(&headers, "resp");
+    let uploads = asked.uploads()?;
+    let documents = api.read_documents(&id, &policy, uploads).await?;
+    let texts: Vec<String> = documents.iter().map(|d| d.text()).collect();
     let request = Request {
         id: id.clone(),
         policy,
-        turns: asked.turns()?,
+        turns: asked.turns(&texts)?,
         params: asked.params()?,
         tags: asked
             .metadata
@@ -584,7 +659,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            asked.turns().unwrap(),
+            asked.turns(&[]).unwrap(),
             vec![
                 Turn::system("Be brief."),
                 Turn::user("Hola"),
@@ -596,14 +671,14 @@ mod tests {
             openai::parse(br#"{"model": "m", "input": "x", "previous_response_id": "resp_1"}"#)
                 .unwrap();
         assert_eq!(
-            stateful.turns().unwrap_err().param.as_deref(),
+            stateful.turns(&[]).unwrap_err().param.as_deref(),
             Some("previous_response_id")
         );
         let output: ResponsesRequest = openai::parse(
             br#"{"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "42"}]}"#,
         )
         .unwrap();
-        assert_eq!(output.turns().unwrap_err().code, Some("unknown_tool_call"));
+        assert_eq!(output.turns(&[]).unwrap_err().code, Some("unknown_tool_call"));
         let answered: ResponsesRequest = openai::parse(
             br#"{"model": "m", "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
                 "tool_choice": {"type": "function", "name": "weather"}, "input": [
@@ -612,7 +687,7 @@ mod tests {
                 {"type": "function_call_output", "call_id": "c1", "output": "Sunny"}]}"#,
         )
         .unwrap();
-        let turns = answered.turns().unwrap();
+        let turns = answered.turns(&[]).unwrap();
         assert_eq!(turns[1].tool_calls[0].id, "c1");
         assert_eq!(turns[2].tool_call_id.as_deref(), Some("c1"));
         assert_eq!(

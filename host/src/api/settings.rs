@@ -22,7 +22,8 @@ pub struct ServerSettings {
     pub api_keys: Vec<String>,
     /// sha256 (hex) of each key that may call `/admin`.
     pub admin_keys: Vec<String>,
-    /// Request bodies larger than this are refused with 413.
+    /// Request bodies larger than this are refused with 413 (default 48 MiB:
+    /// a 32 MiB file in base64, inside JSON).
     pub max_body_kib: usize,
     /// Requests being answered at once; past it, 503 with `Retry-After`.
     pub max_concurrent: usize,
@@ -39,7 +40,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_keys: Vec::new(),
             admin_keys: Vec::new(),
-            max_body_kib: 1024,
+            max_body_kib: 48 << 10,
             max_concurrent: 32,
             request_timeout: Duration::from_secs(180),
             aliases: BTreeMap::new(),

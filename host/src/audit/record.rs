@@ -21,6 +21,9 @@ pub enum Kind {
     Budget,
     /// What was answered: route, tiers, bytes, tokens, cost, latencies.
     Answer,
+    /// A document read into text (its type, size, pages, extractor) or
+    /// refused, and why.
+    Extract,
     /// A plugin or policy file was loaded, replaced or removed.
     Reload,
     /// A plugin or policy file was refused; the old version kept serving.
@@ -34,7 +37,7 @@ impl Kind {
     pub fn parse(name: &str) -> Result<Kind, String> {
         serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
             format!(
-                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, reload, rejection or recovery"
+                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, extract, reload, rejection or recovery"
             )
         })
     }
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Fallback => "fallback",
             Kind::Budget => "budget",
             Kind::Answer => "answer",
+            Kind::Extract => "extract",
             Kind::Reload => "reload",
             Kind::Rejection => "rejection",
             Kind::Recovery => "recovery",
@@ -106,6 +110,23 @@ pub struct Entry {
     /// document it read the value (a clause and a byte range); never the value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// A document read into text: what it was and what came of it; never its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentRead>,
+}
+
+/// What reading one document gave, for the audit log.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRead {
+    pub media_type: String,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Bytes of text extracted, attachments included.
+    pub text_bytes: u64,
+    pub pages: u32,
+    /// Attachments read, and attachments skipped.
+    pub attachments: u32,
+    pub skipped: u32,
 }
 
 impl Entry {

@@ -20,6 +20,7 @@ pub mod budget;
 pub mod degraded;
 pub mod divergence;
 pub mod escalation;
+pub mod intake;
 pub mod patterns;
 pub mod policies;
 pub mod policy;

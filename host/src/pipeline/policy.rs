@@ -33,6 +33,9 @@
 //! [limits]
 //! max_document_kib = 512
 //! timeout_ms = 120000
+//!
+//! [extract]                     # how uploaded files are read: see documents::settings
+//! deadline_ms = 10000
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,6 +46,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::calibration::Calibration;
+use crate::documents::Extraction;
+use crate::documents::settings::ExtractTable;
 use crate::local::triage::TriageStage;
 use crate::plugins::sandbox::CallSettings;
 use crate::plugins::settings::PluginSettings;
@@ -107,6 +112,8 @@ struct File {
     limits: Limits,
     #[serde(default)]
     privacy: Privacy,
+    #[serde(default)]
+    extract: ExtractTable,
 }
 
 fn default_lang() -> String {
@@ -212,6 +219,8 @@ pub struct Policy {
     /// Requests with tools or tool results are answered locally
     /// (`[privacy] local_tool_calls`).
     pub local_tool_calls: bool,
+    /// How uploaded files become text (`[extract]`).
+    pub extraction: Extraction,
 }
 
 /// A policy's JSON schema, compiled.
@@ -530,6 +539,13 @@ impl Policy {
             })?),
         };
         let evidence_share = evidence_share(&file.cloud, pattern, &fail)?;
+        let extraction = Extraction::from_table(&file.extract).map_err(|e| {
+            fail(
+                &format!("extract.{}", e.key),
+                e.problem.clone(),
+                "use a value in the range given",
+            )
+        })?;
         let cloud_system = file.cloud.system.clone().unwrap_or_else(|| {
             match pattern {
                 Pattern::TriageEscalate => DEFAULT_TRIAGE_SYSTEM,
@@ -563,6 +579,7 @@ impl Policy {
             timeout: Duration::from_millis(file.limits.timeout_ms),
             restore_secrets: file.privacy.restore_secrets,
             local_tool_calls: file.privacy.local_tool_calls,
+            extraction,
         })
     }
 }

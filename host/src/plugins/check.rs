@@ -91,5 +91,26 @@ async fn example_call(plugin: &Plugin, settings: &CallSettings) -> Result<String
                 d.choice, d.agreement, d.reasons
             )
         }
+        World::Extractor => {
+            let page = b"<html><head><title>Supply agreement</title></head><body><h1>Supply agreement</h1><p>The Supplier shall deliver the goods.</p></body></html>";
+            let (bytes, media_type): (&[u8], &str) =
+                if plugin.media_types.iter().any(|t| t == "text/html") {
+                    (page, "text/html")
+                } else {
+                    (b"", plugin.media_types.first().map_or("", String::as_str))
+                };
+            match plugin.extract(bytes, media_type, settings).await? {
+                Ok(document) => format!(
+                    "reads {}: {} blocks from a {}-byte example",
+                    plugin.media_types.join(", "),
+                    document.blocks.len(),
+                    bytes.len()
+                ),
+                Err(refusal) => format!(
+                    "reads {}: an empty {media_type} document refused: {refusal:?}",
+                    plugin.media_types.join(", ")
+                ),
+            }
+        }
     })
 }

@@ -1,12 +1,12 @@
 //! The `sluice:policy` contract as seen from the host: the generated bindings
-//! for the three worlds, and how a component's world and contract version are
+//! for the four worlds, and how a component's world and contract version are
 //! read from the names it exports. Plugins built for the previous contract
 //! (0.1.x) load through the adapter in [`super::legacy`], deprecated.
 
 use crate::plugins::error::PluginError;
 
 /// The contract version this host speaks.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.2.1";
 /// The previous contract, still loaded through an adapter.
 pub const DEPRECATED_VERSION: &str = "0.1.0";
 /// The contract package name.
@@ -44,36 +44,59 @@ mod merger {
     });
 }
 
+mod extractor {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "extractor",
+        exports: { default: async },
+        with: {
+            "sluice:policy/types": super::router::sluice::policy::types,
+            "sluice:policy/host": super::router::sluice::policy::host,
+        },
+    });
+}
+
 pub use anonymiser::{Anonymiser, AnonymiserPre};
+pub use extractor::{Extractor, ExtractorPre};
 pub use merger::{Merger, MergerPre};
 pub use router::sluice::policy::host::{Host, Level, add_to_linker as add_host_to_linker};
 pub use router::sluice::policy::types::{
-    Candidate, Choice, DocumentFeatures, FieldSignal, MergeDecision, PiiKind, Route, RouteContext,
+    Attachment, Block, BlockKind, Candidate, Choice, DocumentFeatures, DocumentMetadata,
+    ExtractError, Extracted, FieldSignal, MergeDecision, PiiKind, Route, RouteContext,
     RouteDecision, Span,
 };
 pub use router::{Router, RouterPre};
 
-/// The three kinds of plugin.
+/// The four kinds of plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum World {
     Router,
     Anonymiser,
     Merger,
+    Extractor,
 }
 
 impl World {
+    pub const ALL: [World; 4] = [
+        World::Router,
+        World::Anonymiser,
+        World::Merger,
+        World::Extractor,
+    ];
+
     /// The interface a component of this world exports.
     pub fn interface(self) -> &'static str {
         match self {
             World::Router => "routing",
             World::Anonymiser => "detection",
             World::Merger => "merging",
+            World::Extractor => "extraction",
         }
     }
 
     fn from_interface(name: &str) -> Option<World> {
-        [World::Router, World::Anonymiser, World::Merger]
+        World::ALL
             .into_iter()
             .find(|w| w.interface() == name)
     }
@@ -83,6 +106,7 @@ impl World {
             World::Router => "router",
             World::Anonymiser => "anonymiser",
             World::Merger => "merger",
+            World::Extractor => "extractor",
         }
     }
 }
@@ -140,7 +164,7 @@ pub fn declared(export_names: &[String]) -> Result<Declared, PluginError> {
     }
     let declared = found.ok_or_else(|| {
         PluginError::Parse(format!(
-            "exports none of {PACKAGE}/routing, /detection or /merging (it exports: {}); build it against wit/ with world router, anonymiser or merger",
+            "exports none of {PACKAGE}/routing, /detection, /merging or /extraction (it exports: {}); build it against wit/ with world router, anonymiser, merger or extractor",
             if export_names.is_empty() { "nothing".to_string() } else { export_names.join(", ") }
         ))
     })?;

@@ -24,7 +24,7 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::plugins::contract::{Anonymiser, AnonymiserPre, Merger, MergerPre, Router, RouterPre};
+use crate::plugins::contract::{Anonymiser, AnonymiserPre, Merger, MergerPre, Router, RouterPre, Extractor, ExtractorPre};
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
 use crate::plugins::legacy;
@@ -65,6 +65,7 @@ macro_rules! world_pre {
 world_pre!(RouterPre<State>, Router);
 world_pre!(AnonymiserPre<State>, Anonymiser);
 world_pre!(MergerPre<State>, Merger);
+world_pre!(ExtractorPre<State>, Extractor);
 world_pre!(legacy::RouterPre<State>, legacy::Router);
 world_pre!(legacy::AnonymiserPre<State>, legacy::Anonymiser);
 world_pre!(legacy::MergerPre<State>, legacy::Merger);

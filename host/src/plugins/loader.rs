@@ -15,13 +15,14 @@ use sha2::{Digest, Sha256};
 use wasmparser::{Chunk, Encoding, Parser, Payload};
 use wasmtime::component::Component;
 
-use crate::plugins::contract::{self, AnonymiserPre, MergerPre, RouterPre, World};
+use crate::plugins::contract::{self, AnonymiserPre, ExtractorPre, MergerPre, RouterPre, World};
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
 use crate::plugins::instances::{InstanceMode, Instances};
 use crate::plugins::legacy;
 use crate::plugins::plugin::{DEFAULT_MODE, Exports, Plugin};
+use crate::plugins::sandbox::State;
 
 /// Load the plugin file at `path`; its name is the file stem.
 pub fn load_file(engine: &Arc<PluginEngine>, path: &Path) -> Result<Plugin, PluginError> {
@@ -104,6 +105,20 @@ pub fn load_bytes(
             name.clone(),
             MergerPre::new(pre).map_err(link)?,
         )),
+        (World::Extractor, false) => Exports::Extractor(Instances::new(
+            engine.clone(),
+            name.clone(),
+            ExtractorPre::new(pre).map_err(link)?,
+        )),
+        (World::Extractor, true) => {
+            return Err(PluginError::Version {
+                found: format!("{}@{}", contract::PACKAGE, declared.version),
+                speaks: format!(
+                    "{} for extractors, which the previous contract did not have",
+                    contract::CONTRACT_VERSION
+                ),
+            });
+        }
         (World::Router, true) => Exports::LegacyRouter(Instances::new(
             engine.clone(),
             name.clone(),
@@ -125,16 +140,22 @@ pub fn load_bytes(
         Exports::Router(i) => i.smoke(defaults, DEFAULT_MODE),
         Exports::Anonymiser(i) => i.smoke(defaults, InstanceMode::Fresh),
         Exports::Merger(i) => i.smoke(defaults, DEFAULT_MODE),
+        Exports::Extractor(i) => i.smoke(defaults, InstanceMode::Fresh),
         Exports::LegacyRouter(i) => i.smoke(defaults, DEFAULT_MODE),
         Exports::LegacyAnonymiser(i) => i.smoke(defaults, InstanceMode::Fresh),
         Exports::LegacyMerger(i) => i.smoke(defaults, DEFAULT_MODE),
     }
     .map_err(|e| PluginError::Smoke(Box::new(e)))?;
+    let media_types = match &exports {
+        Exports::Extractor(instances) => media_types(engine, instances)?,
+        _ => Vec::new(),
+    };
 
     Ok(Plugin {
         name: name.to_string(),
         world: declared.world,
         deprecated: declared.deprecation(),
+        media_types,
         contract_version: declared.version,
         sha256,
         path: path.to_path_buf(),
@@ -147,6 +168,56 @@ pub fn load_bytes(
             engine.config.quarantine_window,
         ),
     })
+}
+
+/// Most media types one extractor may declare, and the longest.
+const MAX_MEDIA_TYPES: usize = 16;
+const MAX_MEDIA_TYPE_LEN: usize = 127;
+
+/// Asks an extractor which media types it reads: once, at load. They must
+/// be well-formed `type/subtype` names; they are kept lowercase.
+fn media_types(
+    engine: &Arc<PluginEngine>,
+    instances: &Instances<ExtractorPre<State>>,
+) -> Result<Vec<String>, PluginError> {
+    let smoke = |problem: String| PluginError::Smoke(Box::new(PluginError::InvalidOutput(problem)));
+    let declared = engine
+        .block_on(instances.call(InstanceMode::Fresh, &engine.config.defaults, |mut warm| {
+            Box::pin(async move {
+                let extraction = warm.bindings.sluice_policy_extraction();
+                let result = extraction.call_media_types(&mut warm.store).await;
+                (warm, result)
+            })
+        }))
+        .map_err(|e| PluginError::Smoke(Box::new(e)))?;
+    if declared.is_empty() || declared.len() > MAX_MEDIA_TYPES {
+        return Err(smoke(format!(
+            "media-types answered {} types; an extractor reads 1 to {MAX_MEDIA_TYPES}",
+            declared.len()
+        )));
+    }
+    declared
+        .into_iter()
+        .map(|media_type| {
+            let well_formed = media_type.len() <= MAX_MEDIA_TYPE_LEN
+                && media_type.split_once('/').is_some_and(|(kind, sub)| {
+                    [kind, sub].iter().all(|part| {
+                        !part.is_empty()
+                            && part
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+                    })
+                });
+            if well_formed {
+                Ok(media_type.to_ascii_lowercase())
+            } else {
+                Err(smoke(format!(
+                    "media-types answered {:?}, which is not a type/subtype media type",
+                    media_type.chars().take(MAX_MEDIA_TYPE_LEN).collect::<String>()
+                )))
+            }
+        })
+        .collect()
 }
 
 /// The names a component exports at its top level, skipping nested modules

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::plugins::contract::{
-    AnonymiserPre, Candidate, MergeDecision, MergerPre, RouteContext, RouteDecision, RouterPre,
-    Span, World,
+    AnonymiserPre, Candidate, ExtractError, Extracted, ExtractorPre, MergeDecision, MergerPre,
+    RouteContext, RouteDecision, RouterPre, Span, World,
 };
 use crate::plugins::error::PluginError;
 use crate::plugins::health::Health;
@@ -19,6 +19,7 @@ pub(crate) enum Exports {
     Router(Instances<RouterPre<State>>),
     Anonymiser(Instances<AnonymiserPre<State>>),
     Merger(Instances<MergerPre<State>>),
+    Extractor(Instances<ExtractorPre<State>>),
     /// Built for the previous contract: called through the adapter.
     LegacyRouter(Instances<legacy::RouterPre<State>>),
     LegacyAnonymiser(Instances<legacy::AnonymiserPre<State>>),
@@ -26,7 +27,8 @@ pub(crate) enum Exports {
 }
 
 /// Routers and mergers reuse warm instances: measured at about a tenth of
-/// the cost of a fresh one (see docs/plugins.md). Anonymisers never do.
+/// the cost of a fresh one (see docs/plugins.md). Anonymisers and
+/// extractors never do: what they read is private.
 pub const DEFAULT_MODE: InstanceMode = InstanceMode::Pooled;
 
 pub struct Plugin {
@@ -36,6 +38,8 @@ pub struct Plugin {
     pub contract_version: String,
     /// Why it is deprecated, when it was built for the previous contract.
     pub deprecated: Option<String>,
+    /// For an extractor, the media types it reads (asked once, at load).
+    pub media_types: Vec<String>,
     /// Digest of the file's bytes: the version's identity.
     pub sha256: String,
     pub path: PathBuf,
@@ -49,6 +53,32 @@ pub struct Plugin {
 
 fn strings_len<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
     items.into_iter().map(String::len).sum()
+}
+
+/// Whose fault a failed call is, for the plugin's health.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Blame {
+    Plugin,
+    /// The input's: a hostile document that traps or exhausts an extractor
+    /// says nothing about the extractor, and must not get it quarantined
+    /// for every other document.
+    Input,
+}
+
+/// Bytes an extraction hands back: text, metadata and attachments.
+fn extracted_size(document: &Extracted) -> usize {
+    let metadata = &document.metadata;
+    document.blocks.iter().map(|b| b.text.len()).sum::<usize>()
+        + [&metadata.title, &metadata.author, &metadata.created]
+            .into_iter()
+            .map(|v| v.as_ref().map_or(0, String::len))
+            .sum::<usize>()
+        + metadata.extra.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        + document
+            .attachments
+            .iter()
+            .map(|a| a.bytes.len() + a.media_type.len() + a.name.as_ref().map_or(0, String::len))
+            .sum::<usize>()
 }
 
 impl Plugin {
@@ -70,6 +100,17 @@ impl Plugin {
         input_len: usize,
         call: impl Future<Output = Result<R, PluginError>>,
     ) -> Result<R, PluginError> {
+        self.guarded_as(Blame::Plugin, settings, input_len, call)
+            .await
+    }
+
+    async fn guarded_as<R>(
+        &self,
+        blame: Blame,
+        settings: &CallSettings,
+        input_len: usize,
+        call: impl Future<Output = Result<R, PluginError>>,
+    ) -> Result<R, PluginError> {
         if self.health.is_quarantined() {
             return Err(PluginError::Quarantined);
         }
@@ -82,6 +123,7 @@ impl Plugin {
         self.health.record_call();
         let result = call.await;
         if let Err(e) = &result
+            && blame == Blame::Plugin
             && e.is_plugin_fault()
             && self.health.record_failure(&e.to_string())
         {
@@ -300,12 +342,52 @@ impl Plugin {
         .await
     }
 
+    /// Read a document. Always a fresh instance, like `detect`. The outer
+    /// error is the sandbox's (trap, deadline, memory cap); the inner one
+    /// the extractor's verdict on the document.
+    pub async fn extract(
+        &self,
+        bytes: &[u8],
+        media_type: &str,
+        settings: &CallSettings,
+    ) -> Result<Result<Extracted, ExtractError>, PluginError> {
+        let Exports::Extractor(instances) = &self.exports else {
+            return Err(self.wrong_world(World::Extractor));
+        };
+        let input = bytes.len() + media_type.len();
+        self.guarded_as(Blame::Input, settings, input, async {
+            let extracted = instances
+                .call(InstanceMode::Fresh, settings, |mut warm| {
+                    Box::pin(async move {
+                        let extraction = warm.bindings.sluice_policy_extraction();
+                        let result = extraction
+                            .call_extract(&mut warm.store, bytes, media_type)
+                            .await;
+                        (warm, result)
+                    })
+                })
+                .await?;
+            if let Ok(document) = &extracted {
+                let size = extracted_size(document);
+                if size > settings.max_output_bytes {
+                    return Err(PluginError::InvalidOutput(format!(
+                        "{size} bytes of text and attachments, over the {}-byte cap",
+                        settings.max_output_bytes
+                    )));
+                }
+            }
+            Ok(extracted)
+        })
+        .await
+    }
+
     /// Release warm instances when this version leaves service.
     pub(crate) fn retire(&self) {
         match &self.exports {
             Exports::Router(i) => i.drain(),
             Exports::Anonymiser(i) => i.drain(),
             Exports::Merger(i) => i.drain(),
+            Exports::Extractor(i) => i.drain(),
             Exports::LegacyRouter(i) => i.drain(),
             Exports::LegacyAnonymiser(i) => i.drain(),
             Exports::LegacyMerger(i) => i.drain(),
