@@ -15,7 +15,9 @@
 //! call as the host runs extractors (instantiation included); MB/s and
 //! pages/s over all files read, and the median per file.
 //!
-//! Usage: eval_extract [DIR ...] [--plugins POLICIES_DIR]
+//! Usage: eval_extract [DIR ...] [--plugins POLICIES_DIR] [--dump OUT_DIR]
+//! (`--dump` writes each extracted text to `OUT_DIR/<stem>.txt`, to read
+//! beside the reference).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -94,10 +96,12 @@ struct Row {
 fn main() -> anyhow::Result<()> {
     let mut dirs = Vec::new();
     let mut plugins_dir = PathBuf::from("policies");
+    let mut dump = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--plugins" => plugins_dir = args.next().context("--plugins needs a folder")?.into(),
+            "--dump" => dump = Some(PathBuf::from(args.next().context("--dump needs a folder")?)),
             _ => dirs.push(PathBuf::from(arg)),
         }
     }
@@ -117,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     let settings = Extraction::default();
 
     for dir in &dirs {
-        evaluate(&engine, &plugins, &settings, dir)?;
+        evaluate(&engine, &plugins, &settings, dir, dump.as_deref())?;
     }
     Ok(())
 }
@@ -127,7 +131,11 @@ fn evaluate(
     plugins: &sluice::plugins::PluginSet,
     settings: &Extraction,
     dir: &Path,
+    dump: Option<&Path>,
 ) -> anyhow::Result<()> {
+    if let Some(out) = dump {
+        std::fs::create_dir_all(out)?;
+    }
     let mut pdfs: Vec<PathBuf> = std::fs::read_dir(dir.join("pdf"))
         .with_context(|| format!("reading {}", dir.join("pdf").display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -157,6 +165,9 @@ fn evaluate(
         match read {
             Ok(document) => {
                 let text = document.text();
+                if let Some(out) = dump {
+                    std::fs::write(out.join(format!("{stem}.txt")), &text)?;
+                }
                 let (got, want) = (words(&text), words(&reference));
                 rows.push(Row {
                     stem,

@@ -5,7 +5,7 @@
 // Built with:
 //   node plugins/js-build/componentize.mjs plugins/complexity-router-js/router.js wit router OUT.wasm
 
-import { config } from 'sluice:policy/host@0.2.0';
+import { config } from 'sluice:policy/host@0.2.1';
 
 function parse(key, text) {
   const value = text.trim() === '' ? NaN : Number(text.trim());

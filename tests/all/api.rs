@@ -17,7 +17,7 @@ use crate::fake_cloud::{FakeCloud, Reply};
 use crate::stack::{Workspace, cloud_config, model, pipeline, routed_by};
 use crate::support::{built, root};
 
-const USER_KEY: &str = "sk-test-user-key";
+pub(crate) const USER_KEY: &str = "sk-test-user-key";
 const ADMIN_KEY: &str = "sk-test-admin-key";
 
 /// A Colombian contract clause full of personal data.
@@ -25,21 +25,21 @@ const CLAUSE: &str = "Entre los suscritos, Carlos Andrés Restrepo Gómez, ident
 correo carlos.restrepo@example.co, y la sociedad Inversiones Andinas S.A.S., NIT 900.123.456-7, \
 se celebra el presente contrato de arrendamiento.";
 
-struct Server {
-    url: String,
+pub(crate) struct Server {
+    pub(crate) url: String,
     fake: FakeCloud,
-    ws: Workspace,
+    pub(crate) ws: Workspace,
     stack: crate::stack::Setup,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 async fn start(settings: ServerSettings) -> Server {
     start_in(Workspace::new(&[]), settings).await
 }
 
-async fn start_in(ws: Workspace, settings: ServerSettings) -> Server {
+pub(crate) async fn start_in(ws: Workspace, settings: ServerSettings) -> Server {
     let fake = FakeCloud::start().await;
     let local = model();
     let stack = pipeline(&ws, &local, Some(cloud_config(&fake)));
@@ -64,10 +64,10 @@ async fn start_in(ws: Workspace, settings: ServerSettings) -> Server {
 
 /// One exchange: status, headers, the body as text and as JSON (`null`
 /// when it is not JSON).
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: reqwest::header::HeaderMap,
-    body: Value,
+    pub(crate) body: Value,
     text: String,
 }
 
@@ -104,7 +104,7 @@ impl Server {
         }
     }
 
-    async fn chat(&self, body: Value) -> Answer {
+    pub(crate) async fn chat(&self, body: Value) -> Answer {
         self.send(
             "POST",
             "/v1/chat/completions",
@@ -132,7 +132,7 @@ impl Server {
     }
 
     /// Every byte the fake cloud received, as text.
-    fn cloud_received(&self) -> String {
+    pub(crate) fn cloud_received(&self) -> String {
         self.fake
             .requests()
             .iter()
@@ -142,18 +142,18 @@ impl Server {
 }
 
 /// The audit log's chain verifies and holds records.
-fn intact(server: &Server) {
+pub(crate) fn intact(server: &Server) {
     let verified = sluice::audit::verify(&server.ws.audit()).unwrap();
     assert!(verified.tamper.is_none(), "{:?}", verified.tamper);
     assert!(verified.records > 0);
 }
 
 /// The Python that has the client packages (`cargo xtask test` makes it).
-fn python_bin() -> String {
+pub(crate) fn python_bin() -> String {
     std::env::var("SLUICE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn python(script: &str, server: &Server, extra: &[(&str, &str)]) {
+pub(crate) fn python(script: &str, server: &Server, extra: &[(&str, &str)]) {
     let output = Command::new(python_bin())
         .arg(root().join("tests/python").join(script))
         .env("SLUICE_URL", &server.url)
@@ -571,7 +571,7 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     assert_eq!(detector["version"].as_str().unwrap().len(), 64);
     assert!(detector["calls"].as_u64().unwrap() >= 1, "{detector}");
     assert_eq!(detector["last_rejection"]["stage"], "parse", "{detector}");
-    assert_eq!(detector["contract_version"], "0.2.0");
+    assert_eq!(detector["contract_version"], "0.2.1");
     assert!(detector["deprecated"].is_null(), "{detector}");
 
     // A plugin built for the previous contract serves, marked deprecated.
@@ -583,7 +583,7 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     assert_eq!(listed["contract_version"], "0.1.0");
     let why = listed["deprecated"].as_str().unwrap_or_default();
     assert!(
-        why.contains("sluice:policy@0.1.0") && why.contains("0.2.0"),
+        why.contains("sluice:policy@0.1.0") && why.contains("0.2.1"),
         "{listed}"
     );
 

@@ -8,6 +8,7 @@ mod support;
 
 mod api;
 mod audit;
+mod documents;
 mod hostile;
 mod hot_swap;
 mod lifecycle;

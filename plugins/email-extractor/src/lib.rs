@@ -72,9 +72,24 @@ impl Guest for Email {
             ExtractError::Malformed("the e-mail has no headers and no body to read".into())
         })?;
         if message.headers().is_empty() {
-            return Err(ExtractError::Malformed(
-                "this is not an e-mail: it has no headers".into(),
-            ));
+            // A message without headers (a digest's part, a pasted body) is
+            // all body, as Python's email package reads it.
+            let body = String::from_utf8_lossy(&bytes);
+            let blocks: Vec<Block> = paragraphs(&body).collect();
+            if blocks.is_empty() {
+                return Err(ExtractError::NoText("the e-mail has no headers and no text".into()));
+            }
+            return Ok(Extracted {
+                metadata: DocumentMetadata {
+                    title: None,
+                    author: None,
+                    created: None,
+                    extra: Vec::new(),
+                },
+                pages: 0,
+                blocks,
+                attachments: Vec::new(),
+            });
         }
         let limit = max_parts();
         if message.parts.len() > limit {

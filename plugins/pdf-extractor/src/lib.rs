@@ -246,7 +246,9 @@ impl Guest for Pdf {
         }
         let pages = doc.get_pages().len() as u32;
         if pages == 0 {
-            return Err(ExtractError::Malformed("the PDF has no pages".into()));
+            return Err(ExtractError::Malformed(
+                "the PDF has no readable pages: its page tree is empty or broken".into(),
+            ));
         }
         let mut layout = Layout::default();
         pdf_extract::output_doc(&doc, &mut layout).map_err(malformed)?;
