@@ -111,7 +111,8 @@ pub async fn run(
                     return Err(ApiError::invalid(
                         "send either document (text) or file ({\"file_data\": \"data:<type>;base64,...\"}), exactly one",
                     )
-                    .param("document"));
+                    .param("document")
+                    .code("invalid_json"));
                 }
             };
             (sent, tags)
