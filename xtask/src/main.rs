@@ -426,6 +426,11 @@ fn api_test_python() -> Result<PathBuf> {
     )
 }
 
+/// A CUAD contract as its original PDF, for the upload line `run` prints
+/// (curl's `-F` reads a comma in a file name as a second file: this one has none).
+const SAMPLE_PDF: &str =
+    "DataCallTechnologies_20060918_SB-2A_EX-10.9_944510_EX-10.9_Content License Agreement";
+
 /// `sluice serve` with a fresh API key and admin key (given to it through
 /// the environment, printed here once), and curl lines that work.
 fn serve(args: &[String]) -> Result<()> {
@@ -454,6 +459,10 @@ fn serve(args: &[String]) -> Result<()> {
             println!(
                 "curl -s {url}/v1/chat/completions -H 'Authorization: Bearer {api_key}' -H 'Content-Type: application/json' \\\n  \
                  -d '{{\"model\": \"sluice/contract-triage\", \"messages\": [{{\"role\": \"user\", \"content\": \"CONTRATO DE ARRENDAMIENTO entre Carlos Restrepo, C.C. 79.845.123, y Inversiones Andinas S.A.S., NIT 900.123.456-7. Bogotá, 1 de marzo de 2025. Este contrato se rige por las leyes de Colombia.\"}}]}}'"
+            );
+            println!(
+                "curl -s {url}/v1/workflows/contract-triage -H 'Authorization: Bearer {api_key}' \\\n  \
+                 -F 'file=@../shared/eval/contracts/cuad/pdf/{SAMPLE_PDF}.pdf'"
             );
             println!("curl -s {url}/admin/stats -H 'Authorization: Bearer {admin_key}'\n");
         }

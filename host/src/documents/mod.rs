@@ -62,8 +62,19 @@ pub struct Metadata {
     pub author: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Other named values, in the order the document gives them; an object
+    /// in JSON.
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "as_object")]
     pub extra: Vec<(String, String)>,
+}
+
+fn as_object<S: serde::Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (name, value) in pairs {
+        map.serialize_entry(name, value)?;
+    }
+    map.end()
 }
 
 /// The extractor version that read a document.
