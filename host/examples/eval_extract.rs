@@ -28,7 +28,12 @@ use similar::{Algorithm, TextDiff};
 use sluice::documents::{self, Extraction, Upload};
 use sluice::plugins::{HostConfig, PluginEngine, Registry};
 
-const EXTRACTORS: &[&str] = &["pdf-extractor", "email-extractor", "docx-extractor", "html-extractor"];
+const EXTRACTORS: &[&str] = &[
+    "pdf-extractor",
+    "email-extractor",
+    "docx-extractor",
+    "html-extractor",
+];
 
 fn words(text: &str) -> Vec<&str> {
     text.split_whitespace().collect()
@@ -64,8 +69,15 @@ fn bag_f1(a: &[&str], b: &[&str]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return if a.len() == b.len() { 1.0 } else { 0.0 };
     }
-    let (p, r) = (common as f64 / b.len() as f64, common as f64 / a.len() as f64);
-    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    let (p, r) = (
+        common as f64 / b.len() as f64,
+        common as f64 / a.len() as f64,
+    );
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -146,7 +158,11 @@ fn evaluate(
     let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut without_reference = 0;
     for pdf in &pdfs {
-        let stem = pdf.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let stem = pdf
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let reference_path = dir.join("contracts").join(format!("{stem}.txt"));
         let Ok(reference) = std::fs::read_to_string(&reference_path) else {
             without_reference += 1;
@@ -187,9 +203,7 @@ fn evaluate(
 
     let attempted = rows.len() + failures.values().map(Vec::len).sum::<usize>();
     println!("# {}", dir.display());
-    println!(
-        "{attempted} PDFs with a reference text ({without_reference} without one, skipped)"
-    );
+    println!("{attempted} PDFs with a reference text ({without_reference} without one, skipped)");
     println!(
         "extracted without error: {} of {attempted} ({:.1}%)",
         rows.len(),
@@ -199,7 +213,10 @@ fn evaluate(
     let mut bag: Vec<f64> = rows.iter().map(|r| r.bag).collect();
     println!("| similarity to the reference | median | p10 | p90 | min |");
     println!("|---|---|---|---|---|");
-    for (name, values) in [("sequence (word diff ratio)", &mut sequence), ("bag of words F1", &mut bag)] {
+    for (name, values) in [
+        ("sequence (word diff ratio)", &mut sequence),
+        ("bag of words F1", &mut bag),
+    ] {
         let min = values.iter().copied().fold(f64::INFINITY, f64::min);
         println!(
             "| {name} | {:.3} | {:.3} | {:.3} | {min:.3} |",

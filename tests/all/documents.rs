@@ -23,7 +23,12 @@ use crate::api::{Server, USER_KEY, intact, python, start_in};
 use crate::stack::Workspace;
 use crate::support::{folder, host, root};
 
-const EXTRACTORS: &[&str] = &["pdf-extractor", "email-extractor", "docx-extractor", "html-extractor"];
+const EXTRACTORS: &[&str] = &[
+    "pdf-extractor",
+    "email-extractor",
+    "docx-extractor",
+    "html-extractor",
+];
 
 fn cuad() -> PathBuf {
     root().join("../shared/eval/contracts/cuad")
@@ -32,12 +37,14 @@ fn cuad() -> PathBuf {
 /// A CUAD contract's original PDF and CUAD's text of it.
 fn cuad_contract(stem: &str) -> (Vec<u8>, String) {
     let pdf = std::fs::read(cuad().join("pdf").join(format!("{stem}.pdf"))).unwrap();
-    let text = std::fs::read_to_string(cuad().join("contracts").join(format!("{stem}.txt"))).unwrap();
+    let text =
+        std::fs::read_to_string(cuad().join("contracts").join(format!("{stem}.txt"))).unwrap();
     (pdf, text)
 }
 
 /// A short CUAD contract (4 pages) and a two-page one.
-const DATACALL: &str = "DataCallTechnologies_20060918_SB-2A_EX-10.9_944510_EX-10.9_Content License Agreement";
+const DATACALL: &str =
+    "DataCallTechnologies_20060918_SB-2A_EX-10.9_944510_EX-10.9_Content License Agreement";
 const NETGEAR: &str = "NETGEAR,INC_04_21_2003-EX-10.16- AMENDMENT #2 TO THE DISTRIBUTION AGREEMENT";
 
 /// The extractors alone, loaded as the host loads them.
@@ -53,36 +60,56 @@ fn extractors() -> Extractors {
     let host = host();
     host.registry().load_dir(dir.path());
     let plugins = host.registry().snapshot();
-    assert_eq!(plugins.rejections().count(), 0, "{:?}", plugins.rejections().collect::<Vec<_>>());
-    Extractors { host, plugins, _dir: dir }
+    assert_eq!(
+        plugins.rejections().count(),
+        0,
+        "{:?}",
+        plugins.rejections().collect::<Vec<_>>()
+    );
+    Extractors {
+        host,
+        plugins,
+        _dir: dir,
+    }
 }
 
 impl Extractors {
-    fn read(&self, bytes: Vec<u8>, media_type: Option<&str>) -> Result<Document, documents::DocumentError> {
+    fn read(
+        &self,
+        bytes: Vec<u8>,
+        media_type: Option<&str>,
+    ) -> Result<Document, documents::DocumentError> {
         let upload = Upload {
             bytes,
             media_type: media_type.map(str::to_string),
             name: None,
         };
-        self.host
-            .engine()
-            .block_on(documents::read(&self.plugins, &Extraction::default(), upload))
+        self.host.engine().block_on(documents::read(
+            &self.plugins,
+            &Extraction::default(),
+            upload,
+        ))
     }
 }
 
 /// F1 of the two multisets of words: how much of one text the other holds.
 fn word_f1(a: &str, b: &str) -> f64 {
     let mut counts = std::collections::HashMap::<&str, i64>::new();
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.split_whitespace().collect(), b.split_whitespace().collect());
+    let (a, b): (Vec<&str>, Vec<&str>) = (
+        a.split_whitespace().collect(),
+        b.split_whitespace().collect(),
+    );
     for w in &a {
         *counts.entry(w).or_default() += 1;
     }
     let common = b
         .iter()
-        .filter(|w| counts.get_mut(*w).is_some_and(|c| {
-            *c -= 1;
-            *c >= 0
-        }))
+        .filter(|w| {
+            counts.get_mut(*w).is_some_and(|c| {
+                *c -= 1;
+                *c >= 0
+            })
+        })
         .count() as f64;
     2.0 * common / (a.len() + b.len()).max(1) as f64
 }
@@ -122,7 +149,12 @@ fn stream(dictionary: &str, data: &[u8]) -> Vec<u8> {
 
 /// A one-page PDF: catalog, pages, the page, its content stream, Helvetica
 /// (WinAnsi), then `more` objects from number 6.
-fn one_page(content: Vec<u8>, page_extra: &str, more: Vec<Vec<u8>>, trailer_extra: &str) -> Vec<u8> {
+fn one_page(
+    content: Vec<u8>,
+    page_extra: &str,
+    more: Vec<Vec<u8>>,
+    trailer_extra: &str,
+) -> Vec<u8> {
     let mut objects = vec![
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
@@ -208,7 +240,9 @@ fn many_part_email(parts: usize) -> Vec<u8> {
         "From: a@example.com\r\nTo: b@example.com\r\nSubject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n",
     );
     for i in 0..parts {
-        mail.push_str(&format!("--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+        mail.push_str(&format!(
+            "--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+        ));
     }
     mail.push_str("--b--\r\n");
     mail.into_bytes()
@@ -225,7 +259,10 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, &'static str, u16, &'static str)> {
         one_page(
             stream("", b"BT /F1 11 Tf 72 720 Td (secret) Tj ET"),
             "",
-            vec![format!("<< /Filter /Standard /V 1 /R 2 /O {owner} /U {user} /P -4 >>").into_bytes()],
+            vec![
+                format!("<< /Filter /Standard /V 1 /R 2 /O {owner} /U {user} /P -4 >>")
+                    .into_bytes(),
+            ],
             &format!("/Encrypt 6 0 R /ID [{id} {id}]"),
         )
     };
@@ -241,7 +278,12 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, &'static str, u16, &'static str)> {
     vec![
         (
             "a PDF whose content stream inflates to 4 GiB",
-            one_page(stream("/Filter /FlateDecode", &zlib_bomb(4 << 30)), "", vec![], ""),
+            one_page(
+                stream("/Filter /FlateDecode", &zlib_bomb(4 << 30)),
+                "",
+                vec![],
+                "",
+            ),
             "application/pdf",
             413,
             "document_expands_too_far",
@@ -253,8 +295,20 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, &'static str, u16, &'static str)> {
             413,
             "document_too_large",
         ),
-        ("an e-mail with 10,000 MIME parts", many_part_email(10_000), "message/rfc822", 413, "document_too_large"),
-        ("an encrypted PDF", encrypted, "application/pdf", 422, "encrypted_document"),
+        (
+            "an e-mail with 10,000 MIME parts",
+            many_part_email(10_000),
+            "message/rfc822",
+            413,
+            "document_too_large",
+        ),
+        (
+            "an encrypted PDF",
+            encrypted,
+            "application/pdf",
+            422,
+            "encrypted_document",
+        ),
         (
             "a truncated PDF",
             contract[..contract.len() / 3].to_vec(),
@@ -264,13 +318,30 @@ fn hostile() -> Vec<(&'static str, Vec<u8>, &'static str, u16, &'static str)> {
         ),
         (
             "a PDF with an array nested 200,000 deep",
-            one_page(stream("", b"BT /F1 11 Tf 72 720 Td (deep) Tj ET"), &nested, vec![], ""),
+            one_page(
+                stream("", b"BT /F1 11 Tf 72 720 Td (deep) Tj ET"),
+                &nested,
+                vec![],
+                "",
+            ),
             "application/pdf",
             422,
             "malformed_document",
         ),
-        ("a scanned PDF with no text layer", scan, "application/pdf", 422, "no_text_layer"),
-        ("bytes of no known kind", vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F'], "", 415, "unrecognised_document"),
+        (
+            "a scanned PDF with no text layer",
+            scan,
+            "application/pdf",
+            422,
+            "no_text_layer",
+        ),
+        (
+            "bytes of no known kind",
+            vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F'],
+            "",
+            415,
+            "unrecognised_document",
+        ),
     ]
 }
 
@@ -294,6 +365,7 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
     let mut read_count = 0;
     let mut refused = Vec::new();
     let mut attachments = 0;
+    let mut skipped = Vec::new();
     let dir = root().join("../shared/eval/email/cpython");
     let mut messages: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -306,12 +378,38 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
             Ok(document) => {
                 read_count += 1;
                 attachments += document.attachments.len();
-                assert!(!document.text().trim().is_empty() || document.attachments.is_empty(), "{}", path.display());
+                for attached in &document.attachments {
+                    if let Attached::Skipped {
+                        media_type,
+                        skipped: why,
+                        ..
+                    } = attached
+                    {
+                        skipped.push(format!("{media_type}: {why}"));
+                    }
+                }
+                assert!(
+                    !document.text().trim().is_empty() || document.attachments.is_empty(),
+                    "{}",
+                    path.display()
+                );
             }
             Err(error) => refused.push(format!("{}: {} ({})", path.display(), error, error.code())),
         }
     }
-    println!("{read_count} of {} CPython e-mails read, {attachments} attachments; refused: {refused:#?}", messages.len());
+    println!(
+        "{read_count} of {} CPython e-mails read, {attachments} attachments; refused: {refused:#?}",
+        messages.len()
+    );
+    // Images and other files no extractor reads are listed, with why, and
+    // never fail the message that carries them.
+    println!("skipped attachments: {skipped:#?}");
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.starts_with("image/") && s.contains("no extractor reads")),
+        "{skipped:#?}"
+    );
     assert!(messages.len() >= 40);
     assert!(refused.is_empty(), "{refused:#?}");
 
@@ -321,18 +419,31 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
     let encoded = {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(&pdf);
-        b64.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
+        b64.as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n")
     };
     let mail = format!(
         "From: Ana Gómez <ana.gomez@example.co>\r\nTo: legal@example.co\r\nSubject: Contrato para revisión\r\nDate: Mon, 7 Dec 2026 10:00:00 -0500\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAdjunto el contrato.\r\n--XYZ\r\nContent-Type: application/pdf; name=\"amendment.pdf\"\r\nContent-Disposition: attachment; filename=\"amendment.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--XYZ--\r\n"
     );
     let document = extractors.read(mail.into_bytes(), None).unwrap();
     assert_eq!(document.media_type, "message/rfc822");
-    assert_eq!(document.metadata.title.as_deref(), Some("Contrato para revisión"));
+    assert_eq!(
+        document.metadata.title.as_deref(),
+        Some("Contrato para revisión")
+    );
     let all = document.text();
-    assert!(all.starts_with("Contrato para revisión\n\nFrom: Ana Gómez <ana.gomez@example.co>"), "{all}");
+    assert!(
+        all.starts_with("Contrato para revisión\n\nFrom: Ana Gómez <ana.gomez@example.co>"),
+        "{all}"
+    );
     assert!(all.contains("Adjunto el contrato."), "{all}");
-    assert!(all.contains("Attachment: amendment.pdf (application/pdf)"), "{all}");
+    assert!(
+        all.contains("Attachment: amendment.pdf (application/pdf)"),
+        "{all}"
+    );
     let Attached::Read(attachment) = &document.attachments[0] else {
         panic!("{:?}", document.attachments);
     };
@@ -355,7 +466,9 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
             .status()
             .unwrap();
         assert!(status.success());
-        let document = extractors.read(std::fs::read(&docx).unwrap(), None).unwrap();
+        let document = extractors
+            .read(std::fs::read(&docx).unwrap(), None)
+            .unwrap();
         assert_eq!(
             document.media_type,
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -363,9 +476,18 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
         assert_eq!(document.metadata.title.as_deref(), Some("CUAD contract"));
         assert_eq!(document.metadata.author.as_deref(), Some("sluice tests"));
         let kinds: Vec<_> = document.blocks.iter().map(|b| b.kind).collect();
-        assert_eq!(kinds[0], documents::BlockKind::Heading, "{:?}", &document.blocks[..2]);
+        assert_eq!(
+            kinds[0],
+            documents::BlockKind::Heading,
+            "{:?}",
+            &document.blocks[..2]
+        );
         assert!(kinds.contains(&documents::BlockKind::TableRow));
-        let table_row = document.blocks.iter().find(|b| b.kind == documents::BlockKind::TableRow).unwrap();
+        let table_row = document
+            .blocks
+            .iter()
+            .find(|b| b.kind == documents::BlockKind::TableRow)
+            .unwrap();
         assert_eq!(table_row.text, "Party\tRole");
         let body: String = document
             .blocks
@@ -386,7 +508,11 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
     assert_eq!(document.media_type, "text/html");
     assert_eq!(document.metadata.title.as_deref(), Some("Contrato"));
     assert_eq!(document.metadata.author.as_deref(), Some("Ana"));
-    let blocks: Vec<(documents::BlockKind, &str)> = document.blocks.iter().map(|b| (b.kind, b.text.as_str())).collect();
+    let blocks: Vec<(documents::BlockKind, &str)> = document
+        .blocks
+        .iter()
+        .map(|b| (b.kind, b.text.as_str()))
+        .collect();
     use documents::BlockKind::*;
     assert_eq!(
         blocks,
@@ -403,6 +529,39 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
 }
 
 #[test]
+fn a_document_that_reads_past_its_deadline_is_stopped_there() {
+    let extractors = extractors();
+    // The longest CUAD PDF takes far more than 20 ms to read.
+    let (pdf, _) = cuad_contract(
+        "PapaJohnsInternationalInc_20190617_8-K_EX-10.1_11707365_EX-10.1_Endorsement Agreement",
+    );
+    let mut settings = Extraction::default();
+    settings.call.deadline = Duration::from_millis(20);
+    let upload = Upload {
+        bytes: pdf,
+        media_type: None,
+        name: None,
+    };
+    let started = Instant::now();
+    let result =
+        extractors
+            .host
+            .engine()
+            .block_on(documents::read(&extractors.plugins, &settings, upload));
+    let took = started.elapsed();
+    let error = result.unwrap_err();
+    println!("stopped after {took:?}: {error}");
+    assert_eq!(error.code(), "document_too_slow", "{error}");
+    assert!(
+        took < settings.call.deadline + Duration::from_millis(50),
+        "{took:?}"
+    );
+    // The same extractor reads the next document in full.
+    let next = extractors.read(text_pdf(&["Next."]), None).unwrap();
+    assert_eq!(next.text(), "Next.");
+}
+
+#[test]
 fn hostile_documents_are_refused_by_name_and_the_next_one_reads() {
     let extractors = extractors();
     let deadline = Extraction::default().call.deadline;
@@ -412,12 +571,23 @@ fn hostile_documents_are_refused_by_name_and_the_next_one_reads() {
         let result = extractors.read(bytes, Some(media_type).filter(|t| !t.is_empty()));
         let took = started.elapsed();
         let error = result.expect_err(what);
-        println!("{what} ({size} bytes): {} after {took:?}: {error}", error.code());
+        println!(
+            "{what} ({size} bytes): {} after {took:?}: {error}",
+            error.code()
+        );
         assert_eq!(error.code(), code, "{what}: {error}");
-        assert!(took < deadline + Duration::from_secs(1), "{what} took {took:?}");
+        assert!(
+            took < deadline + Duration::from_secs(1),
+            "{what} took {took:?}"
+        );
         // The extractor is not blamed for the document: the next one reads.
-        let next = extractors.read(text_pdf(&["The Supplier shall deliver."]), None).unwrap();
-        assert!(next.text().contains("The Supplier shall deliver."), "after {what}");
+        let next = extractors
+            .read(text_pdf(&["The Supplier shall deliver."]), None)
+            .unwrap();
+        assert!(
+            next.text().contains("The Supplier shall deliver."),
+            "after {what}"
+        );
     }
 }
 
@@ -426,7 +596,12 @@ fn form(name: &str, media_type: &str, bytes: &[u8], tags: Option<&str>) -> (Stri
     let boundary = "sluice-test-boundary-7d3f";
     let mut body = Vec::new();
     if let Some(tags) = tags {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\n{tags}\r\n").as_bytes());
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\n{tags}\r\n"
+            )
+            .as_bytes(),
+        );
     }
     body.extend(
         format!(
@@ -466,24 +641,56 @@ fn audit_records(ws: &Workspace, kind: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_uploads_get_a_4xx_in_the_error_shape_and_the_server_keeps_serving() {
     let server = start_in(Workspace::new(&[]), ServerSettings::default()).await;
-    let good = text_pdf(&["Contrato entre Carlos Andrés Restrepo Gómez y Inversiones Andinas S.A.S."]);
+    let good =
+        text_pdf(&["Contrato entre Carlos Andrés Restrepo Gómez y Inversiones Andinas S.A.S."]);
     let hostile = hostile();
     for (what, bytes, media_type, status, code) in hostile.iter().cloned() {
         let started = Instant::now();
-        let (got, body) = post(&server, "/v1/workflows/cloud", if media_type.is_empty() { "application/octet-stream" } else { media_type }, bytes).await;
-        println!("{what}: {got} {} after {:?}", body["error"]["code"], started.elapsed());
-        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
+        let (got, body) = post(
+            &server,
+            "/v1/workflows/cloud",
+            if media_type.is_empty() {
+                "application/octet-stream"
+            } else {
+                media_type
+            },
+            bytes,
+        )
+        .await;
+        println!(
+            "{what}: {got} {} after {:?}",
+            body["error"]["code"],
+            started.elapsed()
+        );
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {body}"
+        );
         assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().len() > 20, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().len() > 20,
+            "{body}"
+        );
         assert_eq!(body["error"]["param"], "body", "{body}");
-        let (ok, answer) = post(&server, "/v1/workflows/cloud", "application/pdf", good.clone()).await;
+        let (ok, answer) = post(
+            &server,
+            "/v1/workflows/cloud",
+            "application/pdf",
+            good.clone(),
+        )
+        .await;
         assert_eq!(ok, 200, "after {what}: {answer}");
     }
     // The same through a form and through a chat file part.
     let (what, bytes, media_type, status, code) = hostile[2].clone();
     let (content_type, body) = form("many.eml", media_type, &bytes, None);
     let (got, body) = post(&server, "/v1/workflows/cloud", &content_type, body).await;
-    assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{what}: {body}");
+    assert_eq!(
+        (got, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{what}: {body}"
+    );
     assert_eq!(body["error"]["param"], "file");
     let data = {
         use base64::Engine;
@@ -517,10 +724,22 @@ async fn hostile_uploads_get_a_4xx_in_the_error_shape_and_the_server_keeps_servi
 async fn a_pdf_contract_gives_the_record_its_text_gives() {
     let server = start_in(Workspace::new(&[]), ServerSettings::default()).await;
     let (pdf, text) = cuad_contract(DATACALL);
-    let (status, from_text) = post(&server, "/v1/workflows/contract-triage", "text/plain", text.clone().into_bytes()).await;
+    let (status, from_text) = post(
+        &server,
+        "/v1/workflows/contract-triage",
+        "text/plain",
+        text.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 200, "{from_text}");
     let (content_type, body) = form("datacall.pdf", "application/pdf", &pdf, Some("review"));
-    let (status, from_pdf) = post(&server, "/v1/workflows/contract-triage", &content_type, body).await;
+    let (status, from_pdf) = post(
+        &server,
+        "/v1/workflows/contract-triage",
+        &content_type,
+        body,
+    )
+    .await;
     assert_eq!(status, 200, "{from_pdf}");
     let document = &from_pdf["document"];
     assert_eq!(document["media_type"], "application/pdf");
@@ -537,9 +756,13 @@ async fn a_pdf_contract_gives_the_record_its_text_gives() {
     python(
         "file_part.py",
         &server,
-        &[("SLUICE_FILE", file.to_str().unwrap()), ("SLUICE_OUT", answer.to_str().unwrap())],
+        &[
+            ("SLUICE_FILE", file.to_str().unwrap()),
+            ("SLUICE_OUT", answer.to_str().unwrap()),
+        ],
     );
-    let from_client: Value = serde_json::from_str(&std::fs::read_to_string(&answer).unwrap()).unwrap();
+    let from_client: Value =
+        serde_json::from_str(&std::fs::read_to_string(&answer).unwrap()).unwrap();
 
     let (a, b, c) = (&from_text["result"], &from_pdf["result"], &from_client);
     println!("from text: {a}\nfrom the PDF: {b}\nfrom the client's file part: {c}");
@@ -557,10 +780,16 @@ async fn a_pdf_contract_gives_the_record_its_text_gives() {
     let written = sluice::local::dates::find(&text);
     for field in ["agreement_date", "effective_date", "expiration_date"] {
         for value in [&a[field], &b[field]].into_iter().filter_map(Value::as_str) {
-            assert!(written.iter().any(|d| d == value), "{field} {value} is not a date of the contract: {written:?}");
+            assert!(
+                written.iter().any(|d| d == value),
+                "{field} {value} is not a date of the contract: {written:?}"
+            );
         }
         if a[field] != b[field] {
-            println!("{field} differs: from the text {}, from the PDF {}", a[field], b[field]);
+            println!(
+                "{field} differs: from the text {}, from the PDF {}",
+                a[field], b[field]
+            );
         }
     }
 
@@ -597,24 +826,47 @@ async fn files_through_each_api_leave_only_as_pseudonymised_text() {
     python(
         "file_clients.py",
         &server,
-        &[("SLUICE_FILE", file.to_str().unwrap()), ("SLUICE_EXPECT", &lines.join("\n"))],
+        &[
+            ("SLUICE_FILE", file.to_str().unwrap()),
+            ("SLUICE_EXPECT", &lines.join("\n")),
+        ],
     );
     // A raw body and a JSON file, the same way.
-    let (status, raw) = post(&server, "/v1/workflows/cloud", "application/pdf", pdf.clone()).await;
+    let (status, raw) = post(
+        &server,
+        "/v1/workflows/cloud",
+        "application/pdf",
+        pdf.clone(),
+    )
+    .await;
     assert_eq!(status, 200, "{raw}");
     let data = {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(&pdf)
     };
     let body = json!({"file": {"file_data": format!("data:application/pdf;base64,{data}"), "filename": "a.pdf"}});
-    let (status, json_file) = post(&server, "/v1/workflows/cloud", "application/json", body.to_string().into_bytes()).await;
+    let (status, json_file) = post(
+        &server,
+        "/v1/workflows/cloud",
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
     assert_eq!(status, 200, "{json_file}");
     assert_eq!(json_file["document"]["name"], "a.pdf");
     assert_eq!(raw["result"], json_file["result"]);
 
     let sent = server.cloud_received();
     assert!(sent.contains("[PERSON_1]"), "{sent}");
-    for raw in ["Carlos", "Restrepo", "79.845.123", "carlos.restrepo@example.co", "900.123.456-7", &data[..40], "%PDF"] {
+    for raw in [
+        "Carlos",
+        "Restrepo",
+        "79.845.123",
+        "carlos.restrepo@example.co",
+        "900.123.456-7",
+        &data[..40],
+        "%PDF",
+    ] {
         assert!(!sent.contains(raw), "{raw} reached the cloud: {sent}");
     }
     intact(&server);

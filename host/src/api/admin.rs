@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::api::Api;
 use crate::api::error::ApiError;
 use crate::audit::{Filter, Kind};
+use crate::plugins::contract::World;
 
 pub async fn plugins(State(api): State<Arc<Api>>) -> axum::Json<Value> {
     let set = api.pipeline.plugins.snapshot();
@@ -32,6 +33,7 @@ pub async fn plugins(State(api): State<Arc<Api>>) -> axum::Json<Value> {
             json!({
                 "name": p.name,
                 "world": p.world,
+                "media_types": (p.world == World::Extractor).then_some(&p.media_types),
                 "contract_version": p.contract_version,
                 "deprecated": p.deprecated,
                 "version": p.sha256,

@@ -4,9 +4,9 @@
 //! that cannot be read is answered in the API's error shape, with a status
 //! and a code that name the problem.
 
+use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use axum::http::StatusCode;
 
 use crate::api::Api;
 use crate::api::error::ApiError;
@@ -14,7 +14,8 @@ use crate::documents::{Document, DocumentError, Upload};
 
 impl From<DocumentError> for ApiError {
     fn from(error: DocumentError) -> ApiError {
-        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        let status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
         let api_error = match status {
             StatusCode::SERVICE_UNAVAILABLE => ApiError::overloaded(error.to_string()),
             s if s.is_server_error() => ApiError::internal(error.to_string()),
@@ -48,7 +49,10 @@ impl Api {
     ) -> Result<Vec<Document>, ApiError> {
         let mut documents = Vec::with_capacity(uploads.len());
         for (param, upload) in uploads {
-            documents.push(self.read_document(request_id, policy, upload, &param).await?);
+            documents.push(
+                self.read_document(request_id, policy, upload, &param)
+                    .await?,
+            );
         }
         Ok(documents)
     }
@@ -106,9 +110,16 @@ mod tests {
         assert_eq!(upload.bytes, b"%PDF-");
         assert_eq!(upload.media_type.as_deref(), Some("application/pdf"));
         let bare = data_url("JVBERi0", Some("a.pdf".into()), "p").unwrap();
-        assert_eq!((bare.bytes.as_slice(), bare.media_type), (&b"%PDF-"[..], None));
+        assert_eq!(
+            (bare.bytes.as_slice(), bare.media_type),
+            (&b"%PDF-"[..], None)
+        );
         let error = data_url("data:text/plain,hola", None, "messages[0]").unwrap_err();
-        assert!(error.message.contains("only base64 data URLs"), "{}", error.message);
+        assert!(
+            error.message.contains("only base64 data URLs"),
+            "{}",
+            error.message
+        );
         assert!(data_url("data:application/pdf;base64,%%%", None, "p").is_err());
     }
 }

@@ -204,8 +204,10 @@ impl Content {
                 }
                 ("document", Role::User) => {
                     let document = documents.next().ok_or_else(|| {
-                        ApiError::invalid(format!("{at}: documents are read from user messages only"))
-                            .param(at.clone())
+                        ApiError::invalid(format!(
+                            "{at}: documents are read from user messages only"
+                        ))
+                        .param(at.clone())
                     })?;
                     openai::push_document(&mut turn.text, document);
                 }

@@ -678,7 +678,10 @@ mod tests {
             br#"{"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "42"}]}"#,
         )
         .unwrap();
-        assert_eq!(output.turns(&[]).unwrap_err().code, Some("unknown_tool_call"));
+        assert_eq!(
+            output.turns(&[]).unwrap_err().code,
+            Some("unknown_tool_call")
+        );
         let answered: ResponsesRequest = openai::parse(
             br#"{"model": "m", "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
                 "tool_choice": {"type": "function", "name": "weather"}, "input": [

@@ -206,8 +206,9 @@ async fn form_upload(mut form: Multipart) -> Result<(Upload, Option<Vec<String>>
             }
             "metadata" => {
                 let bytes = field.bytes().await.map_err(broken)?;
-                let metadata: BTreeMap<String, Value> = openai::parse(&bytes)
-                    .map_err(|e| ApiError::invalid(format!("metadata: {}", e.message)).param("metadata"))?;
+                let metadata: BTreeMap<String, Value> = openai::parse(&bytes).map_err(|e| {
+                    ApiError::invalid(format!("metadata: {}", e.message)).param("metadata")
+                })?;
                 tags = Some(metadata_tags(&metadata)?);
             }
             "tags" => {

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use sluice::documents::Extraction;
+use sluice::plugins::contract::World;
 use sluice::plugins::{CallSettings, HostConfig, PluginEngine, check, loader};
 
 pub fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -36,7 +38,12 @@ pub fn check_plugin(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let check = runtime.block_on(check::check(&plugin, &CallSettings::default()));
+    // An extractor is checked under the limits documents are read under.
+    let settings = match plugin.world {
+        World::Extractor => Extraction::defaults(),
+        _ => CallSettings::default(),
+    };
+    let check = runtime.block_on(check::check(&plugin, &settings));
     let first = &check.first;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     if let Err(e) = &first.outcome {

@@ -28,7 +28,10 @@ pub enum DocumentError {
     #[error("the plain-text document is not UTF-8")]
     NotUtf8,
     #[error("no extractor reads {media_type} documents (loaded extractors read: {readable})")]
-    NoExtractor { media_type: String, readable: String },
+    NoExtractor {
+        media_type: String,
+        readable: String,
+    },
     #[error("{message}")]
     Refused {
         refusal: Refusal,
@@ -38,7 +41,10 @@ pub enum DocumentError {
     #[error(
         "the {media_type} document needs more than the {limit_mib} MiB its extractor may use: it expands too far (a decompression bomb?)"
     )]
-    Expands { media_type: String, limit_mib: usize },
+    Expands {
+        media_type: String,
+        limit_mib: usize,
+    },
     #[error("the {media_type} document took longer than the {deadline:?} allowed to read it")]
     TooSlow {
         media_type: String,
@@ -106,15 +112,20 @@ impl DocumentError {
     }
 
     /// An extractor call that the sandbox ended, as the document's fault
-    /// where it is one.
-    pub fn from_call(media_type: &str, plugin: &str, error: PluginError) -> DocumentError {
+    /// where it is one; `deadline` is the document's whole deadline.
+    pub fn from_call(
+        media_type: &str,
+        plugin: &str,
+        error: PluginError,
+        deadline: Duration,
+    ) -> DocumentError {
         let media_type = media_type.to_string();
         match error {
             PluginError::MemoryLimit { limit, .. } => DocumentError::Expands {
                 media_type,
                 limit_mib: limit >> 20,
             },
-            PluginError::Timeout(deadline) => DocumentError::TooSlow {
+            PluginError::Timeout(_) => DocumentError::TooSlow {
                 media_type,
                 deadline,
             },

@@ -68,7 +68,10 @@ pub struct Metadata {
     pub extra: Vec<(String, String)>,
 }
 
-fn as_object<S: serde::Serializer>(pairs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+fn as_object<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut map = serializer.serialize_map(Some(pairs.len()))?;
     for (name, value) in pairs {

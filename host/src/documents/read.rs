@@ -15,10 +15,10 @@ use crate::documents::media_type::{self, TEXT};
 use crate::documents::{
     Attached, Block, BlockKind, Document, DocumentError, Extraction, ExtractorRef, Upload,
 };
+use crate::plugins::Plugin;
 use crate::plugins::contract::{Attachment, ExtractError, World};
 use crate::plugins::registry::PluginSet;
 use crate::plugins::sandbox::CallSettings;
-use crate::plugins::Plugin;
 
 /// Read `upload` with the extractors in `plugins`, under `settings`.
 pub async fn read(
@@ -73,7 +73,11 @@ impl Reader<'_> {
                 return plain_text(upload);
             }
             let plugin = self.extractor_for(&media_type)?;
-            let remaining = self.settings.call.deadline.saturating_sub(self.started.elapsed());
+            let remaining = self
+                .settings
+                .call
+                .deadline
+                .saturating_sub(self.started.elapsed());
             let call = CallSettings {
                 deadline: remaining,
                 ..self.settings.call.clone()
@@ -81,7 +85,15 @@ impl Reader<'_> {
             let mut extracted = match plugin.extract(&upload.bytes, &media_type, &call).await {
                 Ok(Ok(extracted)) => extracted,
                 Ok(Err(refusal)) => return Err(refused(&media_type, refusal)),
-                Err(error) => return Err(DocumentError::from_call(&media_type, &plugin.name, error)),
+                Err(error) => {
+                    let deadline = self.settings.call.deadline;
+                    return Err(DocumentError::from_call(
+                        &media_type,
+                        &plugin.name,
+                        error,
+                        deadline,
+                    ));
+                }
             };
             let inner = std::mem::take(&mut extracted.attachments);
             let mut document = Document::from_extracted(
@@ -95,7 +107,9 @@ impl Reader<'_> {
                 extracted,
             );
             for attachment in inner {
-                document.attachments.push(self.attachment(attachment, depth).await);
+                document
+                    .attachments
+                    .push(self.attachment(attachment, depth).await);
             }
             Ok(document)
         })
@@ -116,9 +130,7 @@ impl Reader<'_> {
                 self.settings.max_depth
             ));
         }
-        let count = self
-            .attachments
-            .fetch_add(1, Ordering::Relaxed);
+        let count = self.attachments.fetch_add(1, Ordering::Relaxed);
         if count >= self.settings.max_attachments {
             return skipped(format!(
                 "past this policy's {} attachments per document",
@@ -142,10 +154,7 @@ impl Reader<'_> {
         }
     }
 
-    fn extractor_for(
-        &self,
-        media_type: &str,
-    ) -> Result<&Arc<Plugin>, DocumentError> {
+    fn extractor_for(&self, media_type: &str) -> Result<&Arc<Plugin>, DocumentError> {
         let extractors = || {
             self.plugins
                 .plugins()

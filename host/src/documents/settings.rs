@@ -105,3 +105,45 @@ impl Default for Extraction {
         Extraction::from_table(&ExtractTable::default()).expect("the defaults are in range")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Extraction, String> {
+        let table: ExtractTable = toml::from_str(text).map_err(|e| e.to_string())?;
+        Extraction::from_table(&table).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_extract_table_sets_document_limits_over_higher_defaults() {
+        let defaults = parse("").unwrap();
+        assert_eq!(defaults.call.deadline, Duration::from_secs(10));
+        assert_eq!(defaults.call.memory_limit, 256 << 20);
+        assert_eq!((defaults.max_depth, defaults.max_attachments), (3, 32));
+        let set = parse(
+            "deadline_ms = 2000\nmemory_mib = 128\nmax_depth = 1\n[plugins]\n\"Application/PDF\" = \"my-pdf\"\n[config]\nmax_parts = 50",
+        )
+        .unwrap();
+        assert_eq!(set.call.deadline, Duration::from_millis(2000));
+        assert_eq!(set.call.memory_limit, 128 << 20);
+        assert_eq!(set.max_depth, 1);
+        assert_eq!(
+            set.chosen.get("application/pdf").map(String::as_str),
+            Some("my-pdf")
+        );
+        assert_eq!(
+            set.call.config.get("max_parts").map(String::as_str),
+            Some("50")
+        );
+        for (text, fragment) in [
+            ("memory_mib = 512", "memory_mib: 512 is out of range"),
+            ("max_depth = 9", "max_depth: 9 is out of range; use 0 to 8"),
+            ("[plugins]\n\"pdf\" = \"x\"", "name a media type"),
+            ("deadline = 3", "unknown field `deadline`"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(fragment), "{text}: {error}");
+        }
+    }
+}

@@ -61,11 +61,14 @@ fn entry(
             });
             entry
         }
-        Err(error) => Entry::new(Kind::Extract, "refused")
-            .reasons([format!("{}: {error}", error.code())]),
+        Err(error) => {
+            Entry::new(Kind::Extract, "refused").reasons([format!("{}: {error}", error.code())])
+        }
     };
     entry = entry.request(request_id, policy);
-    entry.inputs.insert("document".into(), file_digest.to_string());
+    entry
+        .inputs
+        .insert("document".into(), file_digest.to_string());
     entry.latency_ms.insert("extract".into(), took_ms);
     entry
 }

@@ -96,9 +96,7 @@ impl World {
     }
 
     fn from_interface(name: &str) -> Option<World> {
-        World::ALL
-            .into_iter()
-            .find(|w| w.interface() == name)
+        World::ALL.into_iter().find(|w| w.interface() == name)
     }
 
     pub fn name(self) -> &'static str {

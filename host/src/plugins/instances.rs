@@ -24,7 +24,9 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::plugins::contract::{Anonymiser, AnonymiserPre, Merger, MergerPre, Router, RouterPre, Extractor, ExtractorPre};
+use crate::plugins::contract::{
+    Anonymiser, AnonymiserPre, Extractor, ExtractorPre, Merger, MergerPre, Router, RouterPre,
+};
 use crate::plugins::engine::PluginEngine;
 use crate::plugins::error::PluginError;
 use crate::plugins::legacy;

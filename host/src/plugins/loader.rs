@@ -182,13 +182,15 @@ fn media_types(
 ) -> Result<Vec<String>, PluginError> {
     let smoke = |problem: String| PluginError::Smoke(Box::new(PluginError::InvalidOutput(problem)));
     let declared = engine
-        .block_on(instances.call(InstanceMode::Fresh, &engine.config.defaults, |mut warm| {
-            Box::pin(async move {
-                let extraction = warm.bindings.sluice_policy_extraction();
-                let result = extraction.call_media_types(&mut warm.store).await;
-                (warm, result)
-            })
-        }))
+        .block_on(
+            instances.call(InstanceMode::Fresh, &engine.config.defaults, |mut warm| {
+                Box::pin(async move {
+                    let extraction = warm.bindings.sluice_policy_extraction();
+                    let result = extraction.call_media_types(&mut warm.store).await;
+                    (warm, result)
+                })
+            }),
+        )
         .map_err(|e| PluginError::Smoke(Box::new(e)))?;
     if declared.is_empty() || declared.len() > MAX_MEDIA_TYPES {
         return Err(smoke(format!(
@@ -213,7 +215,10 @@ fn media_types(
             } else {
                 Err(smoke(format!(
                     "media-types answered {:?}, which is not a type/subtype media type",
-                    media_type.chars().take(MAX_MEDIA_TYPE_LEN).collect::<String>()
+                    media_type
+                        .chars()
+                        .take(MAX_MEDIA_TYPE_LEN)
+                        .collect::<String>()
                 )))
             }
         })

@@ -73,7 +73,11 @@ fn extracted_size(document: &Extracted) -> usize {
             .into_iter()
             .map(|v| v.as_ref().map_or(0, String::len))
             .sum::<usize>()
-        + metadata.extra.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        + metadata
+            .extra
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
         + document
             .attachments
             .iter()

@@ -77,7 +77,9 @@ impl Guest for Email {
             let body = String::from_utf8_lossy(&bytes);
             let blocks: Vec<Block> = paragraphs(&body).collect();
             if blocks.is_empty() {
-                return Err(ExtractError::NoText("the e-mail has no headers and no text".into()));
+                return Err(ExtractError::NoText(
+                    "the e-mail has no headers and no text".into(),
+                ));
             }
             return Ok(Extracted {
                 metadata: DocumentMetadata {
@@ -124,11 +126,9 @@ impl Guest for Email {
         let header_lines: Vec<String> = [("From", &from), ("Date", &date)]
             .into_iter()
             .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}: {v}")))
-            .chain(
-                extra
-                    .iter()
-                    .map(|(name, value)| format!("{}: {value}", if name == "to" { "To" } else { "Cc" })),
-            )
+            .chain(extra.iter().map(|(name, value)| {
+                format!("{}: {value}", if name == "to" { "To" } else { "Cc" })
+            }))
             .collect();
         if !header_lines.is_empty() {
             blocks.push(paragraph(&header_lines.join("\n")));

@@ -20,10 +20,45 @@ struct Page;
 
 /// Elements that start and end a block of text.
 const BLOCKS: &[&str] = &[
-    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog",
-    "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
-    "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
-    "table", "tbody", "thead", "tfoot", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "caption",
+    "dd",
+    "details",
+    "dialog",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "summary",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
+    "ul",
 ];
 /// Elements whose content is never text for a reader.
 const SKIPPED: &[&str] = &[
@@ -90,7 +125,11 @@ impl Reader {
             }
             _ if BLOCKS.contains(&name) => {
                 // A row collects its cells: nothing inside it flushes it.
-                if self.kinds.last().is_some_and(|(k, _)| *k == BlockKind::TableRow) {
+                if self
+                    .kinds
+                    .last()
+                    .is_some_and(|(k, _)| *k == BlockKind::TableRow)
+                {
                     return;
                 }
                 self.flush();
@@ -119,7 +158,10 @@ impl Reader {
             "tr" => Some(BlockKind::TableRow),
             _ => None,
         };
-        let in_row = self.kinds.last().is_some_and(|(k, _)| *k == BlockKind::TableRow);
+        let in_row = self
+            .kinds
+            .last()
+            .is_some_and(|(k, _)| *k == BlockKind::TableRow);
         if in_row && closes_kind != Some(BlockKind::TableRow) {
             return;
         }
@@ -168,7 +210,9 @@ impl Guest for Page {
                             title = (!text.is_empty()).then_some(text);
                         }
                         if name == "meta"
-                            && element.attr("name").is_some_and(|n| n.eq_ignore_ascii_case("author"))
+                            && element
+                                .attr("name")
+                                .is_some_and(|n| n.eq_ignore_ascii_case("author"))
                         {
                             author = element.attr("content").map(str::to_string);
                         }

@@ -116,9 +116,11 @@ impl OutputDev for Layout {
             }
         }
         // No-break and fixed-width spaces are spaces to a reader.
-        let is_space = |c: char| c == '\u{a0}' || c == '\u{202f}' || ('\u{2000}'..='\u{200a}').contains(&c);
+        let is_space =
+            |c: char| c == '\u{a0}' || c == '\u{202f}' || ('\u{2000}'..='\u{200a}').contains(&c);
         if char.chars().any(is_space) {
-            self.line.extend(char.chars().map(|c| if is_space(c) { ' ' } else { c }));
+            self.line
+                .extend(char.chars().map(|c| if is_space(c) { ' ' } else { c }));
         } else {
             self.line.push_str(char);
         }

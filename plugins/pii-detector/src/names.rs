@@ -472,9 +472,7 @@ fn people(text: &Text, orgs: &[(usize, usize)], shapes: bool, out: &mut Vec<Find
                 (false, k, false) if k == words.len() => 0.6,
                 (false, k, false) if k >= 1 && !sentence_start => 0.55,
                 // The shape of a name: capitalised words that no list holds.
-                (false, _, false) if shapes && !all_common && (!sentence_start || own_line) => {
-                    0.5
-                }
+                (false, _, false) if shapes && !all_common && (!sentence_start || own_line) => 0.5,
                 _ => 0.0,
             },
         };
@@ -528,7 +526,11 @@ fn aliases(src: &str, orgs: &mut Vec<(usize, usize)>, out: &mut Vec<Finding>) {
         for (open, _) in window.match_indices('(') {
             let inside = &window[open + 1..];
             let inside = inside.split(')').next().unwrap_or(inside);
-            for quoted in inside.split(['"', '\u{201c}', '\u{201d}']).skip(1).step_by(2) {
+            for quoted in inside
+                .split(['"', '\u{201c}', '\u{201d}'])
+                .skip(1)
+                .step_by(2)
+            {
                 let term = quoted.trim();
                 let first = term.split_whitespace().next().unwrap_or("").to_lowercase();
                 let capitalised = term.starts_with(|c: char| c.is_uppercase());
@@ -577,7 +579,12 @@ mod tests {
             .filter(|(_, k)| *k == Kind::Organisation)
             .map(|(t, _)| t)
             .collect();
-        for name in ["ACCURAY  INCORPORATED", "SIEMENS AKTIENGESELLSCHAFT", "Accuray", "Siemens"] {
+        for name in [
+            "ACCURAY  INCORPORATED",
+            "SIEMENS AKTIENGESELLSCHAFT",
+            "Accuray",
+            "Siemens",
+        ] {
             assert!(orgs.contains(&name), "{name}: {orgs:?}");
         }
         assert!(!orgs.iter().any(|o| o.contains("Distributor")), "{orgs:?}");

@@ -3,10 +3,10 @@
 //! ready either.
 wit_bindgen::generate!({ path: "../../../wit", world: "router" });
 
-use exports::sluice::policy::routing::Guest;
-use sluice::policy::types::{Route, RouteContext, RouteDecision};
 use ::wasi::clocks::monotonic_clock;
 use ::wasi::io::poll;
+use exports::sluice::policy::routing::Guest;
+use sluice::policy::types::{Route, RouteContext, RouteDecision};
 
 struct Hostile;
 
