@@ -28,19 +28,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::invalid(
-                    "the request body is larger than the server accepts (server.max_body_kib)",
-                )
-                .status(StatusCode::PAYLOAD_TOO_LARGE)
-                .code("body_too_large")
-            } else {
-                ApiError::invalid(format!("cannot read the request body: {e}"))
-            }
-        })?;
-        parse(&bytes).map(Body)
+        parse(&body_bytes(request, state).await?).map(Body)
     }
+}
+
+/// A request's whole body; past `server.max_body_kib`, 413 `body_too_large`.
+pub async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::invalid(
+                "the request body is larger than the server accepts (server.max_body_kib)",
+            )
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .code("body_too_large")
+        } else {
+            ApiError::invalid(format!("cannot read the request body: {e}"))
+        }
+    })
 }
 
 /// Parse a JSON body; a wrong type names its path (`messages[0].role`).

@@ -16,9 +16,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,17 +82,7 @@ pub async fn run(
         let (upload, tags) = form_upload(form).await?;
         (Sent::File(upload, "file"), tags.unwrap_or_else(query_tags))
     } else {
-        let body = Bytes::from_request(request, &()).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::invalid(
-                    "the request body is larger than the server accepts (server.max_body_kib)",
-                )
-                .status(StatusCode::PAYLOAD_TOO_LARGE)
-                .code("body_too_large")
-            } else {
-                ApiError::invalid(format!("cannot read the request body: {e}"))
-            }
-        })?;
+        let body = openai::body_bytes(request, &()).await?;
         // curl's -d sends JSON as a form unless told otherwise.
         let json = ["", "application/json", "application/x-www-form-urlencoded"]
             .iter()
