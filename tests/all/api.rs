@@ -114,7 +114,7 @@ impl Server {
         .await
     }
 
-    async fn admin(&self, path: &str) -> Answer {
+    pub(crate) async fn admin(&self, path: &str) -> Answer {
         self.send("GET", path, Some(ADMIN_KEY), None).await
     }
 

@@ -16,3 +16,4 @@ mod local;
 mod pipeline;
 mod polyglot;
 mod privacy;
+mod shadow;

@@ -130,6 +130,7 @@ pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>
         audit,
         budgets: Budgets::default(),
         divergence: Divergence::default(),
+        shadows: Default::default(),
     });
     Setup { pipeline, host }
 }

@@ -202,5 +202,51 @@ pub async fn stats(State(api): State<Arc<Api>>) -> axum::Json<Value> {
             let rates: serde_json::Map<String, Value> = d.fields.keys().map(|f| (f.clone(), json!(d.rate(f)))).collect();
             (policy, json!({"compared": d.compared, "diverged": d.fields, "rate": rates}))
         }).collect::<serde_json::Map<String, Value>>(),
+        "shadow": shadow_stats(&pipeline.shadows.snapshot(), &per_policy),
     }))
+}
+
+/// Per policy, what its shadows said: agreement with the active decisions,
+/// the shadows' decision shares, and what they would have spent in the
+/// cloud: each request a shadow would have sent there at the mean cost of
+/// the policy's requests the cloud did answer (unknown, `null`, until the
+/// cloud has answered one).
+fn shadow_stats(
+    shadows: &std::collections::BTreeMap<String, crate::pipeline::shadow::PolicyShadow>,
+    per_policy: &std::collections::BTreeMap<String, crate::api::stats::PolicyStats>,
+) -> serde_json::Map<String, Value> {
+    shadows
+        .iter()
+        .map(|(policy, s)| {
+            let share = |n: u64| {
+                if s.decisions == 0 {
+                    0.0
+                } else {
+                    n as f64 / s.decisions as f64
+                }
+            };
+            let shares: serde_json::Map<String, Value> = s
+                .decided
+                .iter()
+                .map(|(d, n)| (d.clone(), json!(share(*n))))
+                .collect();
+            let active = per_policy.get(policy);
+            let mean_cloud_cost = active
+                .filter(|a| a.answered_by_cloud > 0)
+                .map(|a| a.cloud_cost_usd / a.answered_by_cloud as f64);
+            (
+                policy.clone(),
+                json!({
+                    "decisions": s.decisions,
+                    "agreements": s.agreements,
+                    "agreement": share(s.agreements),
+                    "decided": s.decided,
+                    "shares": shares,
+                    "to_cloud": s.to_cloud,
+                    "failures": s.failures,
+                    "projected_cloud_cost_usd": mean_cloud_cost.map(|c| c * s.to_cloud as f64),
+                }),
+            )
+        })
+        .collect()
 }

@@ -19,6 +19,8 @@ pub enum Kind {
     Fallback,
     /// A policy over its cloud budget was kept local.
     Budget,
+    /// What a shadow plugin would have decided beside the active one; never acted on.
+    Shadow,
     /// What was answered: route, tiers, bytes, tokens, cost, latencies.
     Answer,
     /// A document read into text (its type, size, pages, extractor) or
@@ -37,7 +39,7 @@ impl Kind {
     pub fn parse(name: &str) -> Result<Kind, String> {
         serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
             format!(
-                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, answer, extract, reload, rejection or recovery"
+                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, shadow, answer, extract, reload, rejection or recovery"
             )
         })
     }
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Merge => "merge",
             Kind::Fallback => "fallback",
             Kind::Budget => "budget",
+            Kind::Shadow => "shadow",
             Kind::Answer => "answer",
             Kind::Extract => "extract",
             Kind::Reload => "reload",
@@ -113,6 +116,20 @@ pub struct Entry {
     /// A document read into text: what it was and what came of it; never its text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document: Option<DocumentRead>,
+    /// For a shadow decision: the active decision it stands beside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadows: Option<Shadowed>,
+}
+
+/// The active decision a shadow decision stands beside.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shadowed {
+    /// The active decision's record id.
+    pub record: String,
+    /// The active decision.
+    pub active: String,
+    /// Whether the shadow decided the same.
+    pub agrees: bool,
 }
 
 /// What reading one document gave, for the audit log.

@@ -26,6 +26,7 @@ pub mod policies;
 pub mod policy;
 pub mod request;
 pub mod setup;
+pub mod shadow;
 pub mod signals;
 pub mod stages;
 
@@ -61,6 +62,8 @@ pub struct Pipeline {
     pub audit: AuditLog,
     pub budgets: Budgets,
     pub divergence: Divergence,
+    /// What the policies' shadow plugins would have decided.
+    pub shadows: Arc<shadow::Shadows>,
 }
 
 impl std::fmt::Debug for Pipeline {

@@ -16,6 +16,7 @@ use crate::local::LocalError;
 use crate::local::triage::FieldReading;
 use crate::pipeline::escalation;
 use crate::pipeline::request::RequestCtx;
+use crate::pipeline::shadow;
 use crate::pipeline::signals;
 use crate::pipeline::stages::{LocalAnswer, fallback_entry};
 use crate::pipeline::{
@@ -400,7 +401,7 @@ fn evidence(
         .collect())
 }
 
-fn route_name(route: Route) -> &'static str {
+pub(crate) fn route_name(route: Route) -> &'static str {
     match route {
         Route::Local => "local",
         Route::Escalate => "escalate",
@@ -462,7 +463,10 @@ async fn triage_escalate(
     entry
         .inputs
         .insert("triage".into(), digest(triage.value.to_string()));
-    ctx.decide("router", entry, ms)?;
+    let record = ctx.decide("router", entry.clone(), ms)?;
+    if let Some(shadow) = ctx.policy.shadow_router.clone() {
+        shadow::route(p.beside(ctx, entry, record, decision), shadow, route_ctx);
+    }
     match routed.decision.route {
         Route::Reject => Err(PipelineError::Rejected(routed.decision.reasons.join("; "))),
         Route::Local => {
@@ -604,7 +608,17 @@ async fn parallel_merge(
         .entry(Kind::Merge, choice)
         .reasons(reasons)
         .plugin(&merger.name, merged.version.as_deref());
-    ctx.decide("merger", entry, ms)?;
+    let record = ctx.decide("merger", entry.clone(), ms)?;
+    if let Some(shadow) = policy.shadow_merger.clone() {
+        let beside = p.beside(ctx, entry, record, choice);
+        shadow::merge(
+            beside,
+            shadow,
+            local_candidate,
+            cloud_candidate,
+            schema_text,
+        );
+    }
     Ok(match decision.choice {
         Choice::Cloud => Answer::cloud("parallel", cloud_value),
         Choice::Local | Choice::Review => Answer {

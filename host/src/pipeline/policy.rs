@@ -36,6 +36,9 @@
 //!
 //! [extract]                     # how uploaded files are read: see documents::settings
 //! deadline_ms = 10000
+//!
+//! [shadow.router]               # asked beside the router, never acted on: see pipeline::shadow
+//! plugin = "strict-router"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -114,6 +117,17 @@ struct File {
     privacy: Privacy,
     #[serde(default)]
     extract: ExtractTable,
+    #[serde(default)]
+    shadow: ShadowTables,
+}
+
+/// `[shadow.router]` and `[shadow.merger]`: plugins asked beside the active
+/// ones and never acted on (see `pipeline::shadow`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowTables {
+    pub router: Option<PluginSettings>,
+    pub merger: Option<PluginSettings>,
 }
 
 fn default_lang() -> String {
@@ -221,6 +235,9 @@ pub struct Policy {
     pub local_tool_calls: bool,
     /// How uploaded files become text (`[extract]`).
     pub extraction: Extraction,
+    /// Asked beside the router and the merger, never acted on (`[shadow]`).
+    pub shadow_router: Option<PluginUse>,
+    pub shadow_merger: Option<PluginUse>,
 }
 
 /// A policy's JSON schema, compiled.
@@ -457,6 +474,25 @@ impl Policy {
             "confidence-merge",
         )?;
 
+        let shadow_router = plugin("shadow.router", &file.shadow.router, false, "")?;
+        let shadow_merger = plugin("shadow.merger", &file.shadow.merger, false, "")?;
+        for (key, shadow, active) in [
+            ("shadow.router", &shadow_router, &router),
+            ("shadow.merger", &shadow_merger, &merger),
+        ] {
+            if shadow.is_some() && active.is_none() {
+                return Err(fail(
+                    key,
+                    format!(
+                        "a shadow stands beside an active plugin, and this {} policy has no [{}]",
+                        pattern.name(),
+                        &key["shadow.".len()..]
+                    ),
+                    "remove the shadow, or shadow a policy that has one",
+                ));
+            }
+        }
+
         let sample_rate = match (pattern, file.sample_rate) {
             (Pattern::ParallelMerge, None) => {
                 return Err(fail(
@@ -580,6 +616,8 @@ impl Policy {
             restore_secrets: file.privacy.restore_secrets,
             local_tool_calls: file.privacy.local_tool_calls,
             extraction,
+            shadow_router,
+            shadow_merger,
         })
     }
 }

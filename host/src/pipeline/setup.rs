@@ -70,6 +70,7 @@ impl Pipeline {
             cloud,
             budgets: Budgets::from_log(audit.path()),
             divergence: Divergence::default(),
+            shadows: Default::default(),
             audit,
         });
         Ok(Running {

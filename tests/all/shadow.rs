@@ -1,0 +1,149 @@
+//! Shadow plugins: a policy with the shipped router active and a stricter
+//! one in shadow answers exactly as the same policy without a shadow; each
+//! of its decisions has one `shadow` record linked to it, and what
+//! `/admin/stats` says of the shadow is what a count over the audit log
+//! says.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice::api::ServerSettings;
+
+use crate::api::{Server, USER_KEY, intact, start_in};
+use crate::stack::{Workspace, routed_by};
+
+const MESSAGES: &[(&str, &[&str])] = &[
+    (
+        "Necesito que revisen el contrato de arrendamiento antes del viernes.",
+        &[],
+    ),
+    ("Quiero pagar la factura de noviembre.", &["review"]),
+    ("Can I book an appointment with a lawyer next Tuesday?", &[]),
+    (
+        "Gostaria de reclamar do atendimento que recebi ontem.",
+        &["review"],
+    ),
+    ("Por favor envíenme una copia de mis datos personales.", &[]),
+    (
+        "This is urgent: the other party breached the contract.",
+        &["hard"],
+    ),
+];
+
+async fn workflow(server: &Server, policy: &str, id: &str, text: &str, tags: &[&str]) -> Value {
+    let response = server
+        .http
+        .post(format!("{}/v1/workflows/{policy}", server.url))
+        .header("authorization", format!("Bearer {USER_KEY}"))
+        .header("x-request-id", id)
+        .json(&json!({"document": text, "metadata": {"tags": tags}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn records(server: &Server) -> Vec<Value> {
+    std::fs::read_to_string(server.ws.audit())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_router_is_asked_audited_and_counted_but_never_acted_on() {
+    // The active router escalates on its tags alone; the shadow also on `review`.
+    let plain = format!(
+        "{}[router.config]\nmin_confidence = 0.0\n",
+        routed_by("complexity-router")
+    );
+    let shadowed = format!(
+        "{plain}[shadow.router]\nplugin = \"complexity-router\"\ndeadline_ms = 50\n[shadow.router.config]\nmin_confidence = 0.0\nescalate_tags = [\"hard\", \"litigation\", \"review\"]\n"
+    );
+    let ws = Workspace::with_policies(&[("plain".into(), plain), ("shadowed".into(), shadowed)]);
+    let server = start_in(ws, ServerSettings::default()).await;
+
+    for (i, (text, tags)) in MESSAGES.iter().enumerate() {
+        let plain = workflow(&server, "plain", &format!("plain-{i}"), text, tags).await;
+        let with_shadow = workflow(&server, "shadowed", &format!("shadowed-{i}"), text, tags).await;
+        // The shadow changes nothing the caller sees.
+        for key in ["route", "answered_by", "result", "degraded", "review"] {
+            assert_eq!(plain[key], with_shadow[key], "{key} of message {i}");
+        }
+    }
+
+    // Off the request's path: the shadow records arrive on their own.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shadows = loop {
+        let shadows: Vec<Value> = records(&server)
+            .into_iter()
+            .filter(|r| r["kind"] == "shadow")
+            .collect();
+        if shadows.len() >= MESSAGES.len() || Instant::now() > deadline {
+            break shadows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shadows.len(), MESSAGES.len(), "{shadows:#?}");
+    let all = records(&server);
+    let mut agreements = 0;
+    let mut to_cloud = 0;
+    for (i, (_, tags)) in MESSAGES.iter().enumerate() {
+        let id = format!("shadowed-{i}");
+        let mine: Vec<&Value> = shadows
+            .iter()
+            .filter(|r| r["request_id"] == id.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "{id}: {mine:#?}");
+        let shadow = mine[0];
+        // Linked to the active route record of the same request.
+        let active = all
+            .iter()
+            .find(|r| r["id"] == shadow["shadows"]["record"])
+            .expect("the linked record is in the log");
+        assert_eq!(
+            (active["kind"].as_str(), active["request_id"].as_str()),
+            (Some("route"), Some(id.as_str()))
+        );
+        assert_eq!(shadow["shadows"]["active"], active["decision"]);
+        assert_eq!(shadow["inputs"], active["inputs"], "the same inputs");
+        assert_eq!(shadow["plugins"][1]["name"], "complexity-router");
+        // The stricter router escalates what the active one does, and
+        // everything tagged for review.
+        let expected = if tags.contains(&"review") {
+            "escalate"
+        } else {
+            active["decision"].as_str().unwrap()
+        };
+        assert_eq!(shadow["decision"], expected, "{id}: {shadow}");
+        let agrees = shadow["decision"] == active["decision"];
+        assert_eq!(shadow["shadows"]["agrees"], agrees);
+        agreements += u64::from(agrees);
+        to_cloud += u64::from(shadow["decision"] != "local");
+    }
+    println!(
+        "{agreements} of {} shadow decisions agreed; {to_cloud} would have gone to the cloud",
+        MESSAGES.len()
+    );
+    // The two messages tagged for review, and only those, disagree.
+    assert_eq!(agreements, MESSAGES.len() as u64 - 2);
+    // The plain policy has no shadow records.
+    assert!(!shadows.iter().any(|r| r["policy"] == "plain"));
+
+    let stats = server.admin("/admin/stats").await.body;
+    let shadow = &stats["shadow"]["shadowed"];
+    assert_eq!(shadow["decisions"], MESSAGES.len(), "{stats}");
+    assert_eq!(shadow["agreements"], agreements, "{stats}");
+    assert_eq!(shadow["to_cloud"], to_cloud, "{stats}");
+    assert_eq!(shadow["decided"]["escalate"], to_cloud, "{stats}");
+    let policy = &stats["policies"]["shadowed"];
+    let projected = match policy["answered_by_cloud"].as_u64().unwrap() {
+        0 => Value::Null,
+        n => json!(policy["cloud_cost_usd"].as_f64().unwrap() / n as f64 * to_cloud as f64),
+    };
+    assert_eq!(shadow["projected_cloud_cost_usd"], projected, "{stats}");
+    assert!(stats["shadow"].get("plain").is_none(), "{stats}");
+    intact(&server);
+}
