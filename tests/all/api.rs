@@ -27,7 +27,7 @@ se celebra el presente contrato de arrendamiento.";
 
 pub(crate) struct Server {
     pub(crate) url: String,
-    fake: FakeCloud,
+    pub(crate) fake: FakeCloud,
     pub(crate) ws: Workspace,
     stack: crate::stack::Setup,
     stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -147,3 +147,43 @@ async fn a_shadow_router_is_asked_audited_and_counted_but_never_acted_on() {
     assert!(stats["shadow"].get("plain").is_none(), "{stats}");
     intact(&server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_merger_is_asked_beside_the_merger_with_the_same_candidates() {
+    // Every request goes to both tiers; the shadow keeps the local answer
+    // whatever the agreement (agree_band 0), the active merger only when
+    // the two agree.
+    let merged = "pattern = \"parallel-merge\"\nschema = \"../schemas/intent.json\"\nsample_rate = 1.0\ntask = \"intent\"\n\
+        [anonymiser]\nplugin = \"pii-detector\"\n[merger]\nplugin = \"confidence-merge\"\n\
+        [shadow.merger]\nplugin = \"confidence-merge\"\n[shadow.merger.config]\nagree_band = 0.0\n";
+    let server = start_in(Workspace::with_policies(&[("merged".into(), merged.into())]), ServerSettings::default()).await;
+    let cloud_answer = json!({"intent": "billing", "language": "es", "urgent": true, "confidence_score": 0.9}).to_string();
+    let n = 3;
+    server
+        .fake
+        .script((0..n).map(|_| crate::fake_cloud::Reply::Content(cloud_answer.clone())));
+    for i in 0..n {
+        let (text, tags) = MESSAGES[i];
+        workflow(&server, "merged", &format!("merged-{i}"), text, tags).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shadows = loop {
+        let shadows: Vec<Value> = records(&server).into_iter().filter(|r| r["kind"] == "shadow").collect();
+        if shadows.len() >= n || Instant::now() > deadline {
+            break shadows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shadows.len(), n, "{shadows:#?}");
+    let all = records(&server);
+    for shadow in &shadows {
+        let active = all.iter().find(|r| r["id"] == shadow["shadows"]["record"]).unwrap();
+        assert_eq!(active["kind"], "merge");
+        assert_eq!(active["request_id"], shadow["request_id"]);
+        assert_eq!(shadow["decision"], "local", "{shadow}");
+        assert_eq!(shadow["shadows"]["agrees"], active["decision"] == "local");
+    }
+    let stats = server.admin("/admin/stats").await.body;
+    assert_eq!(stats["shadow"]["merged"]["decided"]["local"], n, "{stats}");
+    intact(&server);
+}
