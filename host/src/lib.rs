@@ -32,6 +32,7 @@ pub mod local;
 pub mod pipeline;
 pub mod plugins;
 pub mod privacy;
+pub mod replay;
 pub mod watch;
 
 use std::path::PathBuf;

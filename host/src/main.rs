@@ -37,6 +37,10 @@ enum Command {
     /// Fit a policy's per-field confidence calibration on labelled documents;
     /// report it (two-fold) and write it beside the policy.
     Calibrate(cli::calibrate::CalibrateArgs),
+    /// Replay a candidate router over a policy's recorded route contexts
+    /// (`[audit] record_inputs`): the decisions that change, the local share
+    /// and the cloud traffic it would cause.
+    Replay(cli::replay::ReplayArgs),
     /// API keys.
     Key {
         #[command(subcommand)]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         } => cli::serve::new_key(),
         Command::Run(args) => cli::run::run(&args),
         Command::Calibrate(args) => cli::calibrate::calibrate(&args),
+        Command::Replay(args) => cli::replay::replay(&args),
         Command::Audit { command } => match command {
             AuditCommand::Verify(args) => cli::audit::verify(&args),
             AuditCommand::Query(args) => cli::audit::query(&args),

@@ -16,4 +16,5 @@ mod local;
 mod pipeline;
 mod polyglot;
 mod privacy;
+mod replay;
 mod shadow;

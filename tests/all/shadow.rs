@@ -156,8 +156,14 @@ async fn a_shadow_merger_is_asked_beside_the_merger_with_the_same_candidates() {
     let merged = "pattern = \"parallel-merge\"\nschema = \"../schemas/intent.json\"\nsample_rate = 1.0\ntask = \"intent\"\n\
         [anonymiser]\nplugin = \"pii-detector\"\n[merger]\nplugin = \"confidence-merge\"\n\
         [shadow.merger]\nplugin = \"confidence-merge\"\n[shadow.merger.config]\nagree_band = 0.0\n";
-    let server = start_in(Workspace::with_policies(&[("merged".into(), merged.into())]), ServerSettings::default()).await;
-    let cloud_answer = json!({"intent": "billing", "language": "es", "urgent": true, "confidence_score": 0.9}).to_string();
+    let server = start_in(
+        Workspace::with_policies(&[("merged".into(), merged.into())]),
+        ServerSettings::default(),
+    )
+    .await;
+    let cloud_answer =
+        json!({"intent": "billing", "language": "es", "urgent": true, "confidence_score": 0.9})
+            .to_string();
     let n = 3;
     server
         .fake
@@ -168,7 +174,10 @@ async fn a_shadow_merger_is_asked_beside_the_merger_with_the_same_candidates() {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let shadows = loop {
-        let shadows: Vec<Value> = records(&server).into_iter().filter(|r| r["kind"] == "shadow").collect();
+        let shadows: Vec<Value> = records(&server)
+            .into_iter()
+            .filter(|r| r["kind"] == "shadow")
+            .collect();
         if shadows.len() >= n || Instant::now() > deadline {
             break shadows;
         }
@@ -177,7 +186,10 @@ async fn a_shadow_merger_is_asked_beside_the_merger_with_the_same_candidates() {
     assert_eq!(shadows.len(), n, "{shadows:#?}");
     let all = records(&server);
     for shadow in &shadows {
-        let active = all.iter().find(|r| r["id"] == shadow["shadows"]["record"]).unwrap();
+        let active = all
+            .iter()
+            .find(|r| r["id"] == shadow["shadows"]["record"])
+            .unwrap();
         assert_eq!(active["kind"], "merge");
         assert_eq!(active["request_id"], shadow["request_id"]);
         assert_eq!(shadow["decision"], "local", "{shadow}");

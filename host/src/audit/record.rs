@@ -119,6 +119,10 @@ pub struct Entry {
     /// For a shadow decision: the active decision it stands beside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadows: Option<Shadowed>,
+    /// A router's whole input, pseudonymised, where the policy records
+    /// inputs for replay (`[audit] record_inputs`); see `crate::replay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<serde_json::Value>,
 }
 
 /// The active decision a shadow decision stands beside.

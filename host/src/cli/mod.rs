@@ -4,6 +4,7 @@ pub mod audit;
 pub mod calibrate;
 pub mod local;
 pub mod plugins;
+pub mod replay;
 pub mod run;
 pub mod serve;
 

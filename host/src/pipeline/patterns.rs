@@ -449,6 +449,14 @@ async fn triage_escalate(
     } else {
         None
     };
+    let recorded = if ctx.policy.record_inputs {
+        let started = Instant::now();
+        let recorded = p.recorded_route(ctx, &route_ctx).await;
+        ctx.timed("record_inputs", started);
+        recorded
+    } else {
+        None
+    };
     let started = Instant::now();
     let routed = ctx
         .plugins
@@ -460,6 +468,7 @@ async fn triage_escalate(
         .entry(Kind::Route, decision)
         .reasons(routed.decision.reasons.clone())
         .plugin(&router.name, routed.version.as_deref());
+    entry.recorded = recorded;
     entry
         .inputs
         .insert("triage".into(), digest(triage.value.to_string()));

@@ -39,6 +39,9 @@
 //!
 //! [shadow.router]               # asked beside the router, never acted on: see pipeline::shadow
 //! plugin = "strict-router"
+//!
+//! [audit]
+//! record_inputs = false         # keep the router's input, pseudonymised, for `sluice replay`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -119,6 +122,17 @@ struct File {
     extract: ExtractTable,
     #[serde(default)]
     shadow: ShadowTables,
+    #[serde(default)]
+    audit: AuditTable,
+}
+
+/// `[audit]`: what the audit log keeps beyond digests.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditTable {
+    /// Keep each route record's whole input, pseudonymised, for `sluice replay`.
+    #[serde(default)]
+    pub record_inputs: bool,
 }
 
 /// `[shadow.router]` and `[shadow.merger]`: plugins asked beside the active
@@ -238,6 +252,8 @@ pub struct Policy {
     /// Asked beside the router and the merger, never acted on (`[shadow]`).
     pub shadow_router: Option<PluginUse>,
     pub shadow_merger: Option<PluginUse>,
+    /// Route records keep the router's input, pseudonymised (`[audit] record_inputs`).
+    pub record_inputs: bool,
 }
 
 /// A policy's JSON schema, compiled.
@@ -493,6 +509,14 @@ impl Policy {
             }
         }
 
+        if file.audit.record_inputs && (anonymiser.is_none() || router.is_none()) {
+            return Err(fail(
+                "audit.record_inputs",
+                "recorded inputs are a router's, pseudonymised: the policy needs a [router] and an [anonymiser]".into(),
+                "add them, or remove record_inputs",
+            ));
+        }
+
         let sample_rate = match (pattern, file.sample_rate) {
             (Pattern::ParallelMerge, None) => {
                 return Err(fail(
@@ -618,6 +642,7 @@ impl Policy {
             extraction,
             shadow_router,
             shadow_merger,
+            record_inputs: file.audit.record_inputs,
         })
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use futures::StreamExt;
 
@@ -24,6 +24,7 @@ use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, c
 use crate::pipeline::policy::Schema;
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Degraded, Deltas, Piece, Pipeline, PipelineError, Policy, Request};
+use crate::plugins::contract::RouteContext;
 use crate::privacy::outbound::{self, Draft, Outbound};
 use crate::privacy::restore::{restore_json, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
@@ -236,6 +237,37 @@ impl Pipeline {
             settings: &using.settings,
             lang: &ctx.policy.lang,
         })
+    }
+
+    /// A router's input as the audit log may keep it for replay: the
+    /// triage pseudonymised as a cloud call would send it (the request's
+    /// vault, the schema's marked fields whole) and the tags through the
+    /// detector. `None` when the anonymiser cannot: nothing is kept then.
+    pub async fn recorded_route(
+        &self,
+        ctx: &mut RequestCtx,
+        route: &RouteContext,
+    ) -> Option<Value> {
+        let mut vault = std::mem::take(&mut ctx.vault);
+        let recorded = async {
+            let anonymiser = self.anonymiser(ctx)?;
+            let none = json!({});
+            let schema = ctx.policy.schema.as_ref().map_or(&none, |s| &s.value);
+            let triage = route
+                .triage_json
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null);
+            let triage = anonymiser.json(&mut vault, &triage, schema).await.ok()?;
+            let tags = anonymiser
+                .json(&mut vault, &json!(route.tags), &none)
+                .await
+                .ok()?;
+            Some(crate::replay::record_route(route, triage, tags))
+        }
+        .await;
+        ctx.vault = vault;
+        recorded
     }
 
     /// Pseudonymise `drafts` into what may leave the machine, and audit

@@ -1,0 +1,155 @@
+//! `sluice replay --policy P --router FILE.wasm`: a candidate router over
+//! the route contexts the policy recorded (`[audit] record_inputs`),
+//! offline; what would change, as a table or as JSON.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use sluice::audit::{self, Filter, Kind};
+use sluice::pipeline::Policy;
+use sluice::plugins::contract::World;
+use sluice::plugins::{CallSettings, HostConfig, PluginEngine, loader};
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The policy whose recorded decisions are replayed.
+    #[arg(long)]
+    policy: String,
+    /// The candidate router (a component file), run under the policy's
+    /// [router] settings and config.
+    #[arg(long)]
+    router: PathBuf,
+    /// The folder of policies (for the policy's router settings).
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
+    /// The audit log (default: $SLUICE_HOME/audit/audit.jsonl).
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// RFC 3339 time, inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    /// RFC 3339 time, exclusive.
+    #[arg(long)]
+    until: Option<String>,
+    /// A setting of the candidate, over the policy's [router.config]
+    /// (repeat: --set min_confidence=0.9 --set escalate_tags=hard,review).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Changed decisions listed as examples.
+    #[arg(long, default_value_t = 10)]
+    examples: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let policy_file = args.policies.join(format!("{}.toml", args.policy));
+    let policy =
+        Policy::load(&policy_file, &CallSettings::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(router) = &policy.router else {
+        bail!("policy {} has no [router] to replay", args.policy);
+    };
+    let engine = PluginEngine::new(HostConfig::default())?;
+    let candidate = loader::load_file(&engine, &args.router)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.router.display()))?;
+    if candidate.world != World::Router {
+        bail!(
+            "{} is a {}, not a router",
+            args.router.display(),
+            candidate.world
+        );
+    }
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(Filter::time)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let filter = Filter {
+        policy: Some(args.policy.clone()),
+        kind: Some(Kind::Route),
+        since: time(&args.since)?,
+        until: time(&args.until)?,
+        ..Filter::default()
+    };
+    let path = args.audit.clone().unwrap_or_else(audit::default_path);
+    let log = std::io::BufReader::new(
+        std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?,
+    );
+    let mut config = (*router.settings.config).clone();
+    for setting in &args.set {
+        let (key, value) = setting
+            .split_once('=')
+            .with_context(|| format!("--set {setting:?}: write KEY=VALUE"))?;
+        config.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    let settings = CallSettings {
+        config: std::sync::Arc::new(config),
+        ..router.settings.clone()
+    };
+    let started = std::time::Instant::now();
+    let report = engine.block_on(sluice::replay::routes(
+        log,
+        &filter,
+        &candidate,
+        &settings,
+        args.examples,
+    ))?;
+    let took = started.elapsed();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "replayed {} of {} route records of {} with {} ({}) in {:.2} s ({:.0} records/s); {} without recorded inputs",
+        report.replayed,
+        report.decisions,
+        args.policy,
+        args.router.display(),
+        candidate.short_sha(),
+        took.as_secs_f64(),
+        report.replayed as f64 / took.as_secs_f64().max(1e-9),
+        report.without_inputs
+    );
+    println!("| | recorded | replayed |");
+    println!("|---|---|---|");
+    println!(
+        "| local share | {:.1}% | {:.1}% |",
+        100.0 * report.local_share_recorded,
+        100.0 * report.local_share_replayed
+    );
+    for (name, recorded, projected) in [("cloud", &report.cloud_recorded, &report.cloud_projected)]
+    {
+        println!(
+            "| {name} requests | {} | {} |",
+            recorded.requests, projected.requests
+        );
+        println!(
+            "| {name} bytes | {:.0} | {:.0} |",
+            recorded.bytes, projected.bytes
+        );
+        println!(
+            "| {name} tokens | {:.0} | {:.0} |",
+            recorded.tokens, projected.tokens
+        );
+        println!(
+            "| {name} cost (USD) | {:.5} | {:.5} |",
+            recorded.cost_usd, projected.cost_usd
+        );
+    }
+    println!(
+        "decisions that change: {} ({:.1}%); the candidate failed {} calls (counted local)",
+        report.changed,
+        100.0 * report.changed_share,
+        report.failures
+    );
+    for change in &report.examples {
+        println!(
+            "  {} (request {}): {} → {}",
+            change.record, change.request_id, change.recorded, change.replayed
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,260 @@
+//! Replay: a candidate router over the route contexts a policy recorded
+//! (`[audit] record_inputs = true`), offline, in the same sandbox, to see
+//! what it would have decided before it decides anything.
+//!
+//! A recorded context is the router's whole input with every value the
+//! anonymiser finds (and every field the schema marks) replaced by the
+//! request's placeholders: what the cloud would have seen, never more.
+//! The report counts the decisions that change, the local share before and
+//! after, and the cloud traffic the candidate would cause: a request it
+//! keeps local costs nothing; one the cloud already answered costs what it
+//! cost (its `answer` record); one it newly sends costs the mean of those.
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::audit::record::{CloudUsage, Record};
+use crate::audit::{Filter, Kind};
+use crate::plugins::contract::{DocumentFeatures, FieldSignal, Route, RouteContext};
+use crate::plugins::{CallSettings, Plugin};
+
+/// The recorded form of a route context, with its triage already
+/// pseudonymised by the caller.
+pub fn record_route(ctx: &RouteContext, triage: Value, tags: Value) -> Value {
+    json!({
+        "task": ctx.task,
+        "tags": tags,
+        "input_tokens": ctx.input_tokens,
+        "triage": triage,
+        "confidence": ctx.confidence,
+        "fields": ctx.fields.iter().map(|f| json!({
+            "name": f.name, "confidence": f.confidence, "calibrated": f.calibrated, "evidence": f.evidence,
+        })).collect::<Vec<_>>(),
+        "document": ctx.document.as_ref().map(|d| json!({
+            "clauses": d.clauses, "parties": d.parties, "governing_laws": d.governing_laws,
+            "clause_kinds": d.clause_kinds, "risk_flags": d.risk_flags,
+        })),
+        "budget_left_usd": ctx.budget_left_usd,
+        "sample": ctx.sample,
+    })
+}
+
+/// A route context back from its recorded form.
+pub fn route_context(record: &Record, recorded: &Value) -> Result<RouteContext, String> {
+    let text = |key: &str| recorded[key].as_str().map(str::to_string);
+    let number = |v: &Value, key: &str| {
+        v[key]
+            .as_f64()
+            .ok_or_else(|| format!("recorded inputs lack {key}"))
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let fields = recorded["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            Ok(FieldSignal {
+                name: f["name"].as_str().unwrap_or_default().to_string(),
+                confidence: number(f, "confidence")? as f32,
+                calibrated: f["calibrated"].as_bool().unwrap_or(false),
+                evidence: f["evidence"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let document = match &recorded["document"] {
+        Value::Null => None,
+        d => Some(DocumentFeatures {
+            clauses: number(d, "clauses")? as u32,
+            parties: number(d, "parties")? as u32,
+            governing_laws: number(d, "governing_laws")? as u32,
+            clause_kinds: strings(&d["clause_kinds"]),
+            risk_flags: strings(&d["risk_flags"]),
+        }),
+    };
+    Ok(RouteContext {
+        request_id: record.entry.request_id.clone().unwrap_or_default(),
+        policy: record.entry.policy.clone().unwrap_or_default(),
+        task: text("task").unwrap_or_default(),
+        tags: strings(&recorded["tags"]),
+        input_tokens: number(recorded, "input_tokens")? as u32,
+        triage_json: match &recorded["triage"] {
+            Value::Null => None,
+            value => Some(value.to_string()),
+        },
+        confidence: number(recorded, "confidence")? as f32,
+        fields,
+        document,
+        budget_left_usd: number(recorded, "budget_left_usd")?,
+        sample: number(recorded, "sample")?,
+    })
+}
+
+/// One decision that changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Changed {
+    pub record: String,
+    pub request_id: String,
+    pub recorded: String,
+    pub replayed: String,
+}
+
+/// Cloud traffic, summed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Traffic {
+    pub requests: u64,
+    pub bytes: f64,
+    pub tokens: f64,
+    pub cost_usd: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// Route records of the policy in the window.
+    pub decisions: u64,
+    /// Of those, the ones without recorded inputs (skipped).
+    pub without_inputs: u64,
+    pub replayed: u64,
+    pub changed: u64,
+    pub changed_share: f64,
+    pub local_share_recorded: f64,
+    pub local_share_replayed: f64,
+    pub cloud_recorded: Traffic,
+    pub cloud_projected: Traffic,
+    /// Calls the candidate failed (its fallback, local, is what counts).
+    pub failures: u64,
+    pub examples: Vec<Changed>,
+    /// Replayed decisions by name.
+    pub decided: BTreeMap<String, u64>,
+}
+
+fn route_name(route: Route) -> &'static str {
+    crate::pipeline::patterns::route_name(route)
+}
+
+fn goes_to_cloud(decision: &str) -> bool {
+    !matches!(decision, "local" | "reject")
+}
+
+/// Replay `candidate` under `settings` over the route records of `policy`
+/// in `log` that `filter` keeps; at most `examples` changed decisions listed.
+pub async fn routes(
+    log: impl BufRead,
+    filter: &Filter,
+    candidate: &Plugin,
+    settings: &CallSettings,
+    examples: usize,
+) -> std::io::Result<Report> {
+    let mut routes = Vec::new();
+    let mut usage: BTreeMap<String, CloudUsage> = BTreeMap::new();
+    let all = Filter {
+        kind: None,
+        decision: None,
+        ..filter.clone()
+    };
+    for item in all.scan(log) {
+        let (record, _) = item?;
+        match record.entry.kind {
+            Some(Kind::Route) => routes.push(record),
+            Some(Kind::Answer) => {
+                if let (Some(id), Some(cloud)) = (&record.entry.request_id, &record.entry.cloud)
+                    && cloud.calls > 0
+                {
+                    usage.insert(id.clone(), cloud.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mean = |f: fn(&CloudUsage) -> f64| {
+        if usage.is_empty() {
+            0.0
+        } else {
+            usage.values().map(f).sum::<f64>() / usage.len() as f64
+        }
+    };
+    let mean_usage = (
+        mean(|u| u.bytes as f64),
+        mean(|u| (u.prompt_tokens + u.completion_tokens) as f64),
+        mean(|u| u.cost_usd),
+    );
+    let mut report = Report::default();
+    let (mut local_recorded, mut local_replayed) = (0u64, 0u64);
+    for record in &routes {
+        report.decisions += 1;
+        let Some(recorded) = &record.entry.recorded else {
+            report.without_inputs += 1;
+            continue;
+        };
+        let ctx = match route_context(record, recorded) {
+            Ok(ctx) => ctx,
+            Err(_) => {
+                report.without_inputs += 1;
+                continue;
+            }
+        };
+        report.replayed += 1;
+        let decision = match candidate.route(&ctx, settings).await {
+            Ok(d) => route_name(d.route),
+            Err(_) => {
+                report.failures += 1;
+                "local"
+            }
+        };
+        *report.decided.entry(decision.to_string()).or_default() += 1;
+        let before = record.entry.decision.as_str();
+        local_recorded += u64::from(!goes_to_cloud(before));
+        local_replayed += u64::from(!goes_to_cloud(decision));
+        let request = record.entry.request_id.clone().unwrap_or_default();
+        let spent = usage.get(&request);
+        let add = |traffic: &mut Traffic, (bytes, tokens, cost): (f64, f64, f64)| {
+            traffic.requests += 1;
+            traffic.bytes += bytes;
+            traffic.tokens += tokens;
+            traffic.cost_usd += cost;
+        };
+        let actual = spent.map(|u| {
+            (
+                u.bytes as f64,
+                (u.prompt_tokens + u.completion_tokens) as f64,
+                u.cost_usd,
+            )
+        });
+        if let Some(actual) = actual {
+            add(&mut report.cloud_recorded, actual);
+        }
+        if goes_to_cloud(decision) {
+            add(&mut report.cloud_projected, actual.unwrap_or(mean_usage));
+        }
+        if decision != before {
+            report.changed += 1;
+            if report.examples.len() < examples {
+                report.examples.push(Changed {
+                    record: record.id.clone(),
+                    request_id: request,
+                    recorded: before.to_string(),
+                    replayed: decision.to_string(),
+                });
+            }
+        }
+    }
+    let share = |n: u64| {
+        if report.replayed == 0 {
+            0.0
+        } else {
+            n as f64 / report.replayed as f64
+        }
+    };
+    report.changed_share = share(report.changed);
+    report.local_share_recorded = share(local_recorded);
+    report.local_share_replayed = share(local_replayed);
+    Ok(report)
+}

@@ -1,0 +1,176 @@
+//! Replay: fifty requests to a policy that records its router's inputs;
+//! the same router replayed over them decides exactly as it did, a
+//! stricter one changes exactly the decisions it should, and the recorded
+//! inputs hold none of the names the requests carried.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sluice::audit::{Filter, Kind};
+use sluice::plugins::CallSettings;
+
+use crate::stack::{Workspace, model, pipeline, request};
+use crate::support::built;
+
+const NAMES: &[&str] = &[
+    "Carlos Andrés Restrepo",
+    "María Fernanda Ospina",
+    "João Pedro Almeida",
+    "Ana Lucía Gómez",
+    "Pedro Pablo Salazar",
+];
+const ASKS: &[&str] = &[
+    "necesito que revisen mi contrato de arrendamiento",
+    "quiero pagar la factura de este mes",
+    "quisiera una cita con un abogado el martes",
+    "tengo una queja por la atención recibida",
+    "solicito copia de mis datos personales",
+    "pregunto por el estado de mi proceso",
+    "necesito un poder notarial",
+    "quiero cancelar mi cita del jueves",
+    "tengo dudas sobre una cláusula de mi contrato",
+    "por favor llámenme hoy",
+];
+
+const SCHEMA: &str = r#"{"type": "object", "additionalProperties": false,
+  "required": ["intent", "client_name", "confidence_score"],
+  "properties": {
+    "intent": {"enum": ["contract_review", "billing", "appointment", "complaint", "data_request", "other"]},
+    "client_name": {"type": "string", "maxLength": 40, "x-sluice-pii": "person"},
+    "confidence_score": {"type": "number", "minimum": 0, "maximum": 1, "x-sluice-computed": "confidence"}}}"#;
+const PROMPT: &str = "Classify each message to a law firm and name the client who writes it.\n\n\
+Message: Soy Laura Méndez y quiero pagar la factura de octubre.\nRecord: {\"intent\":\"billing\",\"client_name\":\"Laura Méndez\"}\n\n\
+Message: {document}\nRecord:";
+
+/// The router's own settings with its tags replaced.
+fn with_tags(settings: &CallSettings, tags: &str) -> CallSettings {
+    let mut config = (*settings.config).clone();
+    config.insert("escalate_tags".into(), tags.into());
+    CallSettings {
+        config: Arc::new(config),
+        ..settings.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
+    let policy = "pattern = \"triage-escalate\"\nschema = \"../schemas/contact.json\"\ntask = \"intent\"\n\
+        [router]\nplugin = \"complexity-router\"\n[router.config]\nmin_confidence = 0.0\n\
+        [anonymiser]\nplugin = \"pii-detector\"\n[audit]\nrecord_inputs = true\n";
+    let ws = Workspace::new(&[]);
+    std::fs::write(ws.dir.path().join("schemas/contact.json"), SCHEMA).unwrap();
+    std::fs::write(ws.dir.path().join("schemas/contact.prompt.txt"), PROMPT).unwrap();
+    std::fs::write(ws.policies().join("recorded.toml"), policy).unwrap();
+    let local = model();
+    let stack = pipeline(&ws, &local, None);
+
+    let mut sent = Vec::new();
+    for i in 0..50 {
+        let name = NAMES[i % NAMES.len()];
+        let text = format!("Buenos días, soy {name} y {}.", ASKS[i % ASKS.len()]);
+        let tags: &[&str] = match i % 5 {
+            0 => &["review"],
+            1 => &["hard"],
+            _ => &[],
+        };
+        stack
+            .pipeline
+            .run(request(&format!("replay-{i}"), "recorded", &text, tags))
+            .await
+            .unwrap();
+        sent.push((format!("replay-{i}"), name, tags));
+    }
+
+    let log = || std::io::BufReader::new(std::fs::File::open(ws.audit()).unwrap());
+    let routes: Vec<Value> = std::fs::read_to_string(ws.audit())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "route" && r["policy"] == "recorded")
+        .collect();
+    assert_eq!(routes.len(), 50);
+    // Recorded, and pseudonymised: no name the requests carried, in any
+    // part or spelling the detector would leave.
+    let mut placeholders = 0;
+    for record in &routes {
+        let recorded = record["recorded"].to_string();
+        for name in NAMES {
+            for part in name.split(' ') {
+                assert!(!recorded.contains(part), "{part} is in {recorded}");
+            }
+        }
+        placeholders += usize::from(recorded.contains("[PERSON_"));
+        assert_eq!(record["recorded"]["task"], "intent");
+    }
+    println!("{placeholders} of 50 recorded triages name the client by placeholder");
+    assert!(placeholders >= 25, "{placeholders}");
+
+    let filter = Filter {
+        policy: Some("recorded".into()),
+        kind: Some(Kind::Route),
+        ..Filter::default()
+    };
+    let settings = stack
+        .pipeline
+        .policies
+        .get("recorded")
+        .unwrap()
+        .router
+        .clone()
+        .unwrap()
+        .settings;
+    let engine = stack.host.engine().clone();
+    let candidate =
+        sluice::plugins::loader::load_file(&engine, &built("complexity-router")).unwrap();
+
+    // The same router decides every recorded decision again.
+    let same = sluice::replay::routes(log(), &filter, &candidate, &settings, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        (same.decisions, same.replayed, same.changed),
+        (50, 50, 0),
+        "{same:?}"
+    );
+    assert_eq!(same.local_share_recorded, same.local_share_replayed);
+
+    // A stricter one also escalates what is tagged for review: exactly
+    // those requests change, from local to escalate.
+    let stricter = with_tags(&settings, "hard,litigation,review");
+    let report = sluice::replay::routes(log(), &filter, &candidate, &stricter, 50)
+        .await
+        .unwrap();
+    let expected: Vec<&str> = routes
+        .iter()
+        .filter(|r| {
+            let id = r["request_id"].as_str().unwrap();
+            let tagged = sent
+                .iter()
+                .any(|(s, _, tags)| s == id && tags.contains(&"review"));
+            tagged && r["decision"] == "local"
+        })
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    let mut changed: Vec<&str> = report
+        .examples
+        .iter()
+        .map(|c| c.request_id.as_str())
+        .collect();
+    changed.sort();
+    let mut expected = expected;
+    expected.sort();
+    println!("{report:#?}");
+    assert_eq!(changed, expected);
+    assert_eq!(report.changed as usize, expected.len());
+    assert!(
+        report
+            .examples
+            .iter()
+            .all(|c| c.recorded == "local" && c.replayed == "escalate")
+    );
+    assert!(report.local_share_replayed < report.local_share_recorded);
+    assert_eq!(
+        report.cloud_projected.requests,
+        50 - (report.local_share_replayed * 50.0).round() as u64
+    );
+}
