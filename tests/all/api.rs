@@ -18,7 +18,7 @@ use crate::stack::{Workspace, cloud_config, model, pipeline, routed_by};
 use crate::support::{built, root};
 
 pub(crate) const USER_KEY: &str = "sk-test-user-key";
-const ADMIN_KEY: &str = "sk-test-admin-key";
+pub(crate) const ADMIN_KEY: &str = "sk-test-admin-key";
 
 /// A Colombian contract clause full of personal data.
 const CLAUSE: &str = "Entre los suscritos, Carlos Andrés Restrepo Gómez, identificado con C.C. 79.845.123 de Bogotá, \

@@ -8,6 +8,7 @@ mod support;
 
 mod api;
 mod audit;
+mod dashboard;
 mod documents;
 mod hostile;
 mod hot_swap;

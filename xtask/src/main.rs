@@ -231,8 +231,13 @@ fn setup() -> Result<()> {
         ]))
         .context("installing componentize-js from npm")?;
     }
-    // The API tests' JavaScript client: the official openai package.
-    if !Path::new("tests/js/node_modules/openai").exists() {
+    // The API tests' JavaScript client (the official openai package) and
+    // puppeteer-core, which drives the system's chromium through the dashboard.
+    let js_test_packages = ["openai", "puppeteer-core"];
+    if !js_test_packages
+        .iter()
+        .all(|p| Path::new("tests/js/node_modules").join(p).exists())
+    {
         run(Command::new("npm").args([
             "install",
             "--no-audit",
@@ -240,7 +245,13 @@ fn setup() -> Result<()> {
             "--prefix",
             "tests/js",
         ]))
-        .context("installing the openai npm client for the API tests")?;
+        .context("installing the openai npm client and puppeteer-core for the API tests")?;
+    }
+    // The dashboard test's browser: Debian's chromium.
+    if !succeeds(Command::new("chromium").arg("--version")) {
+        run(Command::new("apt-get").arg("update"))?;
+        run(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", "chromium"]))
+            .context("installing chromium (apt-get) for the dashboard test")?;
     }
     if !succeeds(Command::new("cargo").args(["nextest", "--version"])) {
         run(Command::new("cargo").args(["install", "--locked", "cargo-nextest"]))?;

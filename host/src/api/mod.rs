@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod dashboard;
 pub mod documents;
 pub mod error;
 pub mod limits;
@@ -197,6 +198,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/admin/policies", get(admin::policies))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/stats", get(admin::stats))
+        .route("/admin/dashboard", get(dashboard::data))
         .layer(from_fn_with_state(
             (api.clone(), Scope::Admin),
             auth::require,
@@ -204,6 +206,9 @@ pub fn router(api: Arc<Api>) -> Router {
     let open = Router::new()
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(healthz))
+        // The page holds no data: what it draws comes from /admin/dashboard,
+        // with the admin key.
+        .route("/dashboard", get(dashboard::page))
         .route("/readyz", get(readyz));
     v1.merge(anthropic)
         .merge(admin)
