@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod plugins;
 pub mod privacy;
 pub mod replay;
+pub mod telemetry;
 pub mod watch;
 
 use std::path::PathBuf;

@@ -19,3 +19,4 @@ mod polyglot;
 mod privacy;
 mod replay;
 mod shadow;
+mod telemetry;

@@ -112,6 +112,16 @@ pub struct Setup {
 }
 
 pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>) -> Setup {
+    traced_pipeline(ws, local, cloud, None)
+}
+
+/// As [`pipeline`], exporting traces to `telemetry`.
+pub fn traced_pipeline(
+    ws: &Workspace,
+    local: &LocalRuntime,
+    cloud: Option<CloudConfig>,
+    telemetry: Option<Arc<sluice::telemetry::Telemetry>>,
+) -> Setup {
     let host = host();
     let audit = AuditLog::open(&ws.audit()).unwrap();
     host.registry().audit_to(audit.clone());
@@ -131,6 +141,7 @@ pub fn pipeline(ws: &Workspace, local: &LocalRuntime, cloud: Option<CloudConfig>
         budgets: Budgets::default(),
         divergence: Divergence::default(),
         shadows: Default::default(),
+        telemetry,
     });
     Setup { pipeline, host }
 }

@@ -64,6 +64,8 @@ pub struct Pipeline {
     pub divergence: Divergence,
     /// What the policies' shadow plugins would have decided.
     pub shadows: Arc<shadow::Shadows>,
+    /// Where traces go (OTLP), when they go anywhere.
+    pub telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -161,6 +163,11 @@ pub struct Outcome {
     /// `merger`, `total`).
     pub latency_ms: BTreeMap<String, f64>,
     pub trace: Vec<Step>,
+    /// When the request started and each stage as it happened (its trace spans).
+    #[serde(skip)]
+    pub started_at: std::time::SystemTime,
+    #[serde(skip)]
+    pub stages: Vec<crate::telemetry::StageSpan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,13 +242,40 @@ impl Pipeline {
             None => policy,
         };
         let timeout = policy.timeout;
+        let started = std::time::SystemTime::now();
+        let request_id = request.id.clone();
         let run = patterns::run(self, policy.clone(), request, document);
-        tokio::time::timeout(timeout, run)
+        let result = tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| PipelineError::Timeout {
                 policy: policy.name.clone(),
                 seconds: timeout.as_secs(),
-            })?
+            })
+            .and_then(|r| r);
+        if let Some(telemetry) = &self.telemetry {
+            match &result {
+                Ok(outcome) => telemetry.answered(outcome, outcome.started_at, &outcome.stages),
+                Err(error) => telemetry.failed(&policy.name, &request_id, error.kind(), started),
+            }
+        }
+        result
+    }
+}
+
+impl PipelineError {
+    /// The kind of failure, in a word (for traces: never the message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PipelineError::UnknownPolicy { .. } => "unknown_policy",
+            PipelineError::TooLarge { .. } => "document_too_large",
+            PipelineError::Empty => "empty_document",
+            PipelineError::Schema(_) => "schema",
+            PipelineError::Local(_) => "local",
+            PipelineError::Unanswerable(_) => "unanswerable",
+            PipelineError::Rejected(_) => "rejected",
+            PipelineError::Timeout { .. } => "timeout",
+            PipelineError::Audit(_) => "audit",
+        }
     }
 }
 

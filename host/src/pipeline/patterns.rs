@@ -158,6 +158,8 @@ fn finish(mut ctx: RequestCtx, document: &str, answer: Answer) -> Result<Outcome
         cloud: ctx.cloud.clone(),
         local: ctx.local,
         latency_ms: ctx.latency_ms.clone(),
+        started_at: ctx.started_at,
+        stages: std::mem::take(&mut ctx.stages),
         trace: std::mem::take(&mut ctx.trace),
     })
 }
@@ -189,7 +191,7 @@ async fn local(
         Err(e) => return Err(e.into()),
     };
     ctx.local.add(answer.usage);
-    *ctx.latency_ms.entry("local".into()).or_default() += answer.ms;
+    ctx.took("local", answer.ms);
     ctx.used("local");
     Ok(answer)
 }
@@ -563,7 +565,7 @@ async fn parallel_merge(
     p.account(ctx, &call);
     let local_answer = local_result?;
     ctx.local.add(local_answer.usage);
-    *ctx.latency_ms.entry("local".into()).or_default() += local_answer.ms;
+    ctx.took("local", local_answer.ms);
     ctx.used("local");
     let cloud_value = match call.result {
         Ok(value) => value,

@@ -71,6 +71,7 @@ impl Pipeline {
             budgets: Budgets::from_log(audit.path()),
             divergence: Divergence::default(),
             shadows: Default::default(),
+            telemetry: crate::telemetry::Telemetry::from_env()?.map(Arc::new),
             audit,
         });
         Ok(Running {

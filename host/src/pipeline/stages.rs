@@ -425,7 +425,7 @@ impl Pipeline {
         ctx.cloud.completion_tokens += usage.completion_tokens;
         ctx.cloud.cost_usd += usage.cost_usd;
         ctx.cloud.calls += usage.calls;
-        *ctx.latency_ms.entry("cloud".into()).or_default() += call.ms;
+        ctx.took("cloud", call.ms);
         if usage.calls > 0 {
             ctx.used("cloud");
         }
