@@ -52,6 +52,22 @@ fn records(server: &Server) -> Vec<Value> {
         .collect()
 }
 
+/// The `shadow` records, once `n` have arrived (they are written off the
+/// request's path) or 20 s have passed.
+async fn shadow_records(server: &Server, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shadows: Vec<Value> = records(server)
+            .into_iter()
+            .filter(|r| r["kind"] == "shadow")
+            .collect();
+        if shadows.len() >= n || Instant::now() > deadline {
+            return shadows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_router_is_asked_audited_and_counted_but_never_acted_on() {
     // The active router escalates on its tags alone; the shadow also on `review`.
@@ -74,18 +90,7 @@ async fn a_shadow_router_is_asked_audited_and_counted_but_never_acted_on() {
         }
     }
 
-    // Off the request's path: the shadow records arrive on their own.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let shadows = loop {
-        let shadows: Vec<Value> = records(&server)
-            .into_iter()
-            .filter(|r| r["kind"] == "shadow")
-            .collect();
-        if shadows.len() >= MESSAGES.len() || Instant::now() > deadline {
-            break shadows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let shadows = shadow_records(&server, MESSAGES.len()).await;
     assert_eq!(shadows.len(), MESSAGES.len(), "{shadows:#?}");
     let all = records(&server);
     let mut agreements = 0;
@@ -168,21 +173,10 @@ async fn a_shadow_merger_is_asked_beside_the_merger_with_the_same_candidates() {
     server
         .fake
         .script((0..n).map(|_| crate::fake_cloud::Reply::Content(cloud_answer.clone())));
-    for i in 0..n {
-        let (text, tags) = MESSAGES[i];
+    for (i, (text, tags)) in MESSAGES.iter().take(n).enumerate() {
         workflow(&server, "merged", &format!("merged-{i}"), text, tags).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let shadows = loop {
-        let shadows: Vec<Value> = records(&server)
-            .into_iter()
-            .filter(|r| r["kind"] == "shadow")
-            .collect();
-        if shadows.len() >= n || Instant::now() > deadline {
-            break shadows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let shadows = shadow_records(&server, n).await;
     assert_eq!(shadows.len(), n, "{shadows:#?}");
     let all = records(&server);
     for shadow in &shadows {

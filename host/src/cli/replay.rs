@@ -120,25 +120,23 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         100.0 * report.local_share_recorded,
         100.0 * report.local_share_replayed
     );
-    for (name, recorded, projected) in [("cloud", &report.cloud_recorded, &report.cloud_projected)]
-    {
-        println!(
-            "| {name} requests | {} | {} |",
-            recorded.requests, projected.requests
-        );
-        println!(
-            "| {name} bytes | {:.0} | {:.0} |",
-            recorded.bytes, projected.bytes
-        );
-        println!(
-            "| {name} tokens | {:.0} | {:.0} |",
-            recorded.tokens, projected.tokens
-        );
-        println!(
-            "| {name} cost (USD) | {:.5} | {:.5} |",
-            recorded.cost_usd, projected.cost_usd
-        );
-    }
+    let (recorded, projected) = (&report.cloud_recorded, &report.cloud_projected);
+    println!(
+        "| cloud requests | {} | {} |",
+        recorded.requests, projected.requests
+    );
+    println!(
+        "| cloud bytes | {:.0} | {:.0} |",
+        recorded.bytes, projected.bytes
+    );
+    println!(
+        "| cloud tokens | {:.0} | {:.0} |",
+        recorded.tokens, projected.tokens
+    );
+    println!(
+        "| cloud cost (USD) | {:.5} | {:.5} |",
+        recorded.cost_usd, projected.cost_usd
+    );
     println!(
         "decisions that change: {} ({:.1}%); the candidate failed {} calls (counted local)",
         report.changed,
