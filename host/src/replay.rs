@@ -1,6 +1,7 @@
 //! Replay: a candidate router over the route contexts a policy recorded
-//! (`[audit] record_inputs = true`), offline, in the same sandbox, to see
-//! what it would have decided before it decides anything.
+//! (`[audit] record_inputs = true`), or a candidate merger over the
+//! recorded pairs of answers, offline, in the same sandbox, to see what it
+//! would have decided before it decides anything.
 //!
 //! A recorded context is the router's whole input with every value the
 //! anonymiser finds (and every field the schema marks) replaced by the
@@ -18,7 +19,9 @@ use serde_json::{Value, json};
 
 use crate::audit::record::{CloudUsage, Record};
 use crate::audit::{Filter, Kind};
-use crate::plugins::contract::{DocumentFeatures, FieldSignal, Route, RouteContext};
+use crate::plugins::contract::{
+    Candidate, Choice, DocumentFeatures, FieldSignal, Route, RouteContext,
+};
 use crate::plugins::{CallSettings, Plugin};
 
 /// The recorded form of a route context, with its triage already
@@ -30,15 +33,62 @@ pub fn record_route(ctx: &RouteContext, triage: Value, tags: Value) -> Value {
         "input_tokens": ctx.input_tokens,
         "triage": triage,
         "confidence": ctx.confidence,
-        "fields": ctx.fields.iter().map(|f| json!({
-            "name": f.name, "confidence": f.confidence, "calibrated": f.calibrated, "evidence": f.evidence,
-        })).collect::<Vec<_>>(),
+        "fields": record_fields(&ctx.fields),
         "document": ctx.document.as_ref().map(|d| json!({
             "clauses": d.clauses, "parties": d.parties, "governing_laws": d.governing_laws,
             "clause_kinds": d.clause_kinds, "risk_flags": d.risk_flags,
         })),
         "budget_left_usd": ctx.budget_left_usd,
         "sample": ctx.sample,
+    })
+}
+
+fn record_fields(fields: &[FieldSignal]) -> Vec<Value> {
+    fields
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name, "confidence": f.confidence, "calibrated": f.calibrated, "evidence": f.evidence,
+            })
+        })
+        .collect()
+}
+
+fn read_fields(recorded: &Value) -> Result<Vec<FieldSignal>, String> {
+    recorded["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            Ok(FieldSignal {
+                name: f["name"].as_str().unwrap_or_default().to_string(),
+                confidence: f["confidence"]
+                    .as_f64()
+                    .ok_or("recorded inputs lack a field's confidence")?
+                    as f32,
+                calibrated: f["calibrated"].as_bool().unwrap_or(false),
+                evidence: f["evidence"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// The recorded form of a merger's candidate, its record already pseudonymised.
+pub fn record_candidate(candidate: &Candidate, json: Value) -> Value {
+    json!({
+        "json": json,
+        "confidence": candidate.confidence,
+        "fields": record_fields(&candidate.fields),
+    })
+}
+
+fn candidate(recorded: &Value) -> Result<Candidate, String> {
+    Ok(Candidate {
+        json: recorded["json"].to_string(),
+        confidence: recorded["confidence"]
+            .as_f64()
+            .ok_or("recorded inputs lack a candidate's confidence")? as f32,
+        fields: read_fields(recorded)?,
     })
 }
 
@@ -57,19 +107,7 @@ pub fn route_context(record: &Record, recorded: &Value) -> Result<RouteContext, 
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect()
     };
-    let fields = recorded["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            Ok(FieldSignal {
-                name: f["name"].as_str().unwrap_or_default().to_string(),
-                confidence: number(f, "confidence")? as f32,
-                calibrated: f["calibrated"].as_bool().unwrap_or(false),
-                evidence: f["evidence"].as_bool().unwrap_or(false),
-            })
-        })
-        .collect::<Result<_, String>>()?;
+    let fields = read_fields(recorded)?;
     let document = match &recorded["document"] {
         Value::Null => None,
         d => Some(DocumentFeatures {
@@ -240,6 +278,79 @@ pub async fn routes(
                 report.examples.push(Changed {
                     record: record.id.clone(),
                     request_id: request,
+                    recorded: before.to_string(),
+                    replayed: decision.to_string(),
+                });
+            }
+        }
+    }
+    let share = |n: u64| {
+        if report.replayed == 0 {
+            0.0
+        } else {
+            n as f64 / report.replayed as f64
+        }
+    };
+    report.changed_share = share(report.changed);
+    report.local_share_recorded = share(local_recorded);
+    report.local_share_replayed = share(local_replayed);
+    Ok(report)
+}
+
+fn choice_name(choice: Choice) -> &'static str {
+    match choice {
+        Choice::Local => "local",
+        Choice::Cloud => "cloud",
+        Choice::Review => "review",
+    }
+}
+
+/// Replay `merger` under `settings` over the merge records `filter` keeps,
+/// each pair of answers judged against the policy's `schema`. Both tiers
+/// answered those requests whatever the merger chooses, so the cloud
+/// traffic stays what it was; "local" counts the answers kept local
+/// (`local`, and `review`, which keeps the local answer flagged).
+pub async fn merges(
+    log: impl BufRead,
+    filter: &Filter,
+    merger: &Plugin,
+    settings: &CallSettings,
+    schema: &str,
+    examples: usize,
+) -> std::io::Result<Report> {
+    let mut report = Report::default();
+    let (mut local_recorded, mut local_replayed) = (0u64, 0u64);
+    let kept_local = |d: &str| d != "cloud";
+    for item in filter.scan(log) {
+        let (record, _) = item?;
+        report.decisions += 1;
+        let pair = record
+            .entry
+            .recorded
+            .as_ref()
+            .and_then(|r| Some((candidate(&r["local"]).ok()?, candidate(&r["cloud"]).ok()?)));
+        let Some((local, cloud)) = pair else {
+            report.without_inputs += 1;
+            continue;
+        };
+        report.replayed += 1;
+        let decision = match merger.merge(&local, &cloud, schema, settings).await {
+            Ok(d) => choice_name(d.choice),
+            Err(_) => {
+                report.failures += 1;
+                "local"
+            }
+        };
+        *report.decided.entry(decision.to_string()).or_default() += 1;
+        let before = record.entry.decision.as_str();
+        local_recorded += u64::from(kept_local(before));
+        local_replayed += u64::from(kept_local(decision));
+        if decision != before {
+            report.changed += 1;
+            if report.examples.len() < examples {
+                report.examples.push(Changed {
+                    record: record.id.clone(),
+                    request_id: record.entry.request_id.clone().unwrap_or_default(),
                     recorded: before.to_string(),
                     replayed: decision.to_string(),
                 });

@@ -174,3 +174,96 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
         50 - (report.local_share_replayed * 50.0).round() as u64
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_recorded_answer_pairs_reproduces_and_predicts_merges() {
+    // Every request goes to both tiers; the cloud answers with a client
+    // name the local model will not have written, so the records diverge.
+    let policy = "pattern = \"parallel-merge\"\nschema = \"../schemas/contact.json\"\nsample_rate = 1.0\ntask = \"intent\"\n\
+        [anonymiser]\nplugin = \"pii-detector\"\n[merger]\nplugin = \"confidence-merge\"\n[audit]\nrecord_inputs = true\n";
+    let ws = Workspace::new(&[]);
+    std::fs::write(ws.dir.path().join("schemas/contact.json"), SCHEMA).unwrap();
+    std::fs::write(ws.dir.path().join("schemas/contact.prompt.txt"), PROMPT).unwrap();
+    std::fs::write(ws.policies().join("merged.toml"), policy).unwrap();
+    let fake = crate::fake_cloud::FakeCloud::start().await;
+    let local = model();
+    let stack = pipeline(&ws, &local, Some(crate::stack::cloud_config(&fake)));
+    let n = 6;
+    fake.script((0..n).map(|i| {
+        let intent = if i % 2 == 0 {
+            "billing"
+        } else {
+            "contract_review"
+        };
+        crate::fake_cloud::Reply::Content(format!(
+            r#"{{"intent":"{intent}","client_name":"Sofía Herrera","confidence_score":0.9}}"#
+        ))
+    }));
+    for i in 0..n {
+        let name = NAMES[i % NAMES.len()];
+        let text = format!("Buenos días, soy {name} y {}.", ASKS[i % ASKS.len()]);
+        stack
+            .pipeline
+            .run(request(&format!("merge-{i}"), "merged", &text, &[]))
+            .await
+            .unwrap();
+    }
+    let merges: Vec<Value> = std::fs::read_to_string(ws.audit())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["kind"] == "merge")
+        .collect();
+    assert_eq!(merges.len(), n);
+    for record in &merges {
+        let recorded = record["recorded"].to_string();
+        assert!(
+            record["recorded"]["local"]["json"].is_object(),
+            "{recorded}"
+        );
+        for name in NAMES.iter().chain(&["Sofía Herrera"]) {
+            for part in name.split(' ') {
+                assert!(!recorded.contains(part), "{part} is in {recorded}");
+            }
+        }
+    }
+
+    let policy = stack.pipeline.policies.get("merged").unwrap();
+    let merger = policy.merger.clone().unwrap();
+    let schema = policy.schema.as_ref().unwrap().value.to_string();
+    let filter = Filter {
+        policy: Some("merged".into()),
+        kind: Some(Kind::Merge),
+        ..Filter::default()
+    };
+    let log = || std::io::BufReader::new(std::fs::File::open(ws.audit()).unwrap());
+    let candidate =
+        sluice::plugins::loader::load_file(stack.host.engine(), &built("confidence-merge"))
+            .unwrap();
+    let same = sluice::replay::merges(log(), &filter, &candidate, &merger.settings, &schema, n)
+        .await
+        .unwrap();
+    assert_eq!((same.replayed, same.changed), (n as u64, 0), "{same:?}");
+
+    // A merger that always keeps the local answer changes exactly the
+    // merges that did not.
+    let mut config = (*merger.settings.config).clone();
+    config.insert("agree_band".into(), "0.0".into());
+    let keep_local = CallSettings {
+        config: Arc::new(config),
+        ..merger.settings.clone()
+    };
+    let report = sluice::replay::merges(log(), &filter, &candidate, &keep_local, &schema, n)
+        .await
+        .unwrap();
+    let expected = merges.iter().filter(|r| r["decision"] != "local").count();
+    println!("{report:#?}");
+    assert_eq!(report.changed as usize, expected);
+    assert!(
+        report
+            .examples
+            .iter()
+            .all(|c| c.replayed == "local" && c.recorded != "local")
+    );
+    assert_eq!(report.local_share_replayed, 1.0);
+}

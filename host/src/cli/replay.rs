@@ -1,6 +1,7 @@
-//! `sluice replay --policy P --router FILE.wasm`: a candidate router over
-//! the route contexts the policy recorded (`[audit] record_inputs`),
-//! offline; what would change, as a table or as JSON.
+//! `sluice replay --policy P --router FILE.wasm` (or `--merger FILE.wasm`):
+//! a candidate router over the route contexts the policy recorded
+//! (`[audit] record_inputs`), or a candidate merger over the recorded pairs
+//! of answers, offline; what would change, as a table or as JSON.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,8 +19,11 @@ pub struct ReplayArgs {
     policy: String,
     /// The candidate router (a component file), run under the policy's
     /// [router] settings and config.
+    #[arg(long, conflicts_with = "merger", required_unless_present = "merger")]
+    router: Option<PathBuf>,
+    /// The candidate merger, run under the policy's [merger] settings.
     #[arg(long)]
-    router: PathBuf,
+    merger: Option<PathBuf>,
     /// The folder of policies (for the policy's router settings).
     #[arg(long, default_value = "policies")]
     policies: PathBuf,
@@ -32,7 +36,7 @@ pub struct ReplayArgs {
     /// RFC 3339 time, exclusive.
     #[arg(long)]
     until: Option<String>,
-    /// A setting of the candidate, over the policy's [router.config]
+    /// A setting of the candidate, over the policy's [router.config] or [merger.config]
     /// (repeat: --set min_confidence=0.9 --set escalate_tags=hard,review).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -48,18 +52,19 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let policy_file = args.policies.join(format!("{}.toml", args.policy));
     let policy =
         Policy::load(&policy_file, &CallSettings::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(router) = &policy.router else {
-        bail!("policy {} has no [router] to replay", args.policy);
+    let (file, world, active) = match (&args.router, &args.merger) {
+        (Some(file), _) => (file, World::Router, &policy.router),
+        (None, Some(file)) => (file, World::Merger, &policy.merger),
+        (None, None) => bail!("name a candidate: --router FILE or --merger FILE"),
+    };
+    let Some(active) = active else {
+        bail!("policy {} has no [{world}] to replay", args.policy);
     };
     let engine = PluginEngine::new(HostConfig::default())?;
-    let candidate = loader::load_file(&engine, &args.router)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.router.display()))?;
-    if candidate.world != World::Router {
-        bail!(
-            "{} is a {}, not a router",
-            args.router.display(),
-            candidate.world
-        );
+    let candidate =
+        loader::load_file(&engine, file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if candidate.world != world {
+        bail!("{} is a {}, not a {world}", file.display(), candidate.world);
     }
     let time = |t: &Option<String>| {
         t.as_deref()
@@ -69,7 +74,11 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let filter = Filter {
         policy: Some(args.policy.clone()),
-        kind: Some(Kind::Route),
+        kind: Some(if world == World::Router {
+            Kind::Route
+        } else {
+            Kind::Merge
+        }),
         since: time(&args.since)?,
         until: time(&args.until)?,
         ..Filter::default()
@@ -78,7 +87,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let log = std::io::BufReader::new(
         std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?,
     );
-    let mut config = (*router.settings.config).clone();
+    let mut config = (*active.settings.config).clone();
     for setting in &args.set {
         let (key, value) = setting
             .split_once('=')
@@ -87,27 +96,48 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let settings = CallSettings {
         config: std::sync::Arc::new(config),
-        ..router.settings.clone()
+        ..active.settings.clone()
     };
     let started = std::time::Instant::now();
-    let report = engine.block_on(sluice::replay::routes(
-        log,
-        &filter,
-        &candidate,
-        &settings,
-        args.examples,
-    ))?;
+    let report = match world {
+        World::Router => engine.block_on(sluice::replay::routes(
+            log,
+            &filter,
+            &candidate,
+            &settings,
+            args.examples,
+        ))?,
+        _ => {
+            let schema = policy
+                .schema
+                .as_ref()
+                .map_or(String::new(), |s| s.value.to_string());
+            engine.block_on(sluice::replay::merges(
+                log,
+                &filter,
+                &candidate,
+                &settings,
+                &schema,
+                args.examples,
+            ))?
+        }
+    };
     let took = started.elapsed();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "replayed {} of {} route records of {} with {} ({}) in {:.2} s ({:.0} records/s); {} without recorded inputs",
+        "replayed {} of {} {} records of {} with {} ({}) in {:.2} s ({:.0} records/s); {} without recorded inputs",
         report.replayed,
         report.decisions,
+        if world == World::Router {
+            "route"
+        } else {
+            "merge"
+        },
         args.policy,
-        args.router.display(),
+        file.display(),
         candidate.short_sha(),
         took.as_secs_f64(),
         report.replayed as f64 / took.as_secs_f64().max(1e-9),
@@ -116,27 +146,34 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     println!("| | recorded | replayed |");
     println!("|---|---|---|");
     println!(
-        "| local share | {:.1}% | {:.1}% |",
+        "| {} | {:.1}% | {:.1}% |",
+        if world == World::Router {
+            "local share"
+        } else {
+            "answers kept local"
+        },
         100.0 * report.local_share_recorded,
         100.0 * report.local_share_replayed
     );
-    let (recorded, projected) = (&report.cloud_recorded, &report.cloud_projected);
-    println!(
-        "| cloud requests | {} | {} |",
-        recorded.requests, projected.requests
-    );
-    println!(
-        "| cloud bytes | {:.0} | {:.0} |",
-        recorded.bytes, projected.bytes
-    );
-    println!(
-        "| cloud tokens | {:.0} | {:.0} |",
-        recorded.tokens, projected.tokens
-    );
-    println!(
-        "| cloud cost (USD) | {:.5} | {:.5} |",
-        recorded.cost_usd, projected.cost_usd
-    );
+    if world == World::Router {
+        let (recorded, projected) = (&report.cloud_recorded, &report.cloud_projected);
+        println!(
+            "| cloud requests | {} | {} |",
+            recorded.requests, projected.requests
+        );
+        println!(
+            "| cloud bytes | {:.0} | {:.0} |",
+            recorded.bytes, projected.bytes
+        );
+        println!(
+            "| cloud tokens | {:.0} | {:.0} |",
+            recorded.tokens, projected.tokens
+        );
+        println!(
+            "| cloud cost (USD) | {:.5} | {:.5} |",
+            recorded.cost_usd, projected.cost_usd
+        );
+    }
     println!(
         "decisions that change: {} ({:.1}%); the candidate failed {} calls (counted local)",
         report.changed,

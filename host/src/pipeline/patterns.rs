@@ -591,6 +591,16 @@ async fn parallel_merge(
         confidence: cloud_confidence.unwrap_or(0.0) as f32,
         fields: Vec::new(),
     };
+    let recorded = if policy.record_inputs {
+        let started = Instant::now();
+        let recorded = p
+            .recorded_merge(ctx, &local_candidate, &cloud_candidate)
+            .await;
+        ctx.timed("record_inputs", started);
+        recorded
+    } else {
+        None
+    };
     let started = Instant::now();
     let merged = ctx
         .plugins
@@ -615,10 +625,11 @@ async fn parallel_merge(
     if !decision.diverged.is_empty() {
         reasons.push(format!("diverged on {}", decision.diverged.join(", ")));
     }
-    let entry = ctx
+    let mut entry = ctx
         .entry(Kind::Merge, choice)
         .reasons(reasons)
         .plugin(&merger.name, merged.version.as_deref());
+    entry.recorded = recorded;
     let record = ctx.decide("merger", entry.clone(), ms)?;
     if let Some(shadow) = policy.shadow_merger.clone() {
         let beside = p.beside(ctx, entry, record, choice);

@@ -509,10 +509,12 @@ impl Policy {
             }
         }
 
-        if file.audit.record_inputs && (anonymiser.is_none() || router.is_none()) {
+        if file.audit.record_inputs
+            && (anonymiser.is_none() || (router.is_none() && merger.is_none()))
+        {
             return Err(fail(
                 "audit.record_inputs",
-                "recorded inputs are a router's, pseudonymised: the policy needs a [router] and an [anonymiser]".into(),
+                "recorded inputs are a router's or a merger's, pseudonymised: the policy needs a [router] or a [merger], and an [anonymiser]".into(),
                 "add them, or remove record_inputs",
             ));
         }

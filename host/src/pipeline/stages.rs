@@ -24,7 +24,7 @@ use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, c
 use crate::pipeline::policy::Schema;
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Degraded, Deltas, Piece, Pipeline, PipelineError, Policy, Request};
-use crate::plugins::contract::RouteContext;
+use crate::plugins::contract::{Candidate, RouteContext};
 use crate::privacy::outbound::{self, Draft, Outbound};
 use crate::privacy::restore::{restore_json, restore_text};
 use crate::privacy::{Anonymiser, Refusal, Vault};
@@ -264,6 +264,36 @@ impl Pipeline {
                 .await
                 .ok()?;
             Some(crate::replay::record_route(route, triage, tags))
+        }
+        .await;
+        ctx.vault = vault;
+        recorded
+    }
+
+    /// A merger's input as the audit log may keep it for replay: both
+    /// candidates pseudonymised like the router's input (the request's
+    /// vault, the schema's marked fields whole). `None` when the anonymiser
+    /// cannot.
+    pub async fn recorded_merge(
+        &self,
+        ctx: &mut RequestCtx,
+        local: &Candidate,
+        cloud: &Candidate,
+    ) -> Option<Value> {
+        let mut vault = std::mem::take(&mut ctx.vault);
+        let recorded = async {
+            let anonymiser = self.anonymiser(ctx)?;
+            let none = json!({});
+            let schema = ctx.policy.schema.as_ref().map_or(&none, |s| &s.value);
+            let mut sides = Vec::new();
+            for candidate in [local, cloud] {
+                let value: Value = serde_json::from_str(&candidate.json).ok()?;
+                let value = anonymiser.json(&mut vault, &value, schema).await.ok()?;
+                sides.push(crate::replay::record_candidate(candidate, value));
+            }
+            let cloud = sides.pop()?;
+            let local = sides.pop()?;
+            Some(json!({"local": local, "cloud": cloud}))
         }
         .await;
         ctx.vault = vault;
