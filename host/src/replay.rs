@@ -172,6 +172,53 @@ pub struct Report {
     pub examples: Vec<Changed>,
     /// Replayed decisions by name.
     pub decided: BTreeMap<String, u64>,
+    #[serde(skip)]
+    local_recorded: u64,
+    #[serde(skip)]
+    local_replayed: u64,
+}
+
+impl Report {
+    /// Count one replayed decision beside the recorded one; `local` says
+    /// which decisions keep the answer local.
+    fn count(
+        &mut self,
+        record: &Record,
+        recorded: &str,
+        replayed: &str,
+        local: fn(&str) -> bool,
+        examples: usize,
+    ) {
+        *self.decided.entry(replayed.to_string()).or_default() += 1;
+        self.local_recorded += u64::from(local(recorded));
+        self.local_replayed += u64::from(local(replayed));
+        if replayed != recorded {
+            self.changed += 1;
+            if self.examples.len() < examples {
+                self.examples.push(Changed {
+                    record: record.id.clone(),
+                    request_id: record.entry.request_id.clone().unwrap_or_default(),
+                    recorded: recorded.to_string(),
+                    replayed: replayed.to_string(),
+                });
+            }
+        }
+    }
+
+    /// The shares, once every decision is counted.
+    fn finish(mut self) -> Report {
+        let share = |n: u64| {
+            if self.replayed == 0 {
+                0.0
+            } else {
+                n as f64 / self.replayed as f64
+            }
+        };
+        self.changed_share = share(self.changed);
+        self.local_share_recorded = share(self.local_recorded);
+        self.local_share_replayed = share(self.local_replayed);
+        self
+    }
 }
 
 fn route_name(route: Route) -> &'static str {
@@ -225,7 +272,6 @@ pub async fn routes(
         mean(|u| u.cost_usd),
     );
     let mut report = Report::default();
-    let (mut local_recorded, mut local_replayed) = (0u64, 0u64);
     for record in &routes {
         report.decisions += 1;
         let Some(recorded) = &record.entry.recorded else {
@@ -247,10 +293,8 @@ pub async fn routes(
                 "local"
             }
         };
-        *report.decided.entry(decision.to_string()).or_default() += 1;
         let before = record.entry.decision.as_str();
-        local_recorded += u64::from(!goes_to_cloud(before));
-        local_replayed += u64::from(!goes_to_cloud(decision));
+        report.count(record, before, decision, |d| !goes_to_cloud(d), examples);
         let request = record.entry.request_id.clone().unwrap_or_default();
         let spent = usage.get(&request);
         let add = |traffic: &mut Traffic, (bytes, tokens, cost): (f64, f64, f64)| {
@@ -272,29 +316,8 @@ pub async fn routes(
         if goes_to_cloud(decision) {
             add(&mut report.cloud_projected, actual.unwrap_or(mean_usage));
         }
-        if decision != before {
-            report.changed += 1;
-            if report.examples.len() < examples {
-                report.examples.push(Changed {
-                    record: record.id.clone(),
-                    request_id: request,
-                    recorded: before.to_string(),
-                    replayed: decision.to_string(),
-                });
-            }
-        }
     }
-    let share = |n: u64| {
-        if report.replayed == 0 {
-            0.0
-        } else {
-            n as f64 / report.replayed as f64
-        }
-    };
-    report.changed_share = share(report.changed);
-    report.local_share_recorded = share(local_recorded);
-    report.local_share_replayed = share(local_replayed);
-    Ok(report)
+    Ok(report.finish())
 }
 
 fn choice_name(choice: Choice) -> &'static str {
@@ -319,8 +342,6 @@ pub async fn merges(
     examples: usize,
 ) -> std::io::Result<Report> {
     let mut report = Report::default();
-    let (mut local_recorded, mut local_replayed) = (0u64, 0u64);
-    let kept_local = |d: &str| d != "cloud";
     for item in filter.scan(log) {
         let (record, _) = item?;
         report.decisions += 1;
@@ -341,31 +362,8 @@ pub async fn merges(
                 "local"
             }
         };
-        *report.decided.entry(decision.to_string()).or_default() += 1;
         let before = record.entry.decision.as_str();
-        local_recorded += u64::from(kept_local(before));
-        local_replayed += u64::from(kept_local(decision));
-        if decision != before {
-            report.changed += 1;
-            if report.examples.len() < examples {
-                report.examples.push(Changed {
-                    record: record.id.clone(),
-                    request_id: record.entry.request_id.clone().unwrap_or_default(),
-                    recorded: before.to_string(),
-                    replayed: decision.to_string(),
-                });
-            }
-        }
+        report.count(&record, before, decision, |d| d != "cloud", examples);
     }
-    let share = |n: u64| {
-        if report.replayed == 0 {
-            0.0
-        } else {
-            n as f64 / report.replayed as f64
-        }
-    };
-    report.changed_share = share(report.changed);
-    report.local_share_recorded = share(local_recorded);
-    report.local_share_replayed = share(local_replayed);
-    Ok(report)
+    Ok(report.finish())
 }
