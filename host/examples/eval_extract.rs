@@ -182,9 +182,9 @@ fn evaluate(
             Ok(document) => {
                 let text = document.text();
                 if let Some(out) = dump {
-                    std::fs::write(out.join(format!("{stem}.txt")), &text)?;
+                    std::fs::write(out.join(format!("{stem}.txt")), text)?;
                 }
-                let (got, want) = (words(&text), words(&reference));
+                let (got, want) = (words(text), words(&reference));
                 rows.push(Row {
                     stem,
                     bytes: size,

@@ -355,7 +355,7 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
         let document = extractors.read(pdf, None).unwrap();
         assert_eq!(document.media_type, "application/pdf");
         assert!(document.pages >= 1, "{stem}: {} pages", document.pages);
-        let f1 = word_f1(&text, &document.text());
+        let f1 = word_f1(&text, document.text());
         assert!(f1 >= 0.95, "{stem}: word F1 {f1:.3} against CUAD's text");
         let extractor = document.extractor.as_ref().unwrap();
         assert_eq!(extractor.name, "pdf-extractor");
@@ -448,7 +448,7 @@ fn real_pdfs_emails_and_word_files_read_into_their_text() {
         panic!("{:?}", document.attachments);
     };
     assert_eq!(attachment.extractor.as_ref().unwrap().name, "pdf-extractor");
-    assert!(word_f1(&text, &attachment.text()) >= 0.95);
+    assert!(word_f1(&text, attachment.text()) >= 0.95);
     assert_eq!(document.extractors().len(), 2);
 
     // Word files written by python-docx from CUAD's text, one paragraph

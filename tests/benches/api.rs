@@ -107,14 +107,7 @@ async fn drive(
 
 /// The median of one figure over rounds.
 fn median(runs: &[Run], figure: fn(&Run) -> f64) -> f64 {
-    let mut values: Vec<f64> = runs.iter().map(figure).collect();
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
+    median_of(runs.iter().map(figure).collect())
 }
 
 /// Milliseconds to the first content byte of a chat SSE answer, and to its

@@ -38,8 +38,7 @@ pub async fn complete(
     let policy = api.resolve(&chat.model)?;
     let id = super::request_id(&headers, "chatcmpl");
     let uploads = chat.uploads()?;
-    let documents = api.read_documents(&id, &policy, uploads).await?;
-    let texts: Vec<String> = documents.iter().map(|d| d.text()).collect();
+    let texts = api.read_texts(&id, &policy, uploads).await?;
     let request = Request {
         id: id.clone(),
         policy,

@@ -41,20 +41,20 @@ impl Api {
     }
 
     /// Read each file in order; their texts, for the turns.
-    pub async fn read_documents(
+    pub async fn read_texts(
         &self,
         request_id: &str,
         policy: &str,
         uploads: Vec<(String, Upload)>,
-    ) -> Result<Vec<Document>, ApiError> {
-        let mut documents = Vec::with_capacity(uploads.len());
+    ) -> Result<Vec<String>, ApiError> {
+        let mut texts = Vec::with_capacity(uploads.len());
         for (param, upload) in uploads {
-            documents.push(
-                self.read_document(request_id, policy, upload, &param)
-                    .await?,
-            );
+            let document = self
+                .read_document(request_id, policy, upload, &param)
+                .await?;
+            texts.push(document.into_text());
         }
-        Ok(documents)
+        Ok(texts)
     }
 }
 

@@ -403,8 +403,7 @@ pub async fn create(
     let policy = api.resolve(&asked.model)?;
     let id = super::request_id(&headers, "msg");
     let uploads = asked.uploads()?;
-    let documents = api.read_documents(&id, &policy, uploads).await?;
-    let texts: Vec<String> = documents.iter().map(|d| d.text()).collect();
+    let texts = api.read_texts(&id, &policy, uploads).await?;
     let request = Request {
         id: id.clone(),
         policy,

@@ -125,7 +125,7 @@ pub async fn run(
         Sent::Text(text) => (text, None),
         Sent::File(upload, param) => {
             let read = api.read_document(&id, &policy, upload, param).await?;
-            (read.text(), Some(read))
+            (read.text().to_string(), Some(read))
         }
     };
     let outcome = api

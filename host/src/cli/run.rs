@@ -65,7 +65,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let request = Request {
         tags: args.tags.clone(),
-        ..Request::document_for(&id, &args.policy, &read.text())
+        ..Request::document_for(&id, &args.policy, read.text())
     };
     let outcome = runtime.block_on(running.pipeline.run(request))?;
     println!("{}", serde_json::to_string_pretty(&outcome.result)?);

@@ -95,7 +95,7 @@ pub struct Document {
     pub media_type: String,
     /// Bytes of the file.
     pub bytes: usize,
-    /// Bytes of its text, as [`Document::text`] renders it.
+    /// Bytes of its text ([`Document::text`]).
     pub text_bytes: usize,
     pub pages: u32,
     pub metadata: Metadata,
@@ -104,6 +104,8 @@ pub struct Document {
     pub extractor: Option<ExtractorRef>,
     #[serde(skip)]
     pub blocks: Vec<Block>,
+    #[serde(skip)]
+    text: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attached>,
 }
@@ -125,16 +127,26 @@ pub enum Attached {
 impl Document {
     /// The text a policy reads: blocks separated by blank lines, a table
     /// row's cells by tabs; then each attachment read, under a line that
-    /// names it.
-    pub fn text(&self) -> String {
+    /// names it. Rendered once, when the document has been read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// Render the text of the attachments, then this document's own.
+    fn render(&mut self) {
         let mut text = self
             .blocks
             .iter()
             .map(|b| b.text.as_str())
             .collect::<Vec<_>>()
             .join("\n\n");
-        for attached in &self.attachments {
+        for attached in &mut self.attachments {
             if let Attached::Read(document) = attached {
+                document.render();
                 if !text.is_empty() {
                     text.push_str("\n\n");
                 }
@@ -143,10 +155,11 @@ impl Document {
                     document.name.as_deref().unwrap_or("unnamed"),
                     document.media_type
                 ));
-                text.push_str(&document.text());
+                text.push_str(&document.text);
             }
         }
-        text
+        self.text_bytes = text.len();
+        self.text = text;
     }
 
     /// The extractor versions that read this document and its attachments.
@@ -185,6 +198,7 @@ impl Document {
                 extra: metadata.extra,
             },
             extractor: Some(extractor),
+            text: String::new(),
             blocks: extracted
                 .blocks
                 .into_iter()

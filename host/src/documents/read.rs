@@ -33,17 +33,8 @@ pub async fn read(
         attachments: AtomicU32::new(0),
     };
     let mut document = reader.read(upload, 0).await?;
-    set_text_bytes(&mut document);
+    document.render();
     Ok(document)
-}
-
-fn set_text_bytes(document: &mut Document) {
-    for attached in &mut document.attachments {
-        if let Attached::Read(inner) = attached {
-            set_text_bytes(inner);
-        }
-    }
-    document.text_bytes = document.text().len();
 }
 
 struct Reader<'a> {
@@ -188,6 +179,7 @@ fn plain_text(upload: Upload) -> Result<Document, DocumentError> {
         .unwrap_or(upload.bytes);
     let text = String::from_utf8(body).map_err(|_| DocumentError::NotUtf8)?;
     Ok(Document {
+        text: String::new(),
         name: upload.name,
         media_type: TEXT.to_string(),
         bytes,

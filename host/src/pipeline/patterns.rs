@@ -474,9 +474,10 @@ async fn triage_escalate(
     entry
         .inputs
         .insert("triage".into(), digest(triage.value.to_string()));
-    let record = ctx.decide("router", entry.clone(), ms)?;
+    let inputs = entry.inputs.clone();
+    let record = ctx.decide("router", entry, ms)?;
     if let Some(shadow) = ctx.policy.shadow_router.clone() {
-        shadow::route(p.beside(ctx, entry, record, decision), shadow, route_ctx);
+        shadow::route(p.beside(ctx, inputs, record, decision), shadow, route_ctx);
     }
     match routed.decision.route {
         Route::Reject => Err(PipelineError::Rejected(routed.decision.reasons.join("; "))),
@@ -630,9 +631,10 @@ async fn parallel_merge(
         .reasons(reasons)
         .plugin(&merger.name, merged.version.as_deref());
     entry.recorded = recorded;
-    let record = ctx.decide("merger", entry.clone(), ms)?;
+    let inputs = entry.inputs.clone();
+    let record = ctx.decide("merger", entry, ms)?;
     if let Some(shadow) = policy.shadow_merger.clone() {
-        let beside = p.beside(ctx, entry, record, choice);
+        let beside = p.beside(ctx, inputs, record, choice);
         shadow::merge(
             beside,
             shadow,

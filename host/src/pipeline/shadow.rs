@@ -14,7 +14,7 @@ use crate::audit::record::Shadowed;
 use crate::audit::{AuditLog, Entry, Kind};
 use crate::pipeline::policy::PluginUse;
 use crate::plugins::PluginSet;
-use crate::plugins::contract::{Candidate, Choice, Route, RouteContext};
+use crate::plugins::contract::{Candidate, Choice, RouteContext};
 
 /// What one policy's shadows said since the server started.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -77,9 +77,10 @@ impl Beside {
         reasons: Vec<String>,
         version: Option<&str>,
         started: Instant,
-        to_cloud: bool,
     ) {
         let agrees = decision == self.active;
+        // A router's escalate, parallel or draft-refine, a merger's cloud.
+        let to_cloud = !matches!(decision, "local" | "reject" | "review");
         let policy = self.entry.policy.clone().unwrap_or_default();
         let failed = version.is_none();
         let mut entry = Entry {
@@ -113,17 +114,8 @@ pub fn route(beside: Beside, shadow: PluginUse, ctx: RouteContext) {
             .route(&shadow.name, &ctx, &shadow.settings)
             .await;
         let decision = super::patterns::route_name(routed.decision.route);
-        let to_cloud = !matches!(routed.decision.route, Route::Local | Route::Reject);
-        let reasons = routed.decision.reasons.clone();
-        let version = routed.version.clone();
-        beside.write(
-            &shadow,
-            decision,
-            reasons,
-            version.as_deref(),
-            started,
-            to_cloud,
-        );
+        let version = routed.version.as_deref();
+        beside.write(&shadow, decision, routed.decision.reasons, version, started);
     });
 }
 
@@ -146,33 +138,31 @@ pub fn merge(
             Choice::Cloud => "cloud",
             Choice::Review => "review",
         };
-        let mut reasons = merged.decision.reasons.clone();
+        let mut reasons = merged.decision.reasons;
         reasons.push(format!("agreement {:.2}", merged.decision.agreement));
-        let version = merged.version.clone();
         beside.write(
             &shadow,
             decision,
             reasons,
-            version.as_deref(),
+            merged.version.as_deref(),
             started,
-            decision == "cloud",
         );
     });
 }
 
 impl super::Pipeline {
-    /// What a shadow of the active decision recorded as `entry` (record
-    /// `record`, decision `active`) needs: the same inputs, the request's
+    /// What a shadow of the active decision (record `record`, decision
+    /// `active`, read from `inputs`) needs: the same inputs, the request's
     /// plugin snapshot.
     pub(crate) fn beside(
         &self,
         ctx: &super::request::RequestCtx,
-        entry: Entry,
+        inputs: BTreeMap<String, String>,
         record: String,
         active: &str,
     ) -> Beside {
         let mut base = ctx.entry(Kind::Shadow, "");
-        base.inputs = entry.inputs;
+        base.inputs = inputs;
         Beside {
             shadows: self.shadows.clone(),
             audit: self.audit.clone(),

@@ -239,65 +239,64 @@ impl Pipeline {
         })
     }
 
-    /// A router's input as the audit log may keep it for replay: the
-    /// triage pseudonymised as a cloud call would send it (the request's
-    /// vault, the schema's marked fields whole) and the tags through the
-    /// detector. `None` when the anonymiser cannot: nothing is kept then.
-    pub async fn recorded_route(
-        &self,
-        ctx: &mut RequestCtx,
-        route: &RouteContext,
-    ) -> Option<Value> {
+    /// Values as the audit log may keep them for replay: each through the
+    /// anonymiser with the request's vault, the policy schema's marked
+    /// fields whole where `schema` is set, as a cloud call would send them.
+    /// `None` when the anonymiser cannot: nothing is kept then.
+    async fn recorded(&self, ctx: &mut RequestCtx, values: &[(Value, bool)]) -> Option<Vec<Value>> {
         let mut vault = std::mem::take(&mut ctx.vault);
         let recorded = async {
             let anonymiser = self.anonymiser(ctx)?;
             let none = json!({});
             let schema = ctx.policy.schema.as_ref().map_or(&none, |s| &s.value);
-            let triage = route
-                .triage_json
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok())
-                .unwrap_or(Value::Null);
-            let triage = anonymiser.json(&mut vault, &triage, schema).await.ok()?;
-            let tags = anonymiser
-                .json(&mut vault, &json!(route.tags), &none)
-                .await
-                .ok()?;
-            Some(crate::replay::record_route(route, triage, tags))
+            let mut out = Vec::with_capacity(values.len());
+            for (value, marked) in values {
+                let schema = if *marked { schema } else { &none };
+                out.push(anonymiser.json(&mut vault, value, schema).await.ok()?);
+            }
+            Some(out)
         }
         .await;
         ctx.vault = vault;
         recorded
     }
 
-    /// A merger's input as the audit log may keep it for replay: both
-    /// candidates pseudonymised like the router's input (the request's
-    /// vault, the schema's marked fields whole). `None` when the anonymiser
-    /// cannot.
+    /// A router's input for replay: its triage and its tags pseudonymised.
+    pub async fn recorded_route(
+        &self,
+        ctx: &mut RequestCtx,
+        route: &RouteContext,
+    ) -> Option<Value> {
+        let triage = route
+            .triage_json
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or(Value::Null);
+        let [triage, tags]: [Value; 2] = self
+            .recorded(ctx, &[(triage, true), (json!(route.tags), false)])
+            .await?
+            .try_into()
+            .ok()?;
+        Some(crate::replay::record_route(route, triage, tags))
+    }
+
+    /// A merger's input for replay: both candidates pseudonymised.
     pub async fn recorded_merge(
         &self,
         ctx: &mut RequestCtx,
         local: &Candidate,
         cloud: &Candidate,
     ) -> Option<Value> {
-        let mut vault = std::mem::take(&mut ctx.vault);
-        let recorded = async {
-            let anonymiser = self.anonymiser(ctx)?;
-            let none = json!({});
-            let schema = ctx.policy.schema.as_ref().map_or(&none, |s| &s.value);
-            let mut sides = Vec::new();
-            for candidate in [local, cloud] {
-                let value: Value = serde_json::from_str(&candidate.json).ok()?;
-                let value = anonymiser.json(&mut vault, &value, schema).await.ok()?;
-                sides.push(crate::replay::record_candidate(candidate, value));
-            }
-            let cloud = sides.pop()?;
-            let local = sides.pop()?;
-            Some(json!({"local": local, "cloud": cloud}))
-        }
-        .await;
-        ctx.vault = vault;
-        recorded
+        let values = [
+            (serde_json::from_str(&local.json).ok()?, true),
+            (serde_json::from_str(&cloud.json).ok()?, true),
+        ];
+        let [local_json, cloud_json]: [Value; 2] =
+            self.recorded(ctx, &values).await?.try_into().ok()?;
+        Some(json!({
+            "local": crate::replay::record_candidate(local, local_json),
+            "cloud": crate::replay::record_candidate(cloud, cloud_json),
+        }))
     }
 
     /// Pseudonymise `drafts` into what may leave the machine, and audit
