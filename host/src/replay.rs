@@ -10,6 +10,11 @@
 //! after, and the cloud traffic the candidate would cause: a request it
 //! keeps local costs nothing; one the cloud already answered costs what it
 //! cost (its `answer` record); one it newly sends costs the mean of those.
+//! Where requests carry a label (a `label` record in the log, or a file of
+//! labels, see [`crate::audit::label`]), it also scores both routers'
+//! escalations against them: of the answers labelled wrong, the share each
+//! sends to the cloud (error recall), and the answers labelled right it
+//! sends anyway.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -17,6 +22,7 @@ use std::io::BufRead;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::audit::label::{Label, Labels};
 use crate::audit::record::{CloudUsage, Record};
 use crate::audit::{Filter, Kind};
 use crate::plugins::contract::{
@@ -136,6 +142,51 @@ pub fn route_context(record: &Record, recorded: &Value) -> Result<RouteContext, 
     })
 }
 
+/// Recorded and replayed routes against the requests' labels.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LabelScore {
+    /// Replayed decisions whose request carries a label.
+    pub labelled: u64,
+    /// Of those, the ones labelled wrong.
+    pub wrong: u64,
+    /// Answers labelled wrong that went to the cloud, and that would go.
+    pub wrong_to_cloud_recorded: u64,
+    pub wrong_to_cloud_replayed: u64,
+    /// Answers labelled right that went to the cloud, and that would go.
+    pub right_to_cloud_recorded: u64,
+    pub right_to_cloud_replayed: u64,
+    /// Share of the answers labelled wrong sent to the cloud (none
+    /// labelled wrong: `null`).
+    pub error_recall_recorded: Option<f64>,
+    pub error_recall_replayed: Option<f64>,
+}
+
+impl LabelScore {
+    fn count(&mut self, label: &Label, recorded_to_cloud: bool, replayed_to_cloud: bool) {
+        self.labelled += 1;
+        let (recorded, replayed) = if label.wrong() {
+            self.wrong += 1;
+            (
+                &mut self.wrong_to_cloud_recorded,
+                &mut self.wrong_to_cloud_replayed,
+            )
+        } else {
+            (
+                &mut self.right_to_cloud_recorded,
+                &mut self.right_to_cloud_replayed,
+            )
+        };
+        *recorded += u64::from(recorded_to_cloud);
+        *replayed += u64::from(replayed_to_cloud);
+    }
+
+    fn finish(&mut self) {
+        let recall = |n: u64| (self.wrong > 0).then(|| n as f64 / self.wrong as f64);
+        self.error_recall_recorded = recall(self.wrong_to_cloud_recorded);
+        self.error_recall_replayed = recall(self.wrong_to_cloud_replayed);
+    }
+}
+
 /// One decision that changed.
 #[derive(Clone, Debug, Serialize)]
 pub struct Changed {
@@ -172,6 +223,8 @@ pub struct Report {
     pub examples: Vec<Changed>,
     /// Replayed decisions by name.
     pub decided: BTreeMap<String, u64>,
+    /// The replayed decisions against the labels their requests carry.
+    pub labels: LabelScore,
     #[serde(skip)]
     local_recorded: u64,
     #[serde(skip)]
@@ -217,6 +270,7 @@ impl Report {
         self.changed_share = share(self.changed);
         self.local_share_recorded = share(self.local_recorded);
         self.local_share_replayed = share(self.local_replayed);
+        self.labels.finish();
         self
     }
 }
@@ -230,23 +284,38 @@ fn goes_to_cloud(decision: &str) -> bool {
 }
 
 /// Replay `candidate` under `settings` over the route records of `policy`
-/// in `log` that `filter` keeps; at most `examples` changed decisions listed.
+/// in `log` that `filter` keeps; at most `examples` changed decisions
+/// listed. The requests' labels are the log's `label` records of the
+/// policy (whenever they were written), overridden by `labels`.
 pub async fn routes(
     log: impl BufRead,
     filter: &Filter,
+    labels: &Labels,
     candidate: &Plugin,
     settings: &CallSettings,
     examples: usize,
 ) -> std::io::Result<Report> {
     let mut routes = Vec::new();
     let mut usage: BTreeMap<String, CloudUsage> = BTreeMap::new();
-    let all = Filter {
+    let mut logged = Labels::new();
+    let window = Filter {
         kind: None,
         decision: None,
         ..filter.clone()
     };
-    for item in all.scan(log) {
+    let policy = Filter {
+        policy: filter.policy.clone(),
+        ..Filter::default()
+    };
+    for item in policy.scan(log) {
         let (record, _) = item?;
+        if let Some(label) = Label::from_record(&record) {
+            logged.insert(label.request_id.clone(), label);
+            continue;
+        }
+        if !window.matches(&record) {
+            continue;
+        }
         match record.entry.kind {
             Some(Kind::Route) => routes.push(record),
             Some(Kind::Answer) => {
@@ -296,6 +365,11 @@ pub async fn routes(
         let before = record.entry.decision.as_str();
         report.count(record, before, decision, |d| !goes_to_cloud(d), examples);
         let request = record.entry.request_id.clone().unwrap_or_default();
+        if let Some(label) = labels.get(&request).or_else(|| logged.get(&request)) {
+            report
+                .labels
+                .count(label, goes_to_cloud(before), goes_to_cloud(decision));
+        }
         let spent = usage.get(&request);
         let add = |traffic: &mut Traffic, (bytes, tokens, cost): (f64, f64, f64)| {
             traffic.requests += 1;

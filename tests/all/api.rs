@@ -29,7 +29,7 @@ pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) fake: FakeCloud,
     pub(crate) ws: Workspace,
-    stack: crate::stack::Setup,
+    pub(crate) stack: crate::stack::Setup,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     pub(crate) http: reqwest::Client,
@@ -627,6 +627,75 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
         .send("GET", "/admin/audit?limit=1", Some(ADMIN_KEY), None)
         .await;
     assert_eq!(limited.text.lines().count(), 1);
+
+    // A reviewer's verdict on the answer is kept as a label record of its
+    // policy; a request that was never answered, a bad label or a user key
+    // is refused.
+    let label = |body: Value, key| {
+        server.send(
+            "POST",
+            "/admin/labels",
+            Some(key),
+            Some(body.to_string().into_bytes()),
+        )
+    };
+    let kept = label(
+        json!({"request_id": request_id, "verdict": "wrong", "fields": ["result"]}),
+        ADMIN_KEY,
+    )
+    .await;
+    assert_eq!(kept.status, 201, "{}", kept.body);
+    assert_eq!(kept.body["policy"], "cloud");
+    let record = server
+        .send("GET", "/admin/audit?kind=label", Some(ADMIN_KEY), None)
+        .await;
+    let record: Value = serde_json::from_str(record.text.trim()).unwrap();
+    assert_eq!(
+        (
+            &record["id"],
+            &record["request_id"],
+            &record["decision"],
+            &record["reasons"]
+        ),
+        (
+            &kept.body["id"],
+            &json!(request_id),
+            &json!("wrong"),
+            &json!(["result"])
+        )
+    );
+    for (body, key, status, code) in [
+        (
+            json!({"request_id": "never-sent", "verdict": "wrong"}),
+            ADMIN_KEY,
+            404,
+            "unknown_request",
+        ),
+        (
+            json!({"request_id": request_id, "verdict": "maybe"}),
+            ADMIN_KEY,
+            400,
+            "invalid_json",
+        ),
+        (
+            json!({"request_id": request_id, "verdict": "wrong", "fields": ["Carlos Restrepo"]}),
+            ADMIN_KEY,
+            400,
+            "invalid_label",
+        ),
+        (
+            json!({"request_id": request_id, "verdict": "right"}),
+            USER_KEY,
+            403,
+            "",
+        ),
+    ] {
+        let refused = label(body.clone(), key).await;
+        assert_eq!(refused.status, status, "{body}: {}", refused.body);
+        if !code.is_empty() {
+            assert_eq!(refused.body["error"]["code"], code, "{}", refused.body);
+        }
+    }
 
     let stats = server.admin("/admin/stats").await;
     assert_eq!(stats.body["requests"], 1, "{}", stats.body);

@@ -1,11 +1,13 @@
 //! Replay: fifty requests to a policy that records its router's inputs;
 //! the same router replayed over them decides exactly as it did, a
-//! stricter one changes exactly the decisions it should, and the recorded
-//! inputs hold none of the names the requests carried.
+//! stricter one changes exactly the decisions it should and catches the
+//! answers labelled wrong that it should, and the recorded inputs hold none
+//! of the names the requests carried.
 
 use std::sync::Arc;
 
 use serde_json::Value;
+use sluice::audit::label::{self, Label, Verdict};
 use sluice::audit::{Filter, Kind};
 use sluice::plugins::CallSettings;
 
@@ -81,6 +83,36 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
         sent.push((format!("replay-{i}"), name, tags));
     }
 
+    // Labels: every tenth request from the first is wrong, in the log; every
+    // tenth from the second is right, in the log; every tenth from the
+    // fourth is right in the log and wrong in a file, which counts.
+    let label = |i: usize, verdict| Label {
+        request_id: format!("replay-{i}"),
+        verdict,
+        fields: if verdict == Verdict::Wrong {
+            vec!["client_name".into()]
+        } else {
+            vec![]
+        },
+    };
+    for i in 0..50 {
+        let verdict = match i % 10 {
+            0 => Verdict::Wrong,
+            1 | 3 => Verdict::Right,
+            _ => continue,
+        };
+        stack
+            .pipeline
+            .audit
+            .append(label(i, verdict).entry("recorded"))
+            .unwrap();
+    }
+    let file: String = (0..50)
+        .filter(|i| i % 10 == 3)
+        .map(|i| serde_json::to_string(&label(i, Verdict::Wrong)).unwrap() + "\n")
+        .collect();
+    let labels = label::from_lines(file.as_bytes()).unwrap();
+
     let log = || std::io::BufReader::new(std::fs::File::open(ws.audit()).unwrap());
     let routes: Vec<Value> = std::fs::read_to_string(ws.audit())
         .unwrap()
@@ -124,7 +156,7 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
         sluice::plugins::loader::load_file(&engine, &built("complexity-router")).unwrap();
 
     // The same router decides every recorded decision again.
-    let same = sluice::replay::routes(log(), &filter, &candidate, &settings, 5)
+    let same = sluice::replay::routes(log(), &filter, &labels, &candidate, &settings, 5)
         .await
         .unwrap();
     assert_eq!(
@@ -137,7 +169,7 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
     // A stricter one also escalates what is tagged for review: exactly
     // those requests change, from local to escalate.
     let stricter = with_tags(&settings, "hard,litigation,review");
-    let report = sluice::replay::routes(log(), &filter, &candidate, &stricter, 50)
+    let report = sluice::replay::routes(log(), &filter, &labels, &candidate, &stricter, 50)
         .await
         .unwrap();
     let expected: Vec<&str> = routes
@@ -172,6 +204,53 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
     assert_eq!(
         report.cloud_projected.requests,
         50 - (report.local_share_replayed * 50.0).round() as u64
+    );
+
+    // Against the labels: ten wrong (five in the log, five from the file),
+    // ten right. What went to the cloud, and what would, is counted from
+    // the recorded decisions and the tags.
+    let decision = |i: usize| {
+        routes
+            .iter()
+            .find(|r| r["request_id"] == format!("replay-{i}"))
+            .unwrap()["decision"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let to_cloud = |d: &str| d != "local" && d != "reject";
+    let replayed = |i: usize| to_cloud(&decision(i)) || i % 5 == 0;
+    let (wrong, right): (Vec<usize>, Vec<usize>) = (0..50)
+        .filter(|i| matches!(i % 10, 0 | 1 | 3))
+        .partition(|i| i % 10 != 1);
+    let count =
+        |set: &[usize], f: &dyn Fn(usize) -> bool| set.iter().filter(|&&i| f(i)).count() as u64;
+    for (score, stricter) in [(&same.labels, false), (&report.labels, true)] {
+        println!("{score:?}");
+        assert_eq!((score.labelled, score.wrong), (15, 10));
+        let would = |i: usize| {
+            if stricter {
+                replayed(i)
+            } else {
+                to_cloud(&decision(i))
+            }
+        };
+        assert_eq!(
+            score.wrong_to_cloud_recorded,
+            count(&wrong, &|i| to_cloud(&decision(i)))
+        );
+        assert_eq!(score.wrong_to_cloud_replayed, count(&wrong, &would));
+        assert_eq!(score.right_to_cloud_replayed, count(&right, &would));
+        assert_eq!(
+            score.error_recall_replayed,
+            Some(count(&wrong, &would) as f64 / 10.0)
+        );
+    }
+    // The stricter router catches the five wrong answers tagged for review.
+    assert_eq!(
+        report.labels.wrong_to_cloud_replayed,
+        same.labels.wrong_to_cloud_replayed
+            + count(&wrong, &|i| i % 5 == 0 && !to_cloud(&decision(i)))
     );
 }
 

@@ -1,19 +1,22 @@
 //! The admin API, behind an admin key: the plugins (version, status, health,
 //! last rejection and its stage), the policies (and rejected files), the
-//! audit log filtered and streamed as JSON lines, and the statistics.
+//! audit log filtered and streamed as JSON lines, the statistics, and
+//! labels: a reviewer's verdict on an answer, kept in the log for replay.
 
 use std::io::BufReader;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::api::error::ApiError;
+use crate::api::openai;
+use crate::audit::label::Label;
 use crate::audit::{Filter, Kind};
 use crate::plugins::contract::World;
 
@@ -174,6 +177,59 @@ pub async fn audit(
         .into_response())
 }
 
+/// `POST /admin/labels`: a verdict on a request's answer (`{"request_id",
+/// "verdict": "right"|"wrong", "fields": [...]}`), kept as a `label` record
+/// of the request's policy. The request must have been answered (its
+/// `answer` record is in the log): 404 `unknown_request` otherwise.
+pub async fn label(
+    State(api): State<Arc<Api>>,
+    openai::Body(label): openai::Body<Label>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    label
+        .check()
+        .map_err(|e| ApiError::invalid(e).code("invalid_label"))?;
+    let path = api.pipeline.audit.path().to_path_buf();
+    let filter = Filter {
+        kind: Some(Kind::Answer),
+        request_id: Some(label.request_id.clone()),
+        ..Filter::default()
+    };
+    let policy = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
+        let file = std::fs::File::open(path)?;
+        match filter.scan(BufReader::new(file)).next() {
+            Some(item) => Ok(item?.0.entry.policy),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("reading the audit log failed: {e}")))?
+    .map_err(|e| ApiError::internal(format!("cannot read the audit log: {e}")))?;
+    let Some(policy) = policy else {
+        return Err(ApiError::not_found(format!(
+            "no answered request has the id {:?} in the audit log",
+            label.request_id
+        ))
+        .code("unknown_request")
+        .param("request_id"));
+    };
+    let record = api
+        .pipeline
+        .audit
+        .append(label.entry(&policy))
+        .map_err(|e| ApiError::internal(format!("cannot write the label: {e}")))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "object": "label",
+            "id": record.id,
+            "request_id": label.request_id,
+            "policy": policy,
+            "verdict": label.verdict,
+            "fields": label.fields,
+        })),
+    ))
+}
+
 pub async fn stats(State(api): State<Arc<Api>>) -> axum::Json<Value> {
     let pipeline = &api.pipeline;
     let per_policy = api.stats.snapshot();
@@ -197,7 +253,12 @@ pub async fn stats(State(api): State<Arc<Api>>) -> axum::Json<Value> {
             "cost_usd": per_policy.values().map(|s| s.cloud_cost_usd).sum::<f64>(),
         },
         "cloud_circuit": pipeline.cloud.as_ref().map(|c| c.circuit()),
-        "policies": per_policy,
+        "policies": per_policy.iter().map(|(name, s)| {
+            let mut policy = json!(s);
+            // What the tokens the local tier kept would have cost in the cloud.
+            policy["cloud_cost_saved_usd"] = json!(pipeline.cloud.as_ref().and_then(|c| c.cost(s.cloud_tokens_saved, 0)));
+            (name.clone(), policy)
+        }).collect::<serde_json::Map<String, Value>>(),
         "divergence": pipeline.divergence.snapshot().into_iter().map(|(policy, d)| {
             let rates: serde_json::Map<String, Value> = d.fields.keys().map(|f| (f.clone(), json!(d.rate(f)))).collect();
             (policy, json!({"compared": d.compared, "diverged": d.fields, "rate": rates}))

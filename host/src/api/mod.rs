@@ -59,6 +59,8 @@ pub struct Api {
     /// One permit per request being answered (`server.max_concurrent`).
     pub slots: Arc<Semaphore>,
     pub started: SystemTime,
+    /// What the dashboard has read of the audit log so far.
+    pub dashboard: std::sync::Mutex<dashboard::LogTail>,
 }
 
 impl Api {
@@ -76,6 +78,7 @@ impl Api {
             stats: stats::Stats::default(),
             slots,
             started: SystemTime::now(),
+            dashboard: Default::default(),
         })
     }
 
@@ -197,6 +200,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/admin/plugins", get(admin::plugins))
         .route("/admin/policies", get(admin::policies))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/labels", post(admin::label))
         .route("/admin/stats", get(admin::stats))
         .route("/admin/dashboard", get(dashboard::data))
         .layer(from_fn_with_state(

@@ -9,10 +9,13 @@
 //!   cuts off a last line a crash left half-written.
 //! - [`verify`]: checks a log and names the first broken line.
 //! - [`query`]: filters records by policy, route, kind, time and request id.
+//! - [`label`]: reviewers' verdicts on answers ([`label::Label`]), kept as
+//!   `label` records or in a file, for replay to score escalations against.
 //!
 //! Records hold pseudonyms and digests, never raw text: callers put the
 //! sha256 of inputs in [`Entry::inputs`], not the inputs.
 
+pub mod label;
 pub mod log;
 pub mod query;
 pub mod record;

@@ -26,6 +26,9 @@ pub enum Kind {
     /// A document read into text (its type, size, pages, extractor) or
     /// refused, and why.
     Extract,
+    /// A reviewer's verdict on a request's answer: right, or wrong in the
+    /// fields named; what replay scores a candidate's escalations against.
+    Label,
     /// A plugin or policy file was loaded, replaced or removed.
     Reload,
     /// A plugin or policy file was refused; the old version kept serving.
@@ -39,7 +42,7 @@ impl Kind {
     pub fn parse(name: &str) -> Result<Kind, String> {
         serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| {
             format!(
-                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, shadow, answer, extract, reload, rejection or recovery"
+                "{name:?} is not a record kind; use route, anonymise, merge, fallback, budget, shadow, answer, extract, label, reload, rejection or recovery"
             )
         })
     }
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Shadow => "shadow",
             Kind::Answer => "answer",
             Kind::Extract => "extract",
+            Kind::Label => "label",
             Kind::Reload => "reload",
             Kind::Rejection => "rejection",
             Kind::Recovery => "recovery",

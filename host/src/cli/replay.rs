@@ -1,7 +1,9 @@
 //! `sluice replay --policy P --router FILE.wasm` (or `--merger FILE.wasm`):
 //! a candidate router over the route contexts the policy recorded
 //! (`[audit] record_inputs`), or a candidate merger over the recorded pairs
-//! of answers, offline; what would change, as a table or as JSON.
+//! of answers, offline; what would change, as a table or as JSON. Where
+//! requests carry labels (`label` records, or `--labels FILE`), a router's
+//! replay also prints its error recall against them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +42,11 @@ pub struct ReplayArgs {
     /// (repeat: --set min_confidence=0.9 --set escalate_tags=hard,review).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Labels kept outside the log, one JSON object per line
+    /// (`{"request_id": "…", "verdict": "wrong", "fields": ["parties"]}`);
+    /// they override the log's `label` records of the same requests.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
     /// Changed decisions listed as examples.
     #[arg(long, default_value_t = 10)]
     examples: usize,
@@ -98,11 +105,24 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         config: std::sync::Arc::new(config),
         ..active.settings.clone()
     };
+    let labels = match &args.labels {
+        Some(path) => {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            audit::label::from_lines(std::io::BufReader::new(file))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => audit::label::Labels::new(),
+    };
+    if world == World::Merger && !labels.is_empty() {
+        bail!("--labels scores a router's escalations; a merger's replay does not read them");
+    }
     let started = std::time::Instant::now();
     let report = match world {
         World::Router => engine.block_on(sluice::replay::routes(
             log,
             &filter,
+            &labels,
             &candidate,
             &settings,
             args.examples,
@@ -173,6 +193,22 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             "| cloud cost (USD) | {:.5} | {:.5} |",
             recorded.cost_usd, projected.cost_usd
         );
+        let score = &report.labels;
+        if score.labelled > 0 {
+            let recall =
+                |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.1}%", 100.0 * r));
+            println!(
+                "| error recall ({} labelled wrong of {}) | {} | {} |",
+                score.wrong,
+                score.labelled,
+                recall(score.error_recall_recorded),
+                recall(score.error_recall_replayed)
+            );
+            println!(
+                "| labelled right, sent to the cloud | {} | {} |",
+                score.right_to_cloud_recorded, score.right_to_cloud_replayed
+            );
+        }
     }
     println!(
         "decisions that change: {} ({:.1}%); the candidate failed {} calls (counted local)",
