@@ -2,7 +2,8 @@
 //! puppeteer-core, against a running server after real requests. The page
 //! loads with the admin key, shows the policies, the request counts and a
 //! decision's trace, updates without a reload, and logs no console error;
-//! its data needs the admin key. A screenshot goes to target/dashboard.png.
+//! its data needs the admin key; a refused policy file is shown with its
+//! problem. A screenshot goes to target/dashboard.png.
 
 use std::process::Command;
 
@@ -16,6 +17,11 @@ use crate::support::root;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_draws_what_happened_and_updates_without_a_reload() {
     let server = start_in(Workspace::new(&[]), ServerSettings::default()).await;
+    // A policy file with a mistake is refused; the page says which and why.
+    let broken = server.ws.policies().join("broken.toml");
+    std::fs::write(&broken, "pattern = \"triage-sideways\"\n").unwrap();
+    server.stack.pipeline.policies.sync_path(&broken);
+    assert_eq!(server.stack.pipeline.policies.rejections().len(), 1);
     for text in ["Hola, soy Carlos Restrepo.", "Necesito una cita."] {
         let answer = server
             .chat(json!({"model": "sluice/cloud", "messages": [{"role": "user", "content": text}]}))
@@ -80,6 +86,11 @@ async fn the_dashboard_draws_what_happened_and_updates_without_a_reload() {
         assert!(text.contains(policy), "{policy} is not shown");
     }
     assert!(text.contains("2 requests since"), "{text}");
+    assert!(
+        text.contains("Policy files refused") && text.contains("broken.toml"),
+        "the refused policy file is shown: {text}"
+    );
+    assert!(text.contains("all-cloud cost avoided"), "{text}");
     assert!(
         text.contains("pii-detector") && text.contains("pdf-extractor"),
         "plugins are listed"
