@@ -37,8 +37,9 @@ enum Cmd {
         /// Extra arguments for cargo nextest (a filter, for example).
         args: Vec<String>,
     },
-    /// Run a benchmark suite: `plugins`, `local`, `pipeline [--limit N]` or
-    /// `api [--rate R] [--seconds S]`.
+    /// Run a benchmark suite: `plugins`, `local`, `pipeline [--limit N]`,
+    /// `api [--rate R] [--seconds S]` or `decisions [--rounds N]` (what a
+    /// shadow router and recorded inputs cost a request).
     Bench {
         suite: String,
         /// Passed on to the benchmark.
@@ -143,15 +144,15 @@ fn main() -> Result<()> {
                         .args(["bench", "--workspace", "--bench", "pipeline", "--"])
                         .args(&args))
                 }
-                "api" => {
+                "api" | "decisions" => {
                     fetch_model()?;
                     run(Command::new("cargo")
-                        .args(["bench", "--workspace", "--bench", "api", "--"])
+                        .args(["bench", "--workspace", "--bench", suite.as_str(), "--"])
                         .args(&args))
                 }
                 other => {
                     bail!(
-                        "unknown bench suite {other:?}; try `plugins`, `local`, `pipeline` or `api`"
+                        "unknown bench suite {other:?}; try `plugins`, `local`, `pipeline`, `api` or `decisions`"
                     )
                 }
             }
