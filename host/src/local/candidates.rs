@@ -13,7 +13,10 @@
 //! `This Distribution Agreement`, a heading in capitals such as `MASTER
 //! SERVICES AGREEMENT` or `CONTRATO DE ARRENDAMIENTO`; else its first
 //! line) or `"names"` (the names its opening writes, see
-//! [`super::names`]). For one document, such a property of the generation
+//! [`super::names`]; where the opening defines two or more parties by the
+//! terms it will call them, `Acme, Inc. ("Supplier")`, those are the whole
+//! list, see [`super::parties`]: the array holds exactly them, in order,
+//! and the model writes the rest of each item). For one document, such a property of the generation
 //! schema becomes an `enum` of its candidates (and `null`, where the schema
 //! allows it); a date property with no candidate in the document is held
 //! to null where the schema allows it, any other is left as the schema
@@ -30,6 +33,7 @@ use super::clauses::Passage;
 use super::dates;
 use super::evidence::{Pinned, Selection};
 use super::names;
+use super::parties;
 use super::provisions::{Found, GOVERNING_LAW, collapse};
 
 /// The schema annotation that names a property's source of candidates.
@@ -60,6 +64,10 @@ pub struct Offer {
     /// which law governs), so null is no longer a choice even where the
     /// schema allows it.
     pub certain: bool,
+    /// Whether the values are the whole list, in order, of an array whose
+    /// items hold the field (the parties a preamble defines): the array is
+    /// then held to exactly one item per value.
+    pub complete: bool,
 }
 
 /// The properties of a schema that take candidates, each by its path
@@ -157,6 +165,18 @@ impl Candidates {
         let titles = std::cell::LazyCell::new(|| titles(document));
         for (field, source) in &self.fields {
             let mut certain = false;
+            if *source == Source::Names && field.contains("/items/properties/") {
+                let values = parties::defined(document);
+                if !values.is_empty() {
+                    let offer = Offer {
+                        values,
+                        certain: true,
+                        complete: true,
+                    };
+                    out.insert(field.clone(), offer);
+                    continue;
+                }
+            }
             let mut values = match source {
                 Source::Jurisdictions => {
                     certain = found.stated > 0;
@@ -190,7 +210,14 @@ impl Candidates {
             // A date the document does not write is null, not one the model makes up.
             let dated = matches!(source, Source::Dates | Source::TermDates);
             if !values.is_empty() || dated {
-                out.insert(field.clone(), Offer { values, certain });
+                out.insert(
+                    field.clone(),
+                    Offer {
+                        values,
+                        certain,
+                        complete: false,
+                    },
+                );
             }
         }
         out
@@ -203,6 +230,12 @@ impl Candidates {
     pub fn narrow(schema: &Value, candidates: &BTreeMap<String, Offer>) -> Value {
         let mut narrowed = schema.clone();
         for (field, offer) in candidates {
+            if offer.complete
+                && let Some((array, inner)) = field.split_once("/items/properties/")
+            {
+                hold_to_items(&mut narrowed, array, inner, &offer.values);
+                continue;
+            }
             let Some(property) = narrowed.pointer_mut(&format!("/properties/{field}")) else {
                 continue;
             };
@@ -221,6 +254,35 @@ impl Candidates {
         }
         narrowed
     }
+}
+
+/// Hold the array property `array` to one item per value, in order, each
+/// item's `inner` property being that value; the rest of each item is the
+/// schema's. More values than the schema's `maxItems` are cut to it.
+fn hold_to_items(schema: &mut Value, array: &str, inner: &str, values: &[String]) {
+    let Some(property) = schema.pointer_mut(&format!("/properties/{array}")) else {
+        return;
+    };
+    let most = property["maxItems"]
+        .as_u64()
+        .map_or(values.len(), |m| m as usize);
+    let items = property.get("items").cloned().unwrap_or_else(|| json!({}));
+    let prefix: Vec<Value> = values
+        .iter()
+        .take(most)
+        .map(|value| {
+            let mut item = items.clone();
+            if let Some(properties) = item.get_mut("properties").and_then(Value::as_object_mut) {
+                properties.insert(inner.to_string(), json!({"const": value}));
+            }
+            item
+        })
+        .collect();
+    let count = prefix.len();
+    property["prefixItems"] = json!(prefix);
+    property["items"] = json!(false);
+    property["minItems"] = json!(count);
+    property["maxItems"] = json!(count);
 }
 
 /// `This Distribution Agreement (the "Agreement")`.
@@ -383,6 +445,32 @@ mod tests {
             narrowed["properties"]["parties"]["items"]["properties"]["role"],
             json!({"type": "string"})
         );
+
+        // A preamble that defines its parties: the array holds exactly them,
+        // in order; each item's role is still the model's to write.
+        let defined = "SUPPLY AGREEMENT between Acme Widgets, Inc., an Ohio corporation (\"Buyer\"), and BETA SUPPLY LLC (the \"Seller\"). Gamma Corp. is not a party.\n1. Supply. Buyer buys.\n";
+        let selection = Selection::whole(defined, clauses::split(defined), &[], &Pinned::new());
+        let offered = candidates.find(defined, &selection, &found);
+        let offer = &offered["parties/items/properties/name"];
+        assert!(offer.complete && offer.certain);
+        assert_eq!(offer.values, ["Acme Widgets, Inc.", "BETA SUPPLY LLC"]);
+        let mut bounded = schema.clone();
+        bounded["properties"]["parties"]["maxItems"] = json!(4);
+        let narrowed = Candidates::narrow(&bounded, &offered);
+        let parties = &narrowed["properties"]["parties"];
+        assert_eq!(
+            (
+                &parties["minItems"],
+                &parties["maxItems"],
+                &parties["items"]
+            ),
+            (&json!(2), &json!(2), &json!(false))
+        );
+        for (i, name) in offer.values.iter().enumerate() {
+            let item = &parties["prefixItems"][i]["properties"];
+            assert_eq!(item["name"], json!({"const": name}));
+            assert_eq!(item["role"], json!({"type": "string"}));
+        }
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! - [`triage`]: the schema-constrained stage (schema, few-shot prompt),
 //!   reading long documents clause by clause: [`clauses`] cuts a document
 //!   into passages, [`evidence`] ranks them per field and points values
-//!   back at them, [`field_confidence`] scores each field's value.
+//!   back at them, [`field_confidence`] scores each field's value;
+//!   [`candidates`] offers the values the document writes ([`names`],
+//!   [`dates`], [`provisions`]), and [`parties`] the parties its preamble
+//!   defines.
 //!
 //! Sensitive text is read here; nothing in this module sends anything
 //! anywhere.
@@ -37,6 +40,7 @@ pub mod generate;
 mod kv_cache;
 pub mod model;
 pub mod names;
+pub mod parties;
 pub mod provisions;
 pub mod sampling;
 pub mod tokenizer;

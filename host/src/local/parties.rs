@@ -1,0 +1,243 @@
+//! The parties a contract's opening defines: a name followed by the term
+//! the contract will call it by, `Acme Supply, Inc., a Delaware
+//! corporation ("Supplier")`, `IREYA B.V (the "Consultant")`. Where the
+//! opening defines two or more such names that read as legal entities (a
+//! company form such as `Inc.`, `LLC`, `B.V.`, `S.A.S.`, or a name in
+//! capitals), they are the parties, in the order the contract gives them,
+//! and the model is left only their roles to write (see
+//! [`super::candidates`]); otherwise the model chooses among the names
+//! the opening writes ([`super::names`]).
+//!
+//! The preamble is read up to its recitals (`WHEREAS`, `RECITALS`,
+//! `NOW, THEREFORE`); a defined term that names a thing (`the
+//! "Agreement"`, `the "Effective Date"`, `the "Territory"`) defines no
+//! party.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The opening searched, in bytes.
+const OPENING_BYTES: usize = 5000;
+/// Defined names read, at most, before those that are no entity are dropped.
+const NAMES_READ: usize = 6;
+/// Parties defined at most (the schema's own bound is checked again).
+const MOST: usize = 4;
+
+/// `("Supplier")`, `(the "Company")`, `(hereinafter referred to as "X")`.
+static DEFINED_TERM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"\(\s*(?:(?:the|this|hereinafter(?: (?:referred to|called))?(?: as)?(?: the)?|each|individually|collectively,?(?: the)?|herein(?:after)? (?:called|referred to as)(?: the)?)\s+)?["“”'‘’]\s*([^"“”'‘’)]{1,60}?)\s*["“”'‘’]"#,
+    )
+    .expect("the defined-term pattern is valid")
+});
+
+/// Where the preamble ends.
+static RECITALS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\bWHEREAS\b|\bRECITALS\b|\bW I T N E S S E T H\b|\bWITNESSETH\b|\bNOW,? THEREFORE\b|\bBACKGROUND\b")
+        .expect("the recitals pattern is valid")
+});
+
+/// What follows a name and describes it (`, a Delaware corporation`,
+/// `having its office at`, an address in parentheses).
+static DESCRIPTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#",?\s+(?:a|an|having|with|located|whose|organized|organised|incorporated|existing|duly|which|that|acting|its|together|formerly|on behalf|each|being|as|registered|represented|hereinafter|in its)\b|\s+\([^"“]"#)
+        .expect("the description pattern is valid")
+});
+
+/// A legal entity's form, in any case.
+static ENTITY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:inc|incorporated|corp|corporation|company|co|llc|lp|llp|ltd|limited|plc|gmbh|ag|sa|bv|nv|sas|ltda|bank|trust|university|holdings?|group|association|fund|srl|spa|pte|pty|l\.p|s\.a|b\.v|n\.v)\b")
+        .expect("the entity pattern is valid")
+});
+
+/// Defined terms that name a thing, not a party.
+const THINGS: [&str; 20] = [
+    "agreement",
+    "effective date",
+    "parties",
+    "party",
+    "term",
+    "territory",
+    "products",
+    "product",
+    "services",
+    "contract",
+    "closing",
+    "closing date",
+    "execution date",
+    "commencement date",
+    "plan",
+    "notes",
+    "shares",
+    "offering",
+    "fdic",
+    "sec",
+];
+
+/// Small words inside a name.
+const JOINS: [&str; 18] = [
+    "of", "de", "del", "la", "and", "&", "the", "d/b/a", "dba", "f/k/a", "y", "e", "für", "van",
+    "der", "du", "des", "et",
+];
+
+/// The parties the opening of `document` defines, in its order, when it
+/// defines at least two; else none.
+pub fn defined(document: &str) -> Vec<String> {
+    let opening = &document[..document.floor_char_boundary(OPENING_BYTES.min(document.len()))];
+    let mut text = opening.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some(end) = RECITALS.find_at(&text, 0).filter(|m| m.start() > 200) {
+        text.truncate(end.start());
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut last = 0;
+    for term in DEFINED_TERM.captures_iter(&text) {
+        let (whole, defined) = (term.get(0).expect("a match"), &term[1]);
+        let before = &text[last..whole.start()];
+        last = whole.end();
+        let lower = defined.trim().to_lowercase();
+        if THINGS.contains(&lower.as_str())
+            || lower.contains("agreement")
+            || lower.contains("date")
+            || lower.bytes().any(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let name = name_before(before);
+        let key = normalise(&name);
+        if name.chars().count() < 2
+            || name.chars().count() > 100
+            || key == "the"
+            || key == "this"
+            || names.iter().any(|n| normalise(n) == key)
+        {
+            continue;
+        }
+        names.push(name);
+    }
+    let entities: Vec<String> = names
+        .into_iter()
+        .take(NAMES_READ)
+        .filter(|n| ENTITY.is_match(n) || (in_capitals(n) && n.split(' ').count() >= 2))
+        .take(MOST)
+        .collect();
+    if entities.len() >= 2 {
+        entities
+    } else {
+        Vec::new()
+    }
+}
+
+/// The name that ends where its description starts: the run of
+/// capitalised words before the first description that follows one.
+fn name_before(before: &str) -> String {
+    let head = DESCRIPTION
+        .find_iter(before)
+        .map(|d| &before[..d.start()])
+        .find(|head| !trailing_run(head).is_empty())
+        .unwrap_or(before);
+    trailing_run(head)
+}
+
+/// Words that end what names a document or introduces the parties, not a
+/// party: a run stops before them (`Exhibit 10.7 CONSULTING AGREEMENT
+/// Aduro Biotech, Inc.` is `Aduro Biotech, Inc.`).
+const NOT_IN_NAMES: [&str; 10] = [
+    "agreement",
+    "contract",
+    "contrato",
+    "amendment",
+    "addendum",
+    "exhibit",
+    "between",
+    "among",
+    "entre",
+    "dated",
+];
+
+/// The capitalised words (and the small words between them) that end
+/// `text`, after the last word that names the document.
+fn trailing_run(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut start = words.len();
+    while start > 0
+        && capitalised_or_join(words[start - 1])
+        && !names_the_document(words[start - 1])
+    {
+        start -= 1;
+    }
+    let mut run = &words[start..];
+    while let Some(first) = run.first() {
+        let bare = first.trim_matches([',', '.']).to_lowercase();
+        if JOINS.contains(&bare.as_str()) && !first.starts_with(char::is_uppercase) {
+            run = &run[1..];
+        } else {
+            break;
+        }
+    }
+    run.join(" ")
+        .trim_matches([' ', ',', ';', ':', '"', '“', '”', '\''])
+        .to_string()
+}
+
+fn capitalised_or_join(word: &str) -> bool {
+    let bare = word.trim_matches([',', '.', ';', ':', '(', ')', '"', '“', '”', '\'']);
+    bare.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())
+        || JOINS.contains(&bare.to_lowercase().as_str())
+        || bare == "-"
+        || bare == "–"
+}
+
+fn names_the_document(word: &str) -> bool {
+    let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+    NOT_IN_NAMES.contains(&bare.to_lowercase().as_str())
+}
+
+fn in_capitals(name: &str) -> bool {
+    name.chars().any(char::is_uppercase) && !name.chars().any(char::is_lowercase)
+}
+
+/// Case, punctuation and spacing aside.
+fn normalise(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parties_a_preamble_defines_are_found_in_order() {
+        let preamble = "Exhibit 10.2 INTELLECTUAL PROPERTY AGREEMENT This INTELLECTUAL PROPERTY AGREEMENT (this \"Agreement\"), dated as of December 31, 2018 (the \"Effective Date\") is entered into by and between Armstrong Flooring, Inc., a Delaware corporation (\"Seller\") and AFI Licensing LLC, a Delaware limited liability company (\"Licensing\") and AHF Holding, Inc. (formerly known as Tarzan HoldCo, Inc.), a Delaware corporation (\"Buyer\"). WHEREAS, Seller and Buyer have entered into that certain Stock Purchase Agreement (the \"Purchase Agreement\").";
+        assert_eq!(
+            defined(preamble),
+            [
+                "Armstrong Flooring, Inc.",
+                "AFI Licensing LLC",
+                "AHF Holding, Inc."
+            ]
+        );
+        let curly = "THIS AGREEMENT is made between ADURO BIOTECH, INC. (“Aduro”), and IREYA B.V (the “Consultant”).";
+        assert_eq!(defined(curly), ["ADURO BIOTECH, INC.", "IREYA B.V"]);
+        // A title in capitals just before the first name is not part of it.
+        let titled = "Exhibit 10.7 CONSULTING AGREEMENT Aduro Biotech, Inc. (\"Aduro\") and IREYA B.V (\"Consultant\").";
+        assert_eq!(defined(titled), ["Aduro Biotech, Inc.", "IREYA B.V"]);
+    }
+
+    #[test]
+    fn without_two_defined_entities_there_are_none() {
+        // One defined party, and a defined person: the model chooses.
+        let one = "This Agreement is between Hanover Direct, Inc. (\"Hanover\") and Gregory Spivy (\"Consultant\").";
+        assert_eq!(defined(one), Vec::<String>::new());
+        // No defined terms at all (a Spanish preamble names its parties in words).
+        let spanish = "Entre los suscritos, ANDINA SOLUCIONES S.A.S., quien en adelante se denominará EL CONTRATANTE, y CAFETALES DEL SUR LTDA., quien en adelante se denominará EL CONTRATISTA.";
+        assert_eq!(defined(spanish), Vec::<String>::new());
+        // Terms that name things define no party.
+        let things = "This Supply Agreement (the \"Agreement\") dated May 1, 2020 (the \"Effective Date\") covers the Products (the \"Products\").";
+        assert_eq!(defined(things), Vec::<String>::new());
+    }
+}
