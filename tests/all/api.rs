@@ -1253,6 +1253,59 @@ async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
     let route = records.iter().find(|r| r["kind"] == "route").unwrap();
     assert!(route["seq"].as_u64() < answered["seq"].as_u64());
 
+    // A schema answer of the local policy streams as the constrained model
+    // writes it, and is the same record as the answer sent whole.
+    let format = json!({"type": "json_schema", "json_schema": {"name": "contact", "strict": true, "schema": {
+        "type": "object", "additionalProperties": false, "required": ["intent", "city"],
+        "properties": {"intent": {"enum": ["appointment", "billing", "complaint", "other"]},
+                       "city": {"type": "string", "maxLength": 40}}}}});
+    let ask = |stream: bool| {
+        json!({"model": "sluice/local", "stream": stream, "response_format": format,
+            "messages": [{"role": "user", "content": "Quiero una cita con un abogado en Medellín el martes."}]})
+    };
+    let whole = server.chat(ask(false)).await;
+    assert_eq!(whole.status, 200, "{}", whole.text);
+    let record: Value = serde_json::from_str(
+        whole.body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let response = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .header("authorization", format!("Bearer {USER_KEY}"))
+        .header("x-request-id", "stream-schema-1")
+        .json(&ask(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let streamed_events = self::events(response).await;
+    assert_eq!(streamed_events.last().unwrap().1, "[DONE]");
+    let pieces: Vec<(std::time::SystemTime, String)> = streamed_events[..streamed_events.len() - 1]
+        .iter()
+        .filter_map(|(at, data)| {
+            let chunk: Value = serde_json::from_str(data).unwrap();
+            let text = chunk["choices"][0]["delta"]["content"]
+                .as_str()?
+                .to_string();
+            (!text.is_empty()).then_some((*at, text))
+        })
+        .collect();
+    let streamed: String = pieces.iter().map(|(_, t)| t.as_str()).collect();
+    println!("streamed record in {} pieces: {streamed}", pieces.len());
+    assert_eq!(serde_json::from_str::<Value>(&streamed).unwrap(), record);
+    assert!(pieces.len() > 3, "token by token: {pieces:?}");
+    let records = audited(&server, "stream-schema-1").await;
+    let answered = records.iter().find(|r| r["kind"] == "answer").unwrap();
+    let answered_at = humantime::parse_rfc3339(answered["time"].as_str().unwrap()).unwrap();
+    assert!(
+        pieces[0].0 < answered_at,
+        "the first piece arrived at {:?}, after the record was finished at {answered_at:?}",
+        pieces[0].0
+    );
+
     intact(&server);
 }
 

@@ -218,6 +218,22 @@ impl TriageStage {
         }
     }
 
+    /// Whether the record is the generated JSON as the model wrote it: the
+    /// schema has no property the host fills or rewrites afterwards
+    /// (`x-sluice-computed`, `confidence_score`, `risk_flags`), so the text
+    /// can reach the caller as it is made.
+    pub fn writes_as_generated(&self) -> bool {
+        self.schema["properties"]
+            .as_object()
+            .is_none_or(|properties| {
+                properties.iter().all(|(name, property)| {
+                    name != "confidence_score"
+                        && name != "risk_flags"
+                        && property.get(super::constraint::COMPUTED).is_none()
+                })
+            })
+    }
+
     /// Turn the generation into the validated record, each field with its
     /// confidence and evidence.
     pub fn finish(&self, generation: Generation, reading: Reading) -> Result<Triage, LocalError> {

@@ -21,7 +21,7 @@ use crate::local::generate::FinishReason;
 use crate::local::provisions::Found;
 use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, chat, tool_calls};
-use crate::pipeline::policy::Schema;
+use crate::pipeline::policy::{Pattern, Schema};
 use crate::pipeline::request::RequestCtx;
 use crate::pipeline::{Degraded, Deltas, Piece, Pipeline, PipelineError, Policy, Request};
 use crate::plugins::contract::{Candidate, RouteContext};
@@ -97,7 +97,8 @@ impl Pipeline {
     /// Run the local model on `document` under the policy's schema and
     /// few-shot prompt; without a schema, on the policy's prompt or the
     /// conversation framed as a dialogue, under the caller's parameters,
-    /// streamed to `request.deltas` when set.
+    /// streamed to `request.deltas` when set (a schema's record too, on a
+    /// local policy, when the host adds nothing to it).
     pub async fn local_stage(
         &self,
         policy: &Policy,
@@ -116,7 +117,16 @@ impl Pipeline {
             Some(stage) => {
                 let prepared = stage.request(self.local.tokenizer(), document);
                 document_tokens = prepared.document_tokens;
-                let generation = self.local.submit(prepared.request)?.finish().await?;
+                // A local policy's record is its answer: where the record is
+                // the text as generated, it streams as it is made.
+                let generation = match &request.deltas {
+                    Some(deltas)
+                        if policy.pattern == Pattern::Local && stage.writes_as_generated() =>
+                    {
+                        streamed(self.local.submit_streaming(prepared.request)?, deltas).await?
+                    }
+                    _ => self.local.submit(prepared.request)?.finish().await?,
+                };
                 usage = LocalUsage::of(&generation);
                 finish = Finish::Stop;
                 let triage = stage.finish(generation, prepared.reading)?;
