@@ -20,6 +20,8 @@
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
 mod fake_cloud;
+#[path = "common/percentile.rs"]
+mod percentile;
 #[path = "../all/stack.rs"]
 #[allow(dead_code)]
 mod stack;
@@ -27,6 +29,7 @@ mod stack;
 #[allow(dead_code)]
 mod support;
 
+use percentile::percentile;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -34,11 +37,6 @@ use sluice::api::{self, Api, Keys, ServerSettings};
 
 const KEY: &str = "sk-bench";
 const SENTENCE: &str = "La señora Marta Lucía Pérez, identificada con C.C. 52.123.456, pide copia del contrato 2024-118 a marta.perez@example.co.";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
 
 struct Run {
     p50: f64,

@@ -12,6 +12,8 @@
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
 mod fake_cloud;
+#[path = "common/percentile.rs"]
+mod percentile;
 #[path = "../all/stack.rs"]
 #[allow(dead_code)]
 mod stack;
@@ -19,6 +21,7 @@ mod stack;
 #[allow(dead_code)]
 mod support;
 
+use percentile::percentile;
 use serde_json::Value;
 
 const MESSAGES: &[&str] = &[
@@ -31,11 +34,6 @@ const MESSAGES: &[&str] = &[
 ];
 
 const POLICIES: [&str; 3] = ["plain", "shadowed", "recorded"];
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

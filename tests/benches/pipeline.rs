@@ -12,6 +12,8 @@
 #[path = "../all/fake_cloud.rs"]
 #[allow(dead_code)]
 mod fake_cloud;
+#[path = "common/percentile.rs"]
+mod percentile;
 #[path = "../all/stack.rs"]
 #[allow(dead_code)]
 mod stack;
@@ -19,6 +21,7 @@ mod stack;
 #[allow(dead_code)]
 mod support;
 
+use percentile::percentile;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -42,11 +45,6 @@ fn dev_contracts(limit: usize) -> Vec<PathBuf> {
     names.sort();
     names.truncate(limit);
     names
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
 }
 
 fn main() {

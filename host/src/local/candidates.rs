@@ -353,7 +353,7 @@ fn titles(document: &str) -> Vec<String> {
 
 /// Words that end what names a document, not a party (`OUTSOURCING
 /// AGREEMENT`, `Exhibit`).
-const DOCUMENT_WORDS: [&str; 9] = [
+pub(super) const DOCUMENT_WORDS: [&str; 9] = [
     "agreement",
     "contract",
     "contrato",

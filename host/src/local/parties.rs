@@ -17,6 +17,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::candidates::DOCUMENT_WORDS;
+
 /// The opening searched, in bytes.
 const OPENING_BYTES: usize = 5000;
 /// Defined names read, at most, before those that are no entity are dropped.
@@ -139,21 +141,11 @@ fn name_before(before: &str) -> String {
     trailing_run(head)
 }
 
-/// Words that end what names a document or introduces the parties, not a
-/// party: a run stops before them (`Exhibit 10.7 CONSULTING AGREEMENT
-/// Aduro Biotech, Inc.` is `Aduro Biotech, Inc.`).
-const NOT_IN_NAMES: [&str; 10] = [
-    "agreement",
-    "contract",
-    "contrato",
-    "amendment",
-    "addendum",
-    "exhibit",
-    "between",
-    "among",
-    "entre",
-    "dated",
-];
+/// Words that introduce the parties, not part of a name; like the words
+/// that name the document ([`super::candidates::DOCUMENT_WORDS`]), a run
+/// stops before them (`Exhibit 10.7 CONSULTING AGREEMENT Aduro Biotech,
+/// Inc.` is `Aduro Biotech, Inc.`).
+const INTRODUCING: [&str; 4] = ["between", "among", "entre", "dated"];
 
 /// The capitalised words (and the small words between them) that end
 /// `text`, after the last word that names the document.
@@ -189,8 +181,10 @@ fn capitalised_or_join(word: &str) -> bool {
 }
 
 fn names_the_document(word: &str) -> bool {
-    let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
-    NOT_IN_NAMES.contains(&bare.to_lowercase().as_str())
+    let bare = word
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    DOCUMENT_WORDS.contains(&bare.as_str()) || INTRODUCING.contains(&bare.as_str())
 }
 
 fn in_capitals(name: &str) -> bool {
