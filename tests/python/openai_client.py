@@ -83,6 +83,19 @@ party = parsed.choices[0].message.parsed
 print("parse():", party)
 assert isinstance(party, Party)
 
+# The same, streamed: the client's structured-output stream helper sees the
+# JSON grow token by token and parses the whole at the end.
+with client.chat.completions.stream(
+    model="sluice/local",
+    messages=[{"role": "user", "content": "Acme Ltd., the supplier, signs with Beta S.A.S."}],
+    response_format=Party,
+) as stream:
+    deltas = [e.delta for e in stream if e.type == "content.delta"]
+    final = stream.get_final_completion()
+streamed = final.choices[0].message.parsed
+print(f"stream(), {len(deltas)} deltas:", streamed)
+assert isinstance(streamed, Party) and len(deltas) > 3, deltas
+
 # A policy with its own schema answers in it: the flagship contract review.
 chat = client.chat.completions.create(
     model="sluice/contract-triage",
