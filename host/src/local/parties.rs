@@ -8,8 +8,11 @@
 //! [`super::candidates`]); otherwise the model chooses among the names
 //! the opening writes ([`super::names`]).
 //!
-//! The preamble is read up to its recitals (`WHEREAS`, `RECITALS`,
-//! `NOW, THEREFORE`); a defined term that names a thing (`the
+//! Spanish and Portuguese preambles define their parties in words as often
+//! as in brackets (`ANDINA SOLUCIONES S.A.S., quien en adelante se
+//! denominará EL CONTRATANTE`; `doravante denominada CONTRATADA`); both are
+//! read. The preamble is read up to its recitals (`WHEREAS`, `RECITALS`,
+//! `NOW, THEREFORE`, `CONSIDERANDO`, `CLÁUSULAS`); a defined term that names a thing (`the
 //! "Agreement"`, `the "Effective Date"`, `the "Territory"`) defines no
 //! party.
 
@@ -26,24 +29,27 @@ const NAMES_READ: usize = 6;
 /// Parties defined at most (the schema's own bound is checked again).
 const MOST: usize = 4;
 
-/// `("Supplier")`, `(the "Company")`, `(hereinafter referred to as "X")`.
+/// `("Supplier")`, `(the "Company")`, `(hereinafter referred to as "X")`,
+/// `(en adelante "EL ARRENDADOR")`; or, in Spanish and Portuguese, without
+/// brackets: `quien en adelante se denominará EL CONTRATANTE`,
+/// `doravante denominada CONTRATADA`.
 static DEFINED_TERM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"\(\s*(?:(?:the|this|hereinafter(?: (?:referred to|called))?(?: as)?(?: the)?|each|individually|collectively,?(?: the)?|herein(?:after)? (?:called|referred to as)(?: the)?)\s+)?["“”'‘’]\s*([^"“”'‘’)]{1,60}?)\s*["“”'‘’]"#,
+        r#"\(\s*(?:(?:the|this|hereinafter(?: (?:referred to|called))?(?: as)?(?: the)?|each|individually|collectively,?(?: the)?|herein(?:after)? (?:called|referred to as)(?: the)?|(?:que |quien )?(?:en adelante|doravante)(?: se)?(?: (?:denominará|denominado|denominada|llamará|llamado|llamada|designado|designada))?(?: como)?)\s+)?["“”'‘’]\s*([^"“”'‘’)]{1,60}?)\s*["“”'‘’]|,?\s+(?:(?:quien|que|el cual|la cual|o qual|a qual)\s+)?(?:en adelante|de aquí en adelante|doravante)\s*,?\s*(?:se\s+)?(?:denominará|denominado|denominada|llamará|llamado|llamada|designado|designada|simplemente)?\s*(?:como\s+)?["“]?((?:EL|LA|LOS|LAS|O|A|OS|AS)\s+[A-ZÁÉÍÓÚÑÇ]{2,}(?:\s+[A-ZÁÉÍÓÚÑÇ]{2,}){0,3}|[A-ZÁÉÍÓÚÑÇ]{3,}(?:\s+[A-ZÁÉÍÓÚÑÇ]{2,}){0,3})\b["”]?"#,
     )
     .expect("the defined-term pattern is valid")
 });
 
 /// Where the preamble ends.
 static RECITALS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\bWHEREAS\b|\bRECITALS\b|\bW I T N E S S E T H\b|\bWITNESSETH\b|\bNOW,? THEREFORE\b|\bBACKGROUND\b")
+    Regex::new(r"\bWHEREAS\b|\bRECITALS\b|\bW I T N E S S E T H\b|\bWITNESSETH\b|\bNOW,? THEREFORE\b|\bBACKGROUND\b|\bCONSIDERANDO\b|\bANTECEDENTES\b|\bCONSIDERANDOS\b|\bCLÁUSULAS\b")
         .expect("the recitals pattern is valid")
 });
 
 /// What follows a name and describes it (`, a Delaware corporation`,
 /// `having its office at`, an address in parentheses).
 static DESCRIPTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#",?\s+(?:a|an|having|with|located|whose|organized|organised|incorporated|existing|duly|which|that|acting|its|together|formerly|on behalf|each|being|as|registered|represented|hereinafter|in its)\b|\s+\([^"“]"#)
+    Regex::new(r#",?\s+(?:a|an|having|with|located|whose|organized|organised|incorporated|existing|duly|which|that|acting|its|together|formerly|on behalf|each|being|as|registered|represented|hereinafter|in its|sociedad|domiciliad[oa]|identificad[oa]|mayor de edad|con domicilio|representad[oa]|constituid[oa]|empresa|persona|inscrit[oa]|NIT|C\.C|CNPJ|CPF|com sede|inscrita)\b|\s+\([^"“]"#)
         .expect("the description pattern is valid")
 });
 
@@ -94,13 +100,15 @@ pub fn defined(document: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let mut last = 0;
     for term in DEFINED_TERM.captures_iter(&text) {
-        let (whole, defined) = (term.get(0).expect("a match"), &term[1]);
+        let whole = term.get(0).expect("a match");
+        let defined = term.get(1).or(term.get(2)).map_or("", |m| m.as_str());
         let before = &text[last..whole.start()];
         last = whole.end();
         let lower = defined.trim().to_lowercase();
         if THINGS.contains(&lower.as_str())
-            || lower.contains("agreement")
-            || lower.contains("date")
+            || ["agreement", "date", "contrato", "fecha", "inmueble"]
+                .iter()
+                .any(|thing| lower.contains(thing))
             || lower.bytes().any(|b| b.is_ascii_digit())
         {
             continue;
@@ -220,6 +228,22 @@ mod tests {
         // A title in capitals just before the first name is not part of it.
         let titled = "Exhibit 10.7 CONSULTING AGREEMENT Aduro Biotech, Inc. (\"Aduro\") and IREYA B.V (\"Consultant\").";
         assert_eq!(defined(titled), ["Aduro Biotech, Inc.", "IREYA B.V"]);
+        // Spanish and Portuguese preambles name the terms in words.
+        let spanish = "CONTRATO DE PRESTACIÓN DE SERVICIOS\nEntre los suscritos, ANDINA SOLUCIONES S.A.S., sociedad domiciliada en Bogotá, quien en adelante se denominará EL CONTRATANTE, y CAFETALES DEL SUR LTDA., quien en adelante se denominará EL CONTRATISTA, se celebra el presente contrato.";
+        assert_eq!(
+            defined(spanish),
+            ["ANDINA SOLUCIONES S.A.S.", "CAFETALES DEL SUR LTDA."]
+        );
+        let bracketed = "Entre MINERA DEL CAUCA S.A. (en adelante \"LA COMPAÑÍA\") y Transportes Rápidos Ltda. (en adelante \"EL TRANSPORTADOR\") se acuerda:";
+        assert_eq!(
+            defined(bracketed),
+            ["MINERA DEL CAUCA S.A.", "Transportes Rápidos Ltda."]
+        );
+        let portuguese = "Pelo presente instrumento, ALFA SERVIÇOS LTDA., inscrita no CNPJ 12.345.678/0001-90, doravante denominada CONTRATANTE, e BETA SISTEMAS S.A., doravante denominada CONTRATADA, têm entre si justo e contratado:";
+        assert_eq!(
+            defined(portuguese),
+            ["ALFA SERVIÇOS LTDA.", "BETA SISTEMAS S.A."]
+        );
     }
 
     #[test]
@@ -227,9 +251,9 @@ mod tests {
         // One defined party, and a defined person: the model chooses.
         let one = "This Agreement is between Hanover Direct, Inc. (\"Hanover\") and Gregory Spivy (\"Consultant\").";
         assert_eq!(defined(one), Vec::<String>::new());
-        // No defined terms at all (a Spanish preamble names its parties in words).
-        let spanish = "Entre los suscritos, ANDINA SOLUCIONES S.A.S., quien en adelante se denominará EL CONTRATANTE, y CAFETALES DEL SUR LTDA., quien en adelante se denominará EL CONTRATISTA.";
-        assert_eq!(defined(spanish), Vec::<String>::new());
+        // A person and a company: one entity, so the model chooses.
+        let lease = "CONTRATO DE ARRENDAMIENTO entre Carlos Restrepo, mayor de edad, identificado con C.C. 79.845.123, quien en adelante se denominará EL ARRENDATARIO, e INVERSIONES ANDINAS S.A.S., NIT 900.123.456-7, en adelante \"EL ARRENDADOR\".";
+        assert_eq!(defined(lease), Vec::<String>::new());
         // Terms that name things define no party.
         let things = "This Supply Agreement (the \"Agreement\") dated May 1, 2020 (the \"Effective Date\") covers the Products (the \"Products\").";
         assert_eq!(defined(things), Vec::<String>::new());
