@@ -11,8 +11,8 @@
 //! out-of-fold confidences, through the real plugin with the policy's
 //! settings.
 //!
-//! Usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N] [--policy NAME]
-//! [--records FILE] (default:
+//! Usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--skip N] [--limit N]
+//! [--policy NAME] [--records FILE] (default:
 //! ../shared/eval/contracts/cuad/{contracts,master_clauses_dev.csv}, policy
 //! contract-triage). `--records` writes one JSON line per contract: the
 //! record, each field's confidence, the label and which key fields were
@@ -63,6 +63,7 @@ impl Row {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut limit = usize::MAX;
+    let mut skip: usize = 0;
     let mut policy_name = "contract-triage".to_string();
     let mut records: Option<PathBuf> = None;
     let mut paths = Vec::new();
@@ -70,6 +71,7 @@ fn main() -> anyhow::Result<()> {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--limit" => limit = iter.next().context("--limit N")?.parse()?,
+            "--skip" => skip = iter.next().context("--skip N")?.parse()?,
             "--policy" => policy_name = iter.next().context("--policy NAME")?.clone(),
             "--records" => records = Some(iter.next().context("--records FILE")?.into()),
             other => paths.push(PathBuf::from(other)),
@@ -81,11 +83,12 @@ fn main() -> anyhow::Result<()> {
         [] => (cuad.join("contracts"), cuad.join("master_clauses_dev.csv")),
         [dir, csv] => (dir.clone(), csv.clone()),
         _ => bail!(
-            "usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--limit N] [--policy NAME] [--records FILE]"
+            "usage: eval_triage [CONTRACTS_DIR LABELS_CSV] [--skip N] [--limit N] [--policy NAME] [--records FILE]"
         ),
     };
     let labels = labels::read(&csv_path)?;
-    let contracts = labels::labelled(&dir, &labels, limit)?;
+    let mut contracts = labels::labelled(&dir, &labels, skip.saturating_add(limit))?;
+    contracts.drain(..skip.min(contracts.len()));
     if contracts.len() < 4 {
         bail!(
             "{} contracts in {} have a label in {}: the two-fold report needs at least 4",
