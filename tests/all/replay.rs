@@ -219,7 +219,7 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
             .to_string()
     };
     let to_cloud = |d: &str| d != "local" && d != "reject";
-    let replayed = |i: usize| to_cloud(&decision(i)) || i % 5 == 0;
+    let replayed = |i: usize| to_cloud(&decision(i)) || i.is_multiple_of(5);
     let (wrong, right): (Vec<usize>, Vec<usize>) = (0..50)
         .filter(|i| matches!(i % 10, 0 | 1 | 3))
         .partition(|i| i % 10 != 1);
@@ -250,7 +250,7 @@ async fn replaying_recorded_route_contexts_reproduces_and_predicts_decisions() {
     assert_eq!(
         report.labels.wrong_to_cloud_replayed,
         same.labels.wrong_to_cloud_replayed
-            + count(&wrong, &|i| i % 5 == 0 && !to_cloud(&decision(i)))
+            + count(&wrong, &|i| i.is_multiple_of(5) && !to_cloud(&decision(i)))
     );
 }
 
