@@ -111,31 +111,26 @@ impl Telemetry {
         let parent = Context::current().with_remote_span_context(root.span_context().clone());
         for stage in stages {
             let mut attributes = vec![KeyValue::new("sluice.stage", stage.name.clone())];
+            // A model's stage is a GenAI chat call of its own.
+            let chat = |provider: &'static str, input: u64, output: u64| {
+                [
+                    KeyValue::new("gen_ai.operation.name", "chat"),
+                    KeyValue::new("gen_ai.provider.name", provider),
+                    KeyValue::new("gen_ai.usage.input_tokens", input as i64),
+                    KeyValue::new("gen_ai.usage.output_tokens", output as i64),
+                ]
+            };
             match stage.name.as_str() {
-                "local" => attributes.extend([
-                    KeyValue::new("gen_ai.operation.name", "chat"),
-                    KeyValue::new("gen_ai.provider.name", "sluice.local"),
-                    KeyValue::new(
-                        "gen_ai.usage.input_tokens",
-                        outcome.local.prompt_tokens as i64,
-                    ),
-                    KeyValue::new(
-                        "gen_ai.usage.output_tokens",
-                        outcome.local.completion_tokens as i64,
-                    ),
-                ]),
-                "cloud" => attributes.extend([
-                    KeyValue::new("gen_ai.operation.name", "chat"),
-                    KeyValue::new("gen_ai.provider.name", "openai"),
-                    KeyValue::new(
-                        "gen_ai.usage.input_tokens",
-                        outcome.cloud.prompt_tokens as i64,
-                    ),
-                    KeyValue::new(
-                        "gen_ai.usage.output_tokens",
-                        outcome.cloud.completion_tokens as i64,
-                    ),
-                ]),
+                "local" => attributes.extend(chat(
+                    "sluice.local",
+                    outcome.local.prompt_tokens,
+                    outcome.local.completion_tokens,
+                )),
+                "cloud" => attributes.extend(chat(
+                    "openai",
+                    outcome.cloud.prompt_tokens,
+                    outcome.cloud.completion_tokens,
+                )),
                 _ => {}
             }
             let mut span = self

@@ -1244,7 +1244,7 @@ async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
     assert_eq!(last["sluice"]["route"], "local", "{last}");
     let records = audited(&server, "stream-local-1").await;
     let answered = records.iter().find(|r| r["kind"] == "answer").unwrap();
-    let answered_at = humantime::parse_rfc3339(answered["time"].as_str().unwrap()).unwrap();
+    let answered_at = record_time(answered);
     assert!(
         content[0].0 < answered_at,
         "the first token arrived at {:?}, after the answer was finished at {answered_at:?}",
@@ -1293,13 +1293,12 @@ async fn conversations_keep_their_roles_and_local_answers_stream_as_made() {
             (!text.is_empty()).then_some((*at, text))
         })
         .collect();
-    let streamed: String = pieces.iter().map(|(_, t)| t.as_str()).collect();
+    let streamed = streamed_text(&streamed_events);
     println!("streamed record in {} pieces: {streamed}", pieces.len());
     assert_eq!(serde_json::from_str::<Value>(&streamed).unwrap(), record);
     assert!(pieces.len() > 3, "token by token: {pieces:?}");
     let records = audited(&server, "stream-schema-1").await;
-    let answered = records.iter().find(|r| r["kind"] == "answer").unwrap();
-    let answered_at = humantime::parse_rfc3339(answered["time"].as_str().unwrap()).unwrap();
+    let answered_at = record_time(records.iter().find(|r| r["kind"] == "answer").unwrap());
     assert!(
         pieces[0].0 < answered_at,
         "the first piece arrived at {:?}, after the record was finished at {answered_at:?}",
@@ -1693,6 +1692,11 @@ async fn the_openai_javascript_client_works_unchanged() {
 
 /// The text of an SSE answer, whichever API wrote it: chat deltas,
 /// Responses `output_text` deltas, Messages `text_delta`s.
+/// When an audit record was written.
+fn record_time(record: &Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(record["time"].as_str().unwrap()).unwrap()
+}
+
 fn streamed_text(events: &[(std::time::SystemTime, String)]) -> String {
     let mut text = String::new();
     for (_, data) in events {

@@ -20,6 +20,9 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::Value;
 
+/// Names compare as the host compares them when it reads them.
+pub use crate::local::names::normalise;
+
 /// One document's labelled fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {
@@ -200,18 +203,6 @@ pub fn grade(record: &Value, label: &Label) -> Grade {
 fn party_name(raw: &str) -> String {
     let name = raw.split(['(', '"', '“']).next().unwrap_or(raw);
     normalise(name)
-}
-
-/// Upper/lower case, punctuation and spacing do not count: lower case,
-/// letters and digits only, single spaces.
-pub fn normalise(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `6/21/1999` → `1999-06-21`.

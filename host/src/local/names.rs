@@ -91,6 +91,16 @@ fn runs(text: &str) -> Vec<Vec<&str>> {
     out
 }
 
+/// Upper/lower case, punctuation and spacing do not count: lower case,
+/// letters and digits only, single spaces (`ACME, INC.` is `acme inc`).
+pub fn normalise(text: &str) -> String {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn capitalised(word: &str) -> bool {
     word.trim_matches(TRIM)
         .chars()

@@ -21,6 +21,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::candidates::DOCUMENT_WORDS;
+use super::names::normalise;
 
 /// The opening searched, in bytes.
 const OPENING_BYTES: usize = 5000;
@@ -197,15 +198,6 @@ fn names_the_document(word: &str) -> bool {
 
 fn in_capitals(name: &str) -> bool {
     name.chars().any(char::is_uppercase) && !name.chars().any(char::is_lowercase)
-}
-
-/// Case, punctuation and spacing aside.
-fn normalise(text: &str) -> String {
-    text.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
