@@ -25,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use sluice::calibration::fit::{self, Observation};
 use sluice::calibration::labels::{self, Label};
+use sluice::calibration::{self, Sample};
 use sluice::local::triage::DOCUMENT_TOKENS;
 use sluice::local::{self, Backend, LocalRuntime};
 use sluice::pipeline::escalation;
@@ -99,7 +100,8 @@ fn main() -> anyhow::Result<()> {
     }
 
     let policies = root.join("policies");
-    let policy = Policy::load(
+    // Calibrated here, two-fold: the file beside the policy is not read.
+    let policy = Policy::load_uncalibrated(
         &policies.join(format!("{policy_name}.toml")),
         &CallSettings::default(),
     )?;
@@ -210,10 +212,17 @@ fn write_records(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
             .iter()
             .map(|(field, reading)| (field, reading.confidence.mean))
             .collect();
+        let basis: BTreeMap<&String, String> = row
+            .answer
+            .fields
+            .iter()
+            .filter_map(|(field, reading)| Some((field, reading.basis?.to_string())))
+            .collect();
         let line = serde_json::json!({
             "contract": row.name,
             "record": row.answer.value,
             "confidence": confidence,
+            "basis": basis,
             "label": {
                 "document_type": row.label.document_type,
                 "parties": row.label.parties,
@@ -348,35 +357,28 @@ fn flags_table(rows: &[Row]) {
 /// one, out of fold. Returns, per row, the out-of-fold calibrated
 /// confidence of each key field.
 fn calibration_table(rows: &[Row]) -> Vec<BTreeMap<&'static str, f64>> {
-    let raw = |row: &Row, field: &str| {
-        row.answer
-            .fields
-            .get(field)
-            .map_or(1.0, |f| f64::from(f.confidence.mean))
-    };
     let mut calibrated = vec![BTreeMap::new(); rows.len()];
     println!(
         "| key field | right | AUROC raw | AUROC calibrated | AUROC record-wide | ECE raw | ECE calibrated |"
     );
     println!("|---|---|---|---|---|---|---|");
     for field in KEY_FIELDS {
-        let observed: Vec<Observation> = rows
+        let samples: Vec<Sample> = rows
             .iter()
-            .map(|r| (raw(r, field), r.right[field]))
+            .map(|r| {
+                let reading = r.answer.fields.get(field);
+                Sample {
+                    raw: reading.map_or(1.0, |f| f64::from(f.confidence.mean)),
+                    basis: reading.and_then(|f| f.basis),
+                    right: r.right[field],
+                }
+            })
             .collect();
-        let folds: [Vec<Observation>; 2] = [0, 1].map(|f| {
-            observed
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % 2 == f)
-                .map(|(_, o)| *o)
-                .collect()
-        });
-        let maps = [fit::isotonic(&folds[1]), fit::isotonic(&folds[0])];
-        let out_of_fold: Vec<Observation> = observed
-            .iter()
-            .enumerate()
-            .map(|(i, &(x, right))| (fit::apply(&maps[i % 2], x), right))
+        let observed: Vec<Observation> = samples.iter().map(|s| (s.raw, s.right)).collect();
+        let out_of_fold: Vec<Observation> = calibration::out_of_fold(&samples)
+            .into_iter()
+            .zip(&samples)
+            .map(|(c, s)| (c, s.right))
             .collect();
         for (i, (value, _)) in out_of_fold.iter().enumerate() {
             calibrated[i].insert(field, *value);

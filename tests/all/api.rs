@@ -720,6 +720,8 @@ async fn admin_api_metrics_and_readiness_tell_what_happened() {
     let ready = server.send("GET", "/readyz", None, None).await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(ready.body["status"], "ready");
+    // The embedded base model carries no chat template.
+    assert_eq!(ready.body["chat_format"], "dialogue");
 }
 
 /// Resident memory of this process, in KiB.

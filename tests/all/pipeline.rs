@@ -11,6 +11,7 @@ use sluice::audit::{AuditLog, Filter, Kind, Record, verify};
 use sluice::calibration::labels::normalise;
 use sluice::cloud::{CloudClient, CloudError};
 use sluice::conversation::{Params, Role};
+use sluice::local::basis::Basis;
 use sluice::pipeline::{Degraded, Policies, Tier, sample};
 use sluice::plugins::CallSettings;
 use sluice::privacy::outbound::Draft;
@@ -676,8 +677,8 @@ fn a_calibration_file_hot_reloads_and_a_bad_one_keeps_the_old() {
             .is_none()
     );
     let file = ws.policies().join("contract-triage.calibration.json");
-    let good = r#"{"format": "sluice-calibration/1", "fitted_on": {"documents": 8, "labels": "l.csv"},
-                   "fields": {"governing_law": [[0.3, 0.2], [0.9, 0.7]]}}"#;
+    let good = r#"{"format": "sluice-calibration/2", "fitted_on": {"documents": 8, "labels": "l.csv"},
+                   "fields": {"governing_law": {"intercept": -1.0, "slope": 1.0, "basis": {"later": 2.0}}}}"#;
     std::fs::write(&file, good).unwrap();
     wait("the calibration", &|| {
         policies
@@ -688,14 +689,17 @@ fn a_calibration_file_hot_reloads_and_a_bad_one_keeps_the_old() {
     });
     let calibrated = policies.get("contract-triage").unwrap();
     let map = calibrated.calibration.as_ref().unwrap();
-    let at = map.apply("governing_law", 0.6).unwrap();
-    assert!((at - 0.45).abs() < 1e-9, "{at}");
+    // At a raw 0.5 (log-odds 0): σ(-1) for the field, σ(1) read after the opening.
+    let at = map.apply("governing_law", None, 0.5).unwrap();
+    assert!((at - 0.2689).abs() < 1e-4, "{at}");
+    let later = map.apply("governing_law", Some(Basis::Later), 0.5).unwrap();
+    assert!((later - 0.7311).abs() < 1e-4, "{later}");
 
-    std::fs::write(&file, good.replace("[0.9, 0.7]", "[0.2, 0.7]")).unwrap();
+    std::fs::write(&file, good.replace("\"slope\": 1.0", "\"slope\": -1.0")).unwrap();
     wait("the refusal", &|| !policies.rejections().is_empty());
     let refusal = policies.rejections()["contract-triage"].to_string();
     assert!(
-        refusal.contains("calibration") && refusal.contains("must rise"),
+        refusal.contains("calibration") && refusal.contains("negative slope"),
         "{refusal}"
     );
     assert_eq!(

@@ -267,11 +267,15 @@ fn main() {
         let local_streams = streams.min(30);
         let (mut through, mut own) = (Vec::new(), Vec::new());
         for _ in 0..local_streams {
-            let mut request = sluice::local::GenerateRequest::new(sluice::local::chat::dialogue(&[
-                sluice::conversation::Turn::user(question),
-            ]));
+            let framed = sluice::local::chat::frame(
+                &[sluice::conversation::Turn::user(question)],
+                model.info().chat_template.as_deref(),
+                model.tokenizer(),
+            );
+            let mut request = sluice::local::GenerateRequest::new(framed.prompt);
             request.max_tokens = 4;
-            request.stop = sluice::local::chat::TURN_ENDS.map(String::from).to_vec();
+            request.stop = framed.stop;
+            request.marked = framed.marked;
             request.answer_required = true;
             let started = Instant::now();
             let mut pending = model.submit_streaming(request).expect("queued");

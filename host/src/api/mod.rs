@@ -279,6 +279,7 @@ async fn readyz(State(api): State<Arc<Api>>) -> Response {
     let body = json!({
         "status": if problems.is_empty() { "ready" } else { "not ready" },
         "model": api.pipeline.local.info().name,
+        "chat_format": api.pipeline.local.info().chat_format,
         "policies": policies.len(),
         "plugins": plugins.plugins().count(),
         "problems": problems,

@@ -1,63 +1,89 @@
-//! Fitting and judging a confidence: isotonic regression (pool adjacent
-//! violators) from raw confidences to the observed rate of right answers,
-//! and the measures of how well a confidence tells right from wrong (AUROC)
-//! and how true its numbers are (expected calibration error, reliability
-//! table).
+//! Fitting and judging a confidence: a logistic map (Platt scaling) from
+//! the log-odds of a raw confidence, with a term per kind of evidence, to
+//! the chance the value is right; and the measures of how well a
+//! confidence tells right from wrong (AUROC) and how true its numbers are
+//! (expected calibration error, reliability table).
 
-/// One observation: a raw confidence and whether the value was right.
+/// One observation: a confidence and whether the value was right.
 pub type Observation = (f64, bool);
 
-/// The isotonic fit of `observations`: breakpoints `(confidence, rate)`,
-/// confidences strictly increasing, rates non-decreasing. Empty input, empty fit.
-pub fn isotonic(observations: &[Observation]) -> Vec<(f64, f64)> {
-    let mut sorted: Vec<Observation> = observations
-        .iter()
-        .copied()
-        .filter(|(x, _)| x.is_finite())
-        .collect();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Blocks of (sum of x, sum of y, count), merged while a block's rate
-    // falls below the one before it.
-    let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
-    for (x, right) in sorted {
-        blocks.push((x, f64::from(u8::from(right)), 1.0));
-        while blocks.len() > 1 {
-            let (b, a) = (blocks[blocks.len() - 1], blocks[blocks.len() - 2]);
-            if a.1 / a.2 <= b.1 / b.2 {
-                break;
-            }
-            blocks.pop();
-            let last = blocks.len() - 1;
-            blocks[last] = (a.0 + b.0, a.1 + b.1, a.2 + b.2);
-        }
-    }
-    let mut points: Vec<(f64, f64)> = Vec::with_capacity(blocks.len());
-    for (sx, sy, n) in blocks {
-        let point = (sx / n, sy / n);
-        match points.last_mut() {
-            // Equal mean confidences (a block of ties) keep one point.
-            Some(last) if last.0 >= point.0 => last.1 = last.1.max(point.1),
-            _ => points.push(point),
-        }
-    }
-    points
+/// Raw confidences are held this far from 0 and 1 before their log-odds
+/// are taken: a value every token of which the schema forced has 1.
+const EDGE: f64 = 1e-4;
+
+/// The log-odds of `p`.
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(EDGE, 1.0 - EDGE);
+    (p / (1.0 - p)).ln()
 }
 
-/// `x` through piecewise-linear `points` (flat beyond the ends).
-pub fn apply(points: &[(f64, f64)], x: f64) -> f64 {
-    let Some(&(first_x, first_y)) = points.first() else {
-        return x;
-    };
-    if x <= first_x {
-        return first_y;
-    }
-    for pair in points.windows(2) {
-        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
-        if x <= x1 {
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The L2-penalised logistic regression of `right` on `features` (one row
+/// per observation; the first column, the intercept, is not penalised):
+/// the weights, by Newton's method. `None` when a step cannot be solved.
+pub fn logistic(features: &[Vec<f64>], right: &[bool], penalty: f64) -> Option<Vec<f64>> {
+    let k = features.first()?.len();
+    let mut w = vec![0.0; k];
+    for _ in 0..50 {
+        let mut gradient = vec![0.0; k];
+        let mut hessian = vec![vec![0.0; k]; k];
+        for (x, &y) in features.iter().zip(right) {
+            let p = sigmoid(x.iter().zip(&w).map(|(a, b)| a * b).sum());
+            let (error, weight) = (p - f64::from(u8::from(y)), p * (1.0 - p));
+            for i in 0..k {
+                gradient[i] += error * x[i];
+                for j in 0..k {
+                    hessian[i][j] += weight * x[i] * x[j];
+                }
+            }
+        }
+        for i in 1..k {
+            gradient[i] += penalty * w[i];
+            hessian[i][i] += penalty;
+        }
+        hessian[0][0] += 1e-9;
+        let step = solve(hessian, gradient)?;
+        let mut moved: f64 = 0.0;
+        for (wi, si) in w.iter_mut().zip(&step) {
+            *wi -= si;
+            moved = moved.max(si.abs());
+        }
+        if moved < 1e-9 {
+            break;
         }
     }
-    points[points.len() - 1].1
+    w.iter().all(|v| v.is_finite()).then_some(w)
+}
+
+/// `a x = b` by Gaussian elimination with partial pivoting.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        let (above, below) = a.split_at_mut(col + 1);
+        let pivot_row = &above[col];
+        for (offset, row) in below.iter_mut().enumerate() {
+            let factor = row[col] / pivot_row[col];
+            for (cell, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *cell -= factor * p;
+            }
+            b[col + 1 + offset] -= factor * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let sum: f64 = (row + 1..n).map(|c| a[row][c] * x[c]).sum();
+        x[row] = (b[row] - sum) / a[row][row];
+    }
+    Some(x)
 }
 
 /// The chance that a right value's confidence is above a wrong one's (ties
@@ -132,31 +158,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn isotonic_pools_violators_and_is_monotone() {
-        let observations = [
-            (0.1, false),
-            (0.2, true),
-            (0.3, false),
-            (0.6, true),
-            (0.7, false),
-            (0.9, true),
-            (0.95, true),
-        ];
-        let points = isotonic(&observations);
-        assert!(
-            points
-                .windows(2)
-                .all(|p| p[0].0 < p[1].0 && p[0].1 <= p[1].1),
-            "{points:?}"
-        );
-        assert_eq!(points.first().unwrap().1, 0.0);
-        assert_eq!(points.last().unwrap().1, 1.0);
-        // 0.2 (right) and 0.3 (wrong) pool to one block at rate 1/2.
-        assert!(points.contains(&(0.25, 0.5)), "{points:?}");
-        assert_eq!(apply(&points, 0.0), 0.0);
-        assert_eq!(apply(&points, 1.0), 1.0);
-        assert!((apply(&points, 0.25) - 0.5).abs() < 1e-9);
-        assert!(isotonic(&[]).is_empty());
+    fn logistic_regression_finds_the_rate_behind_the_observations() {
+        // Right 3 times in 4 with the feature on, 1 in 4 with it off.
+        let features: Vec<Vec<f64>> = (0..400)
+            .map(|i| vec![1.0, f64::from(u8::from(i % 2 == 0))])
+            .collect();
+        let right: Vec<bool> = (0..400)
+            .map(|i| if i % 2 == 0 { i % 8 != 0 } else { i % 8 == 1 })
+            .collect();
+        let w = logistic(&features, &right, 0.0).unwrap();
+        assert!((sigmoid(w[0] + w[1]) - 0.75).abs() < 1e-6, "{w:?}");
+        assert!((sigmoid(w[0]) - 0.25).abs() < 1e-6, "{w:?}");
+        // A penalty pulls the feature's weight towards zero.
+        let shrunk = logistic(&features, &right, 50.0).unwrap();
+        assert!(shrunk[1] > 0.0 && shrunk[1] < w[1], "{shrunk:?}");
+        assert_eq!(solve(vec![vec![0.0]], vec![1.0]), None);
+        assert!((logit(0.5)).abs() < 1e-12 && logit(1.0).is_finite());
     }
 
     #[test]

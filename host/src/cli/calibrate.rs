@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use sluice::calibration::fit::{self, Observation};
-use sluice::calibration::{Calibration, FORMAT, FittedOn, labels};
+use sluice::calibration::{self, Calibration, FORMAT, FittedOn, Sample, labels};
 use sluice::local::{self, Backend, LocalRuntime};
 use sluice::pipeline::Policy;
 use sluice::plugins::CallSettings;
@@ -40,7 +40,7 @@ pub struct CalibrateArgs {
 
 pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
     let policy_file = args.policies.join(format!("{}.toml", args.policy));
-    let policy = Policy::load(&policy_file, &CallSettings::default())?;
+    let policy = Policy::load_uncalibrated(&policy_file, &CallSettings::default())?;
     let stage = policy
         .local_stage
         .clone()
@@ -57,8 +57,8 @@ pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
 
     let (engine, _) = local::load(&Backend::embedded())?;
     let runtime = LocalRuntime::start(engine, 1);
-    // Per field, per document (in order): its raw confidence and whether it was right.
-    let mut observed: BTreeMap<&'static str, Vec<Observation>> = BTreeMap::new();
+    // Per field, per document (in order): its raw confidence, basis and whether it was right.
+    let mut observed: BTreeMap<&'static str, Vec<Sample>> = BTreeMap::new();
     for (n, (path, label)) in documents.iter().enumerate() {
         let started = Instant::now();
         let text = std::fs::read_to_string(path)?;
@@ -66,11 +66,12 @@ pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         let generation = runtime.submit(prepared.request)?.wait()?;
         let triage = stage.finish(generation, prepared.reading)?;
         for (field, right) in labels::grade(&triage.record, label).right() {
-            let raw = triage
-                .fields
-                .get(field)
-                .map_or(1.0, |f| f64::from(f.confidence.mean));
-            observed.entry(field).or_default().push((raw, right));
+            let reading = triage.fields.get(field);
+            observed.entry(field).or_default().push(Sample {
+                raw: reading.map_or(1.0, |f| f64::from(f.confidence.mean)),
+                basis: reading.and_then(|f| f.basis),
+                right,
+            });
         }
         eprintln!(
             "[{}/{}] {:.1} s  {}",
@@ -90,7 +91,7 @@ pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         },
         fields: observed
             .iter()
-            .map(|(field, o)| (field.to_string(), fit::isotonic(o)))
+            .map(|(field, samples)| (field.to_string(), calibration::fit_field(samples)))
             .collect(),
     };
     if !args.dry_run {
@@ -103,36 +104,29 @@ pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
 /// calibrated one scored out of fold (documents alternate between two
 /// folds; each is calibrated on the other); then the out-of-fold
 /// reliability table.
-fn report(observed: &BTreeMap<&'static str, Vec<Observation>>, docs: &Path) {
+fn report(observed: &BTreeMap<&'static str, Vec<Sample>>, docs: &Path) {
     println!(
-        "calibration on {} documents from {} (two-fold: each half scored with the map fitted on the other)",
+        "calibration on {} documents from {} (two-fold: each half scored with the maps fitted on the other)",
         observed.values().next().map_or(0, Vec::len),
         docs.display()
     );
     println!("| field | right | AUROC raw | AUROC calibrated | ECE raw | ECE calibrated |");
     println!("|---|---|---|---|---|---|");
     let mut tables = Vec::new();
-    for (field, o) in observed {
-        let folds: [Vec<Observation>; 2] = [0, 1].map(|f| {
-            o.iter()
-                .enumerate()
-                .filter(|(i, _)| i % 2 == f)
-                .map(|(_, x)| *x)
-                .collect()
-        });
-        let maps = [fit::isotonic(&folds[1]), fit::isotonic(&folds[0])];
-        let calibrated: Vec<Observation> = o
-            .iter()
-            .enumerate()
-            .map(|(i, &(raw, right))| (fit::apply(&maps[i % 2], raw), right))
+    for (field, samples) in observed {
+        let raw: Vec<Observation> = samples.iter().map(|s| (s.raw, s.right)).collect();
+        let calibrated: Vec<Observation> = calibration::out_of_fold(samples)
+            .into_iter()
+            .zip(samples)
+            .map(|(c, s)| (c, s.right))
             .collect();
         println!(
             "| {field} | {}/{} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            o.iter().filter(|x| x.1).count(),
-            o.len(),
-            fit::auroc(o),
+            raw.iter().filter(|x| x.1).count(),
+            raw.len(),
+            fit::auroc(&raw),
             fit::auroc(&calibrated),
-            fit::ece(o),
+            fit::ece(&raw),
             fit::ece(&calibrated)
         );
         tables.push((field, fit::reliability(&calibrated)));

@@ -21,6 +21,8 @@
 //! allows it); a date property with no candidate in the document is held
 //! to null where the schema allows it, any other is left as the schema
 //! says. The record is still validated against the schema itself.
+//!
+//! [`furniture::blank`]: super::furniture::blank
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -29,6 +31,7 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::LocalError;
+use super::basis::OPENING_BYTES;
 use super::clauses::Passage;
 use super::dates;
 use super::evidence::{Pinned, Selection};
@@ -40,8 +43,6 @@ use super::provisions::{Found, GOVERNING_LAW, collapse};
 pub const ANNOTATION: &str = "x-sluice-candidates";
 /// Candidates offered at most, per field.
 const MAX_CANDIDATES: usize = 6;
-/// The opening of a document searched for dates, in bytes.
-const OPENING_BYTES: usize = 3000;
 /// The opening of a document searched for names, in bytes: where
 /// contracts name their parties.
 const NAMES_BYTES: usize = 2000;
@@ -153,7 +154,8 @@ impl Candidates {
     }
 
     /// Per field that takes candidates (by its path below `properties`),
-    /// those `document` offers, best first.
+    /// those `document` offers, best first. `document` comes with its page
+    /// furniture blanked ([`furniture::blank`]): no candidate is read there.
     pub fn find(
         &self,
         document: &str,

@@ -1,11 +1,49 @@
-//! A conversation framed for the local model. The embedded model is a base
-//! model: given a bare question it can only end the text. It gets a
-//! dialogue instead, opened by two short exchanges, with the conversation's
-//! turns under `User:` and `Assistant:` and an open `Assistant:` line to
-//! write; generation stops where it would start the next turn. System
-//! turns become the dialogue's preamble.
+//! A conversation framed for the local model. An instruction-tuned
+//! checkpoint reads it through its own chat template
+//! ([`super::chat_template`]). The embedded model is a base model: given a
+//! bare question it can only end the text. It gets a dialogue instead,
+//! opened by two short exchanges, with the conversation's turns under
+//! `User:` and `Assistant:` and an open `Assistant:` line to write;
+//! generation stops where it would start the next turn. System turns
+//! become the dialogue's preamble.
 
+use super::chat_template::ChatTemplate;
+use super::tokenizer::Tokenizer;
 use crate::conversation::{Role, Turn};
+
+/// A conversation made ready for the loaded model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Framed {
+    pub prompt: String,
+    /// Where the model's turn ends, as text (a template's end-of-turn
+    /// marker is a stop token instead).
+    pub stop: Vec<String>,
+    /// The prompt spells special tokens (the template's turn markers).
+    pub marked: bool,
+}
+
+/// `turns` framed for the model: through the checkpoint's chat template
+/// when it has one, else (or where the template refuses the conversation,
+/// which is logged) as a dialogue.
+pub fn frame(turns: &[Turn], template: Option<&ChatTemplate>, tokenizer: &Tokenizer) -> Framed {
+    if let Some(template) = template {
+        match template.render(turns, &|s| tokenizer.is_special(s)) {
+            Ok(prompt) => {
+                return Framed {
+                    prompt,
+                    stop: Vec::new(),
+                    marked: true,
+                };
+            }
+            Err(problem) => tracing::warn!("{problem}; framed as a dialogue instead"),
+        }
+    }
+    Framed {
+        prompt: dialogue(turns),
+        stop: TURN_ENDS.map(String::from).to_vec(),
+        marked: false,
+    }
+}
 
 /// What opens every dialogue: how the assistant behaves, and two short
 /// exchanges (an instruction, a question) that show the shape of an answer.
@@ -17,10 +55,10 @@ User: What is the capital of Colombia?\n\
 Assistant: The capital of Colombia is Bogotá.\n\n";
 
 /// Where the model would begin writing the user's next turn.
-pub const TURN_ENDS: [&str; 2] = ["\nUser:", "\n\nUser"];
+const TURN_ENDS: [&str; 2] = ["\nUser:", "\n\nUser"];
 
 /// The prompt for `turns`, ending with the open assistant line.
-pub fn dialogue(turns: &[Turn]) -> String {
+fn dialogue(turns: &[Turn]) -> String {
     let mut prompt = String::new();
     for turn in turns.iter().filter(|t| t.role == Role::System) {
         prompt.push_str(turn.text.trim());

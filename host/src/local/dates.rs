@@ -100,6 +100,12 @@ static FORMS: LazyLock<Vec<(Regex, [usize; 3])>> = LazyLock::new(|| {
 
 /// The dates in `text`, as ISO 8601, each once, in the order they appear.
 pub fn find(text: &str) -> Vec<String> {
+    located(text).into_iter().map(|(_, date)| date).collect()
+}
+
+/// The dates in `text`, each once with the byte offset where it is first
+/// written, in that order.
+pub fn located(text: &str) -> Vec<(usize, String)> {
     let mut found: Vec<(usize, String)> = Vec::new();
     for (pattern, [y, m, d]) in FORMS.iter() {
         for captures in pattern.captures_iter(text) {
@@ -118,13 +124,24 @@ pub fn find(text: &str) -> Vec<String> {
         }
     }
     found.sort();
-    let mut dates: Vec<String> = Vec::new();
-    for (_, date) in found {
-        if !dates.contains(&date) {
-            dates.push(date);
+    let mut dates: Vec<(usize, String)> = Vec::new();
+    for (at, date) in found {
+        if !dates.iter().any(|(_, d)| *d == date) {
+            dates.push((at, date));
         }
     }
     dates
+}
+
+/// Whether `value` is written `YYYY-MM-DD`.
+pub fn is_iso(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn iso(year: u32, month: u32, day: u32) -> Option<String> {

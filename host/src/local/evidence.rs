@@ -243,19 +243,7 @@ pub fn locate(
     field: &str,
     value: &Value,
 ) -> Option<Evidence> {
-    let written: Vec<&str> = match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|i| match i {
-                Value::String(s) => Some(s.as_str()),
-                Value::Object(o) => o.get("name").and_then(Value::as_str),
-                _ => None,
-            })
-            .collect(),
-        _ => return None,
-    };
-    let needles: Vec<String> = written
+    let needles: Vec<String> = written(value)?
         .iter()
         .map(|w| match iso_year(w) {
             Some(year) => year.to_string(),
@@ -283,16 +271,28 @@ pub fn locate(
     None
 }
 
+/// The text a value writes: a string, or each string (or item `name`) of
+/// a list; none for other kinds.
+pub fn written(value: &Value) -> Option<Vec<&str>> {
+    match value {
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|i| match i {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Object(o) => o.get("name").and_then(Value::as_str),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
 /// The year of a `YYYY-MM-DD` date.
 fn iso_year(value: &str) -> Option<&str> {
-    let b = value.as_bytes();
-    let date = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    date.then(|| &value[..4])
+    super::dates::is_iso(value).then(|| &value[..4])
 }
 
 /// A quotable sentence for `field`: in the field's best passage that holds

@@ -184,6 +184,11 @@ impl Gemma3 {
         };
         let norm = file.norm("output_norm.weight", eps)?;
         let parameters = file.parameters;
+        // An instruction-tuned GGUF carries its chat template; a base one none.
+        let chat_template = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok().cloned());
         let name = match content.metadata.get("general.name") {
             Some(v) => v.to_string()?.clone(),
             None => "gemma-3".into(),
@@ -205,7 +210,10 @@ impl Gemma3 {
                 name,
                 device: format!("{device:?}"),
                 parameters,
-            },
+                chat_format: "dialogue",
+                chat_template: None,
+            }
+            .with_chat_template(chat_template.as_deref()),
         })
     }
 

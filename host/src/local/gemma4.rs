@@ -84,7 +84,10 @@ impl Gemma4 {
                     .map_or_else(|| "gemma-4".into(), |n| n.to_string_lossy().into_owned()),
                 device: format!("{device:?}"),
                 parameters,
-            },
+                chat_format: "dialogue",
+                chat_template: None,
+            }
+            .with_chat_template(chat_template(dir).as_deref()),
         })
     }
 }
@@ -140,6 +143,17 @@ impl LanguageModel for Gemma4 {
     fn info(&self) -> &ModelInfo {
         &self.info
     }
+}
+
+/// The chat template an instruction-tuned checkpoint folder carries:
+/// `chat_template.jinja`, else `tokenizer_config.json`'s `chat_template`.
+fn chat_template(dir: &Path) -> Option<String> {
+    if let Ok(source) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
+        return Some(source);
+    }
+    let config = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&config).ok()?;
+    config["chat_template"].as_str().map(str::to_string)
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub struct GenerateRequest {
     /// Without a schema: the first token must begin text (not a line break,
     /// blank space or the end), so the answer is never empty.
     pub answer_required: bool,
+    /// The prompt spells special tokens to be read as such (a chat
+    /// template's turn markers), see [`super::tokenizer::Tokenizer::encode_marked`].
+    pub marked: bool,
 }
 
 impl GenerateRequest {
@@ -51,6 +54,7 @@ impl GenerateRequest {
             schema: None,
             top_logprobs: 0,
             answer_required: false,
+            marked: false,
         }
     }
 }
@@ -188,7 +192,11 @@ impl Engine {
         cancel: &AtomicBool,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation, LocalError> {
-        let prompt = self.tokenizer.encode_prompt(&request.prompt);
+        let prompt = if request.marked {
+            self.tokenizer.encode_marked(&request.prompt)
+        } else {
+            self.tokenizer.encode_prompt(&request.prompt)
+        };
         let context = self.model.context_length();
         if prompt.len() + request.max_tokens > context {
             return Err(LocalError::ContextOverflow {

@@ -10,7 +10,9 @@
 //!   `attention`: a decode step's attention over the KV cache;
 //!   `vector`: f32 loops kept in SIMD registers (softmax, GELU).
 //! - [`worker`]: the queue and the thread; [`fetch`]: getting the model.
-//! - [`chat`]: a conversation framed as a dialogue for the base model;
+//! - [`chat`]: a conversation framed for the model, through the
+//!   checkpoint's own template ([`chat_template`]) or as a dialogue for
+//!   the base model;
 //!   [`tool_calls`]: calls held to the offered tools' schemas.
 //! - [`triage`]: the schema-constrained stage (schema, few-shot prompt),
 //!   reading long documents clause by clause: [`clauses`] cuts a document
@@ -18,14 +20,18 @@
 //!   back at them, [`field_confidence`] scores each field's value;
 //!   [`candidates`] offers the values the document writes ([`names`],
 //!   [`dates`], [`provisions`]), and [`parties`] the parties its preamble
-//!   defines.
+//!   defines, none of them from the page furniture ([`furniture`]);
+//!   [`basis`] says where each value was read, which the calibration of
+//!   its confidence depends on.
 //!
 //! Sensitive text is read here; nothing in this module sends anything
 //! anywhere.
 
 mod attention;
+pub mod basis;
 pub mod candidates;
 pub mod chat;
+pub mod chat_template;
 pub mod clauses;
 pub mod constraint;
 pub mod dates;
@@ -33,6 +39,7 @@ mod error;
 pub mod evidence;
 pub mod fetch;
 pub mod field_confidence;
+pub mod furniture;
 pub mod gemma3;
 pub mod gemma4;
 pub mod gemv;

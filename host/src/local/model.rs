@@ -1,7 +1,11 @@
 //! What a local backend is to the rest of the runtime: a causal language
 //! model with a KV cache, fed tokens, answering next-token logits.
 
+use std::sync::Arc;
+
 use candle_core::Device;
+
+use super::chat_template::ChatTemplate;
 
 use super::tokenizer::TokenId;
 
@@ -36,6 +40,33 @@ pub struct ModelInfo {
     pub name: String,
     pub device: String,
     pub parameters: u64,
+    /// How conversations are framed: `"checkpoint template"` (an
+    /// instruction-tuned checkpoint's own chat template) or `"dialogue"`
+    /// (the base model's, see [`super::chat`]).
+    pub chat_format: &'static str,
+    /// The checkpoint's chat template, when it has one that compiles.
+    #[serde(skip)]
+    pub chat_template: Option<Arc<ChatTemplate>>,
+}
+
+impl ModelInfo {
+    /// The template's source as the checkpoint carries it, compiled; one
+    /// that does not compile is logged and the dialogue frame serves.
+    pub fn with_chat_template(mut self, source: Option<&str>) -> ModelInfo {
+        self.chat_template = source.and_then(|source| match ChatTemplate::new(source) {
+            Ok(template) => Some(Arc::new(template)),
+            Err(problem) => {
+                tracing::warn!(model = %self.name, "{problem}; conversations use the dialogue frame");
+                None
+            }
+        });
+        self.chat_format = if self.chat_template.is_some() {
+            "checkpoint template"
+        } else {
+            "dialogue"
+        };
+        self
+    }
 }
 
 /// CUDA when built with the `cuda` feature and a GPU answers, else the CPU;

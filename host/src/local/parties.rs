@@ -114,12 +114,13 @@ pub fn defined(document: &str) -> Vec<String> {
         {
             continue;
         }
-        let name = name_before(before);
+        let name = tidy(&name_before(before));
         let key = normalise(&name);
         if name.chars().count() < 2
             || name.chars().count() > 100
             || key == "the"
             || key == "this"
+            || !names_someone(&name)
             || names.iter().any(|n| normalise(n) == key)
         {
             continue;
@@ -137,6 +138,67 @@ pub fn defined(document: &str) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// A name as its run caught it, without what is not part of it: what
+/// ends before a closing bracket or quote (`Seller, "Arizona") and AHF
+/// Holding, Inc.` is `AHF Holding, Inc.`; `LOGO APPEARS HERE] ACME CO` is
+/// `ACME CO`), an address before `and` (`235 East 42nd Street, New York
+/// 10017 and Exact Sciences Corporation`), an enumerator (`(1) BICYCLETX
+/// LIMITED`) and joins at either end (`The Bon-Ton Stores, Inc. and`).
+fn tidy(name: &str) -> String {
+    let name = match name.rfind([')', ']', '>', '"', '”']) {
+        Some(at) => &name[at + 1..],
+        None => name,
+    };
+    let name = ENUMERATOR.replace(name.trim(), "");
+    let mut words: Vec<&str> = name.split_whitespace().collect();
+    if words
+        .first()
+        .is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        && let Some(and) = words.iter().rposition(|w| w.eq_ignore_ascii_case("and"))
+    {
+        words.drain(..=and);
+    }
+    let join = |w: &&str| JOINS.contains(&w.trim_matches([',', ':', ';']).to_lowercase().as_str());
+    // `The Deerskin Companies, Inc.` starts with its own article.
+    while words
+        .first()
+        .is_some_and(|w| join(w) && !w.starts_with('T'))
+    {
+        words.remove(0);
+    }
+    while words.last().is_some_and(join) {
+        words.pop();
+    }
+    words
+        .join(" ")
+        .trim_matches([',', ';', ':', ' '])
+        .to_string()
+}
+
+/// `(1)`, `2.`, `(b)` before a name.
+static ENUMERATOR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:\(\d{1,2}\)|\d{1,2}[.)]|\([a-z]\))\s+")
+        .expect("the enumerator pattern is valid")
+});
+
+/// Whether a name can name someone: no bracket left in it (`Company
+/// Name<<`), and a word besides legal forms, joins and numbers (not
+/// `Company`, `Bank`, `Inc.`, `NO. 2`).
+fn names_someone(name: &str) -> bool {
+    let stray = name.contains(['(', ')', '<', '>', '[', ']']);
+    let meaningful = name.split_whitespace().any(|word| {
+        let bare = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        !bare.is_empty()
+            && !ENTITY.is_match(&bare)
+            && !JOINS.contains(&bare.as_str())
+            && !bare.bytes().all(|b| b.is_ascii_digit())
+            && !["no", "name"].contains(&bare.as_str())
+    });
+    !stray && meaningful
 }
 
 /// The name that ends where its description starts: the run of
@@ -246,6 +308,37 @@ mod tests {
         // A person and a company: one entity, so the model chooses.
         let lease = "CONTRATO DE ARRENDAMIENTO entre Carlos Restrepo, mayor de edad, identificado con C.C. 79.845.123, quien en adelante se denominará EL ARRENDATARIO, e INVERSIONES ANDINAS S.A.S., NIT 900.123.456-7, en adelante \"EL ARRENDADOR\".";
         assert_eq!(defined(lease), Vec::<String>::new());
+        // Generic words are no names; enumerators, a trailing `and`, what
+        // a stray bracket ends and an address before `and` are not part of one.
+        let generic = "This Agreement is made by (1) BICYCLETX LIMITED (the \"Company\") and Company and (the \"Consultant\") and The Bon-Ton Stores, Inc. and (\"Seller\") and CNET, Inc. (\"CNET\") and Company (\"Company\").";
+        assert_eq!(
+            defined(generic),
+            [
+                "BICYCLETX LIMITED",
+                "The Bon-Ton Stores, Inc.",
+                "CNET, Inc."
+            ]
+        );
+        assert_eq!(
+            tidy("Seller, \"Arizona\") and AHF Holding, Inc."),
+            "AHF Holding, Inc."
+        );
+        assert_eq!(tidy("LOGO APPEARS HERE] ENTERPRISE CO"), "ENTERPRISE CO");
+        assert_eq!(
+            tidy("235 East 42nd Street, New York 10017 and Exact Sciences Corporation"),
+            "Exact Sciences Corporation"
+        );
+        assert_eq!(
+            tidy("the Company\") AND: HOCHSCHILD MINING LIMITED"),
+            "HOCHSCHILD MINING LIMITED"
+        );
+        assert_eq!(
+            tidy("695014 B.C. Ltd. dba Galaxy Telecom"),
+            "695014 B.C. Ltd. dba Galaxy Telecom"
+        );
+        assert!(
+            !names_someone("Inc.") && !names_someone("NO. 2") && !names_someone("Company Name<<")
+        );
         // Terms that name things define no party.
         let things = "This Supply Agreement (the \"Agreement\") dated May 1, 2020 (the \"Effective Date\") covers the Products (the \"Products\").";
         assert_eq!(defined(things), Vec::<String>::new());

@@ -1,9 +1,12 @@
 //! Tool calls by the local model, by constrained decoding. Its answer is
 //! held to a schema built from the offered tools and the tool choice: a
 //! call `{"call": name, "arguments": {…}}` whose arguments follow that
-//! function's parameter schema, or, where the choice allows text,
-//! `{"reply": "…"}`. So a call always parses and validates against its
-//! function's parameters. Strings and lists the schema leaves unbounded
+//! function's parameter schema; where parallel calls are allowed (the
+//! default, unless `parallel_tool_calls` is false or the choice names one
+//! function), also several at once, `{"calls": [{"call": …}, …]}` (two to
+//! [`MAX_PARALLEL`]); or, where the choice allows text, `{"reply": "…"}`.
+//! So a call always parses and validates against its function's
+//! parameters. Strings and lists the schema leaves unbounded
 //! are bounded ([`MAX_STRING`], [`MAX_ITEMS`]), and objects hold only the
 //! properties they name, so a call ends within the
 //! token budget even when the model would repeat itself: every bounded
@@ -17,6 +20,15 @@ use crate::conversation::{ToolChoice, Tools};
 pub const MAX_STRING: u64 = 120;
 /// Items of a list argument the schema leaves unbounded.
 pub const MAX_ITEMS: u64 = 8;
+/// Calls in one answer, at most, where parallel calls are allowed.
+pub const MAX_PARALLEL: u64 = 4;
+
+/// Whether the answer may hold several calls.
+fn parallel(tools: &Tools) -> bool {
+    tools.parallel != Some(false)
+        && !matches!(tools.choice, ToolChoice::Function(_))
+        && tools.choice != ToolChoice::None
+}
 
 /// The schema the answer is held to.
 pub fn schema(tools: &Tools) -> Value {
@@ -33,6 +45,12 @@ pub fn schema(tools: &Tools) -> Value {
                 "required": ["call", "arguments"], "additionalProperties": false})
         })
         .collect();
+    if parallel(tools) && !options.is_empty() {
+        let one = json!({"anyOf": options.clone()});
+        options.push(json!({"type": "object",
+            "properties": {"calls": {"type": "array", "items": one, "minItems": 2, "maxItems": MAX_PARALLEL}},
+            "required": ["calls"], "additionalProperties": false}));
+    }
     if tools.choice == ToolChoice::Auto {
         options.push(
             json!({"type": "object", "properties": {"reply": {"type": "string", "maxLength": 4 * MAX_STRING}},
@@ -88,6 +106,11 @@ pub fn preamble(tools: &Tools) -> String {
     let mut text = String::from(
         "The assistant may call a tool. It answers in JSON: {\"call\": tool name, \"arguments\": {...}} to call one",
     );
+    if parallel(tools) {
+        text.push_str(
+            ", {\"calls\": [{\"call\": ..., \"arguments\": {...}}, ...]} to call several at once",
+        );
+    }
     if tools.choice == ToolChoice::Auto {
         text.push_str(", or {\"reply\": text} to answer in words");
     }
@@ -107,16 +130,33 @@ pub fn preamble(tools: &Tools) -> String {
 #[derive(Debug, PartialEq)]
 pub enum Read {
     Reply(String),
-    Call { name: String, arguments: Value },
+    /// One call or several, in the order written.
+    Calls(Vec<Call>),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Call {
+    pub name: String,
+    pub arguments: Value,
 }
 
 /// Read an answer written under [`schema`].
 pub fn read(answer: &Value) -> Option<Read> {
-    if let Some(name) = answer.get("call").and_then(Value::as_str) {
-        return Some(Read::Call {
-            name: name.to_string(),
-            arguments: answer.get("arguments").cloned().unwrap_or(json!({})),
-        });
+    let call = |item: &Value| {
+        Some(Call {
+            name: item.get("call")?.as_str()?.to_string(),
+            arguments: item.get("arguments").cloned().unwrap_or(json!({})),
+        })
+    };
+    if let Some(one) = call(answer) {
+        return Some(Read::Calls(vec![one]));
+    }
+    if let Some(items) = answer.get("calls").and_then(Value::as_array) {
+        return items
+            .iter()
+            .map(call)
+            .collect::<Option<Vec<_>>>()
+            .map(Read::Calls);
     }
     answer
         .get("reply")
@@ -149,20 +189,50 @@ mod tests {
     }
 
     #[test]
+    fn parallel_calls_are_offered_unless_refused() {
+        let several = schema(&tools(ToolChoice::Required));
+        let calls = &several["anyOf"][2]["properties"]["calls"];
+        assert_eq!(calls["minItems"], 2);
+        assert_eq!(calls["maxItems"], MAX_PARALLEL);
+        assert_eq!(calls["items"]["anyOf"].as_array().unwrap().len(), 2);
+        assert!(preamble(&tools(ToolChoice::Required)).contains("to call several at once"));
+        let mut one_at_a_time = tools(ToolChoice::Required);
+        one_at_a_time.parallel = Some(false);
+        assert_eq!(schema(&one_at_a_time)["anyOf"].as_array().unwrap().len(), 2);
+        assert!(!preamble(&one_at_a_time).contains("several"));
+        assert_eq!(
+            read(
+                &json!({"calls": [{"call": "time", "arguments": {}}, {"call": "weather", "arguments": {"city": "Cali"}}]})
+            ),
+            Some(Read::Calls(vec![
+                Call {
+                    name: "time".into(),
+                    arguments: json!({})
+                },
+                Call {
+                    name: "weather".into(),
+                    arguments: json!({"city": "Cali"})
+                },
+            ]))
+        );
+        assert_eq!(read(&json!({"calls": [{"arguments": {}}]})), None);
+    }
+
+    #[test]
     fn the_choice_decides_what_the_answer_may_be() {
         assert_eq!(
             schema(&tools(ToolChoice::Auto))["anyOf"]
                 .as_array()
                 .unwrap()
                 .len(),
-            3
+            4
         );
         assert_eq!(
             schema(&tools(ToolChoice::Required))["anyOf"]
                 .as_array()
                 .unwrap()
                 .len(),
-            2
+            3
         );
         let named = schema(&tools(ToolChoice::Function("time".into())));
         assert_eq!(named["anyOf"][0]["properties"]["call"]["const"], "time");
@@ -176,10 +246,10 @@ mod tests {
         assert_eq!(arguments["additionalProperties"], false);
         assert_eq!(
             read(&json!({"call": "weather", "arguments": {"city": "Cali"}})),
-            Some(Read::Call {
+            Some(Read::Calls(vec![Call {
                 name: "weather".into(),
                 arguments: json!({"city": "Cali"})
-            })
+            }]))
         );
         assert_eq!(
             read(&json!({"reply": "Hola"})),

@@ -19,17 +19,19 @@
 //! [`field_confidence`]: super::field_confidence
 //! [`provisions`]: super::provisions
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::LocalError;
+use super::basis::Basis;
 use super::candidates::Candidates;
 use super::clauses;
 use super::evidence::{self, Cues, Evidence, Selection};
 use super::field_confidence::{self, FieldConfidence};
+use super::furniture;
 use super::generate::{FinishReason, GenerateRequest, Generation};
 use super::provisions::{Found, Provisions};
 use super::tokenizer::Tokenizer;
@@ -75,7 +77,10 @@ pub struct Prepared {
 /// value back at where it was read.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    document: String,
+    /// The document with its page furniture blanked: the same offsets.
+    plain: String,
+    /// The top-level fields held to the values the preamble defines.
+    defined: BTreeSet<String>,
     selection: Selection,
     /// The kinds of clause found in the whole document.
     found: Found,
@@ -87,8 +92,12 @@ pub struct Reading {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldReading {
     pub confidence: FieldConfidence,
+    /// Where the value was read (none for numbers and booleans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<Basis>,
     /// `confidence.mean` through the policy's calibration, when it has one
-    /// for this field: how often such values were right on labelled data.
+    /// for this field (and basis): how often such values were right on
+    /// labelled data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibrated: Option<f64>,
     pub evidence: Option<Evidence>,
@@ -202,14 +211,23 @@ impl TriageStage {
             }
         }
         let prompt = prompt.replace("{document}", read.trim());
-        let offered = self.candidates.find(document, &selection, &found);
+        let plain = furniture::blank(document).into_owned();
+        let offered = self.candidates.find(&plain, &selection, &found);
+        // Fields held to what the preamble defines, by their top-level name.
+        let defined = offered
+            .iter()
+            .filter(|(_, offer)| offer.complete)
+            .filter_map(|(field, _)| field.split('/').next())
+            .map(str::to_string)
+            .collect();
         let mut request = GenerateRequest::new(prompt);
         request.schema = Some(Candidates::narrow(&self.schema, &offered));
         request.max_tokens = MAX_TOKENS;
         Prepared {
             request,
             reading: Reading {
-                document: document.to_string(),
+                plain,
+                defined,
                 selection,
                 found,
                 truncated,
@@ -287,9 +305,10 @@ impl TriageStage {
                     field.clone(),
                     FieldReading {
                         confidence: *confidences.get(field)?,
+                        basis: Basis::of(&reading.plain, value, reading.defined.contains(field)),
                         calibrated: None,
                         evidence: evidence::locate(
-                            &reading.document,
+                            &reading.plain,
                             &reading.selection,
                             field,
                             value,

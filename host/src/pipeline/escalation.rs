@@ -115,6 +115,7 @@ mod tests {
 
     fn reading(evidence: Option<Evidence>) -> FieldReading {
         FieldReading {
+            basis: None,
             confidence: FieldConfidence {
                 mean: 0.5,
                 min: 0.5,

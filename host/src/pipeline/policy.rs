@@ -320,8 +320,18 @@ const DEFAULT_REFINE_SYSTEM: &str = "You refine a draft written by a smaller mod
 const DEFAULT_DOCUMENT_SYSTEM: &str = "Personal data in the document has been replaced by placeholders such as [PERSON_1]; keep every placeholder exactly as written in your answer.";
 
 impl Policy {
-    /// Read and check one policy file.
+    /// Read and check one policy file (and the calibration beside it).
     pub fn load(path: &Path, defaults: &CallSettings) -> Result<Policy, PolicyError> {
+        Self::read(path, defaults, true)
+    }
+
+    /// The same, leaving any calibration beside it unread: for fitting a
+    /// new one, which an old or broken file must not stop.
+    pub fn load_uncalibrated(path: &Path, defaults: &CallSettings) -> Result<Policy, PolicyError> {
+        Self::read(path, defaults, false)
+    }
+
+    fn read(path: &Path, defaults: &CallSettings, calibrated: bool) -> Result<Policy, PolicyError> {
         let shown = path.display().to_string();
         let fail = |key: &str, problem: String, fix: &str| PolicyError {
             file: shown.clone(),
@@ -345,8 +355,9 @@ impl Policy {
         })?;
         // A calibration beside the file is part of the policy's version.
         let calibration_path = Calibration::path_for(path);
-        let (sha256, calibration) = match std::fs::read(&calibration_path) {
-            Ok(calibration_bytes) => {
+        let beside = calibrated.then(|| std::fs::read(&calibration_path));
+        let (sha256, calibration) = match beside {
+            Some(Ok(calibration_bytes)) => {
                 let text = String::from_utf8_lossy(&calibration_bytes);
                 let calibration = Calibration::parse(&text).map_err(|problem| {
                     fail(
@@ -358,7 +369,7 @@ impl Policy {
                 let both = [bytes.as_slice(), calibration_bytes.as_slice()].concat();
                 (crate::audit::digest(&both), Some(Arc::new(calibration)))
             }
-            Err(_) => (crate::audit::digest(&bytes), None),
+            _ => (crate::audit::digest(&bytes), None),
         };
         let text = String::from_utf8(bytes).map_err(|_| {
             fail(

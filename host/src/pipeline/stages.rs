@@ -18,7 +18,9 @@ use crate::conversation::{Finish, Params, Role, ToolCall, Turn};
 use crate::local::constraint::strip_annotations;
 use crate::local::evidence::Evidence;
 use crate::local::generate::FinishReason;
+use crate::local::model::ModelInfo;
 use crate::local::provisions::Found;
+use crate::local::tokenizer::Tokenizer;
 use crate::local::triage::FieldReading;
 use crate::local::{GenerateRequest, Generation, LocalError, Pending, Sampling, chat, tool_calls};
 use crate::pipeline::policy::{Pattern, Schema};
@@ -135,14 +137,23 @@ impl Pipeline {
                 ranked = triage.ranked;
                 if let Some(calibration) = &policy.calibration {
                     for (field, reading) in &mut fields {
-                        reading.calibrated =
-                            calibration.apply(field, f64::from(reading.confidence.mean));
+                        reading.calibrated = calibration.apply(
+                            field,
+                            reading.basis,
+                            f64::from(reading.confidence.mean),
+                        );
                     }
                 }
                 (triage.record, Some(triage.confidence))
             }
             None => {
-                let generate = text_request(policy, request, document);
+                let generate = text_request(
+                    policy,
+                    request,
+                    document,
+                    self.local.info(),
+                    self.local.tokenizer(),
+                );
                 let calls = request.tools.callable() && policy.prompt.is_none();
                 let generation = match &request.deltas {
                     Some(deltas) if !calls => {
@@ -571,9 +582,15 @@ async fn stream_text(
 }
 
 /// The generation a free-text answer asks for: the policy's prompt over the
-/// document, or the conversation as a dialogue (held to the tools' schema
-/// when the answer may call one); the caller's parameters.
-fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateRequest {
+/// document, or the conversation framed for the loaded model (held to the
+/// tools' schema when the answer may call one); the caller's parameters.
+fn text_request(
+    policy: &Policy,
+    request: &Request,
+    document: &str,
+    model: &ModelInfo,
+    tokenizer: &Tokenizer,
+) -> GenerateRequest {
     let params = &request.params;
     let mut generate = match &policy.prompt {
         Some(prompt) => {
@@ -584,13 +601,18 @@ fn text_request(policy: &Policy, request: &Request, document: &str) -> GenerateR
         None if request.tools.callable() => {
             let mut turns = vec![Turn::system(tool_calls::preamble(&request.tools))];
             turns.extend(request.turns.iter().cloned());
-            let mut generate = GenerateRequest::new(chat::dialogue(&turns));
+            let framed = chat::frame(&turns, model.chat_template.as_deref(), tokenizer);
+            let mut generate = GenerateRequest::new(framed.prompt);
+            generate.marked = framed.marked;
+            // Held to the calls' schema: the schema's end is the call's end.
             generate.schema = Some(tool_calls::schema(&request.tools));
             generate
         }
         None => {
-            let mut generate = GenerateRequest::new(chat::dialogue(&request.turns));
-            generate.stop = chat::TURN_ENDS.map(String::from).to_vec();
+            let framed = chat::frame(&request.turns, model.chat_template.as_deref(), tokenizer);
+            let mut generate = GenerateRequest::new(framed.prompt);
+            generate.marked = framed.marked;
+            generate.stop = framed.stop;
             generate.answer_required = true;
             generate
         }
@@ -625,14 +647,23 @@ fn called(
         ))
     })?;
     Ok(match tool_calls::read(&value) {
-        Some(tool_calls::Read::Call { name, arguments }) => (
-            String::new(),
-            vec![ToolCall {
-                id: format!("call_{:016x}", seed_of(&request.id)),
-                name,
-                arguments: arguments.to_string(),
-            }],
-        ),
+        Some(tool_calls::Read::Calls(calls)) => {
+            let id = format!("call_{:016x}", seed_of(&request.id));
+            let calls = calls
+                .into_iter()
+                .enumerate()
+                .map(|(i, call)| ToolCall {
+                    id: if i == 0 {
+                        id.clone()
+                    } else {
+                        format!("{id}_{i}")
+                    },
+                    name: call.name,
+                    arguments: call.arguments.to_string(),
+                })
+                .collect();
+            (String::new(), calls)
+        }
         Some(tool_calls::Read::Reply(text)) => (text, Vec::new()),
         None => (generation.text.clone(), Vec::new()),
     })

@@ -130,6 +130,43 @@ impl Tokenizer {
         ids
     }
 
+    /// Like [`Tokenizer::encode_prompt`], with each `<…>` of `text` that
+    /// spells a special token read as that token: a chat template's turn
+    /// markers (`<start_of_turn>`), which plain encoding reads as text.
+    pub fn encode_marked(&self, text: &str) -> Vec<TokenId> {
+        let mut ids = vec![self.bos];
+        let mut plain = 0;
+        let mut at = 0;
+        while let Some(open) = text[at..].find('<').map(|i| at + i) {
+            let special = text[open..]
+                .find('>')
+                .filter(|&close| close < 64)
+                .and_then(|close| Some((close, self.special(&text[open..=open + close])?)));
+            match special {
+                Some((close, id)) => {
+                    ids.extend(self.encode(&text[plain..open]));
+                    ids.push(id);
+                    plain = open + close + 1;
+                    at = plain;
+                }
+                None => at = open + 1,
+            }
+        }
+        ids.extend(self.encode(&text[plain..]));
+        ids
+    }
+
+    /// Whether `spelling` (`<end_of_turn>`) names a special token.
+    pub fn is_special(&self, spelling: &str) -> bool {
+        self.special(spelling).is_some()
+    }
+
+    fn special(&self, spelling: &str) -> Option<TokenId> {
+        self.trie()
+            .get_special_token(spelling)
+            .filter(|&id| (id as usize) < self.model_vocab)
+    }
+
     /// The text's tokens, without `<bos>`.
     pub fn encode(&self, text: &str) -> Vec<TokenId> {
         self.env
