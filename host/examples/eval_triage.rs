@@ -365,14 +365,7 @@ fn calibration_table(rows: &[Row]) -> Vec<BTreeMap<&'static str, f64>> {
     for field in KEY_FIELDS {
         let samples: Vec<Sample> = rows
             .iter()
-            .map(|r| {
-                let reading = r.answer.fields.get(field);
-                Sample {
-                    raw: reading.map_or(1.0, |f| f64::from(f.confidence.mean)),
-                    basis: reading.and_then(|f| f.basis),
-                    right: r.right[field],
-                }
-            })
+            .map(|r| Sample::of(r.answer.fields.get(field), r.right[field]))
             .collect();
         let observed: Vec<Observation> = samples.iter().map(|s| (s.raw, s.right)).collect();
         let out_of_fold: Vec<Observation> = calibration::out_of_fold(&samples)

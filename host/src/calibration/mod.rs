@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::local::basis::Basis;
+use crate::local::triage::FieldReading;
 
 /// The format this host writes and reads.
 pub const FORMAT: &str = "sluice-calibration/2";
@@ -138,6 +139,18 @@ pub struct Sample {
     pub raw: f64,
     pub basis: Option<Basis>,
     pub right: bool,
+}
+
+impl Sample {
+    /// A field's reading of a labelled document (none: the record has no
+    /// such field, so nothing was uncertain) and whether it was right.
+    pub fn of(reading: Option<&FieldReading>, right: bool) -> Sample {
+        Sample {
+            raw: reading.map_or(1.0, |f| f64::from(f.confidence.mean)),
+            basis: reading.and_then(|f| f.basis),
+            right,
+        }
+    }
 }
 
 /// The map fitted on `samples` of one field.

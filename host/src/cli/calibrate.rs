@@ -66,12 +66,10 @@ pub fn calibrate(args: &CalibrateArgs) -> anyhow::Result<ExitCode> {
         let generation = runtime.submit(prepared.request)?.wait()?;
         let triage = stage.finish(generation, prepared.reading)?;
         for (field, right) in labels::grade(&triage.record, label).right() {
-            let reading = triage.fields.get(field);
-            observed.entry(field).or_default().push(Sample {
-                raw: reading.map_or(1.0, |f| f64::from(f.confidence.mean)),
-                basis: reading.and_then(|f| f.basis),
-                right,
-            });
+            observed
+                .entry(field)
+                .or_default()
+                .push(Sample::of(triage.fields.get(field), right));
         }
         eprintln!(
             "[{}/{}] {:.1} s  {}",

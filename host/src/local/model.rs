@@ -6,7 +6,6 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use super::chat_template::ChatTemplate;
-
 use super::tokenizer::TokenId;
 
 /// A causal language model that keeps its own KV cache.
