@@ -69,13 +69,19 @@ impl Found {
         self.kinds.contains_key(kind)
     }
 
-    /// How many governing laws the document names: its distinct
-    /// jurisdictions, and at least one where a governing-law clause names
+    /// How many governing laws the document names: the distinct
+    /// jurisdictions a sentence says govern (`governed by the laws of New
+    /// York`), not the places a governing-law clause only mentions (its
+    /// courts, a party's seat); where no sentence says so, every place its
+    /// governing-law clauses name; at least one where such a clause names
     /// its place in words the pattern does not read; 0 without one.
     pub fn governing_laws(&self) -> usize {
-        self.jurisdictions
-            .len()
-            .max(usize::from(self.has(GOVERNING_LAW)))
+        let governing = if self.stated > 0 {
+            self.stated
+        } else {
+            self.jurisdictions.len()
+        };
+        governing.max(usize::from(self.has(GOVERNING_LAW)))
     }
 }
 
@@ -449,7 +455,15 @@ mod tests {
             assert!(found.has("governing_law"), "{text}");
             assert_eq!(found.jurisdictions, [place], "{text}");
             assert_eq!(found.stated, 1, "{text}");
+            assert_eq!(found.governing_laws(), 1, "{text}");
         }
+        // A place a governing-law clause names without saying it governs
+        // (a forum, a party's seat) is not a second law.
+        let forum = "12. Governing Law. This Agreement shall be governed by the laws of the State of New York. Licensee is a corporation organized under the laws of the State of Delaware.";
+        let found = provisions.find(forum, &clauses::split(forum));
+        assert_eq!(found.jurisdictions, ["New York", "Delaware"], "{found:?}");
+        assert_eq!(found.stated, 1);
+        assert_eq!(found.governing_laws(), 1, "{found:?}");
     }
 
     #[test]
