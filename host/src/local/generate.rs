@@ -388,10 +388,13 @@ impl StopScanner {
         self.done = true;
     }
 
-    /// Text that can no longer change.
+    /// Text that can no longer change. Once done, a character the budget
+    /// cut in half is left out rather than written as `�`.
     fn take_ready(&mut self) -> Option<String> {
         let mut end = self.bytes.len();
-        if !self.done {
+        if self.done {
+            end = self.released + whole(&self.bytes[self.released..]);
+        } else {
             let held = self
                 .stops
                 .iter()
@@ -416,7 +419,15 @@ impl StopScanner {
     }
 
     fn into_text(self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
+        String::from_utf8_lossy(&self.bytes[..whole(&self.bytes)]).into_owned()
+    }
+}
+
+/// The length of `bytes` without an incomplete character at its end.
+fn whole(bytes: &[u8]) -> usize {
+    match std::str::from_utf8(bytes) {
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        _ => bytes.len(),
     }
 }
 
@@ -456,6 +467,16 @@ mod tests {
         let (released, text) = stream(&["END"], &[b"EN", b"TRY"]);
         assert_eq!(text, "ENTRY");
         assert_eq!(released, ["ENTRY"]);
+    }
+
+    #[test]
+    fn a_character_cut_by_the_budget_is_left_out() {
+        let bytes = "año".as_bytes();
+        // The generation ends after the first byte of `ñ`.
+        let (released, text) = stream(&[], &[&bytes[..1], &bytes[1..2]]);
+        assert_eq!(released.concat(), "a");
+        assert_eq!(text, "a");
+        assert!(!text.contains('\u{FFFD}'));
     }
 
     #[test]
