@@ -6,6 +6,7 @@
 //! more often than names picked from the opening. The calibration is fitted
 //! per field and basis (`parties@defined`), see [`crate::calibration`].
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::str::FromStr;
 
@@ -54,13 +55,12 @@ impl Basis {
         }
     }
 
-    /// The basis of `value` in `document` (its page furniture blanked, see
-    /// [`super::furniture`]), or `defined` when the value was held to the
-    /// preamble's terms. A string is looked for as written (any case), an
-    /// ISO date in any of the forms [`dates`] reads, a list of names by
-    /// each `name`; a list is as late as its last item. Numbers and
-    /// booleans have none.
-    pub fn of(document: &str, value: &Value, defined: bool) -> Option<Basis> {
+    /// The basis of `value` in `document`, or `defined` when the value was
+    /// held to the preamble's terms. A string is looked for as written
+    /// (any case), an ISO date in any of the forms [`dates`] reads, a list
+    /// of names by each `name`; a list is as late as its last item.
+    /// Numbers and booleans have none.
+    pub fn of(document: &Searched, value: &Value, defined: bool) -> Option<Basis> {
         if defined {
             return Some(Basis::Defined);
         }
@@ -71,14 +71,16 @@ impl Basis {
         if written.is_empty() {
             return Some(Basis::Null);
         }
-        let lower = std::cell::LazyCell::new(|| document.to_lowercase());
-        let located = std::cell::LazyCell::new(|| dates::located(document));
         let mut last = 0;
         for value in written {
             let at = if dates::is_iso(value) {
-                located.iter().find(|(_, d)| d == value).map(|(at, _)| *at)
+                document
+                    .dates()
+                    .iter()
+                    .find(|(_, d)| d == value)
+                    .map(|(at, _)| *at)
             } else {
-                lower.find(&value.trim().to_lowercase())
+                document.lower().find(&value.trim().to_lowercase())
             };
             match at {
                 Some(at) => last = last.max(at),
@@ -90,6 +92,33 @@ impl Basis {
         } else {
             Basis::Later
         })
+    }
+}
+
+/// A document as the basis of its values is looked for in: its text (page
+/// furniture blanked, see [`super::furniture`]), lower-cased and its dates
+/// located once, when a field first needs them, for all of a record's fields.
+pub struct Searched<'d> {
+    text: &'d str,
+    lower: OnceCell<String>,
+    dates: OnceCell<Vec<(usize, String)>>,
+}
+
+impl<'d> Searched<'d> {
+    pub fn new(text: &'d str) -> Searched<'d> {
+        Searched {
+            text,
+            lower: OnceCell::new(),
+            dates: OnceCell::new(),
+        }
+    }
+
+    fn lower(&self) -> &str {
+        self.lower.get_or_init(|| self.text.to_lowercase())
+    }
+
+    fn dates(&self) -> &[(usize, String)] {
+        self.dates.get_or_init(|| dates::located(self.text))
     }
 }
 
@@ -124,7 +153,8 @@ mod tests {
             "SUPPLY AGREEMENT made March 3, 2015 between Acme, Inc. and Widget LLC.\n{}\nThis Agreement is governed by the laws of New York. Signed 4/1/2015.",
             "The supplier supplies. ".repeat(200)
         );
-        let of = |value: Value| Basis::of(&document, &value, false);
+        let searched = Searched::new(&document);
+        let of = |value: Value| Basis::of(&searched, &value, false);
         assert_eq!(of(json!("2015-03-03")), Some(Basis::Opening));
         assert_eq!(of(json!("2015-04-01")), Some(Basis::Later));
         assert_eq!(of(json!("2015-05-01")), Some(Basis::Unwritten));
@@ -141,7 +171,7 @@ mod tests {
             Some(Basis::Unwritten)
         );
         assert_eq!(
-            Basis::of(&document, &json!([{"name": "Acme"}]), true),
+            Basis::of(&searched, &json!([{"name": "Acme"}]), true),
             Some(Basis::Defined)
         );
         for basis in Basis::ALL {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::LocalError;
-use super::basis::Basis;
+use super::basis::{Basis, Searched};
 use super::candidates::Candidates;
 use super::clauses;
 use super::evidence::{self, Cues, Evidence, Selection};
@@ -296,6 +296,7 @@ impl TriageStage {
             )));
         }
         let confidences = field_confidence::per_field(&generation.text, &generation.tokens);
+        let searched = Searched::new(&reading.plain);
         let fields = record
             .as_object()
             .into_iter()
@@ -305,7 +306,7 @@ impl TriageStage {
                     field.clone(),
                     FieldReading {
                         confidence: *confidences.get(field)?,
-                        basis: Basis::of(&reading.plain, value, reading.defined.contains(field)),
+                        basis: Basis::of(&searched, value, reading.defined.contains(field)),
                         calibrated: None,
                         evidence: evidence::locate(
                             &reading.plain,
